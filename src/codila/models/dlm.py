@@ -1,0 +1,39 @@
+"""DiffusionLM: a masked diffusion LM (any transformers model with bidirectional attention)."""
+
+from __future__ import annotations
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerFast
+
+from codila.tokenizer import SpecialIds
+
+
+class DiffusionLM:
+    """Wraps a bidirectional transformers model; returns position-aligned logits and counts forwards.
+
+    `shifted_logits`: Dream-family models predict token i+1 at position i (their AR initialisation); their
+    logits are shifted right by one so that row i is the marginal of position i. LLaDA and ours: unshifted.
+    """
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, shifted_logits: bool = False):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.special = SpecialIds.from_tokenizer(tokenizer)
+        self.shifted_logits = shifted_logits
+        self.forwards = 0  # every forward pass over a canvas batch counts one
+
+    @property
+    def mask_id(self) -> int:
+        return self.special.mask_id
+
+    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Position-aligned logits (B, L, V) of the canvas `input_ids` (B, L); counts one forward."""
+        self.forwards += 1
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, is_causal=False).logits  # (B, L, V)
+        if self.shifted_logits:
+            logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
+        return logits.float()
+
+    @property
+    def max_length(self) -> int:
+        return self.model.config.max_position_embeddings

@@ -1,0 +1,57 @@
+"""Save and load checkpoints: a Hugging Face model directory + tokenizer + codila.json (+ manifest.json)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerFast
+
+from codila.errors import CodilaError
+from codila.tokenizer import load_tokenizer
+
+META_FILE = "codila.json"
+MANIFEST_FILE = "manifest.json"
+
+
+def save_checkpoint(
+    directory: str | Path, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, meta: dict, manifest: dict | None = None
+) -> None:
+    """Write a checkpoint atomically: into a temporary sibling, then swapped in place of `directory`."""
+    directory = Path(directory)
+    tmp = directory.with_name(directory.name + ".tmp")
+    old = directory.with_name(directory.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    if manifest is not None:
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    shutil.rmtree(old, ignore_errors=True)
+    if directory.exists():
+        os.replace(directory, old)
+    os.replace(tmp, directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def read_meta(directory: str | Path, expected_kind: str) -> dict:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CodilaError(f"checkpoint {directory} does not exist: train one (`codila train {expected_kind}`) or fix the path")
+    meta_path = directory / META_FILE
+    if not meta_path.is_file():
+        raise CodilaError(f"{directory} has no {META_FILE}: not a codila checkpoint")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("kind") != expected_kind:
+        raise CodilaError(f"{directory} is a {meta.get('kind')!r} checkpoint, but a {expected_kind!r} checkpoint is needed here")
+    return meta
+
+
+def load_model(directory: str | Path, expected_kind: str) -> tuple[PreTrainedModel, PreTrainedTokenizerFast, dict]:
+    """(model in eval mode, fp32, its tokenizer, its codila.json) from a local directory."""
+    meta = read_meta(directory, expected_kind)
+    model = AutoModelForCausalLM.from_pretrained(str(directory), local_files_only=True, dtype="float32")
+    model.eval()
+    return model, load_tokenizer(directory), meta

@@ -1,0 +1,78 @@
+"""Byte-level BPE tokenizer shared by the DLM and the local AR; special tokens live here only.
+
+Our tiny models use a tokenizer trained on the training split. Paper-scale models (Dream-Coder, Qwen3)
+bring their own Hugging Face tokenizer: `load_tokenizer` reads either from a local directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+from codila.errors import CodilaError
+
+MASK_TOKEN = "<|mask|>"
+EOS_TOKEN = "<|endoftext|>"
+PAD_TOKEN = "<|pad|>"
+THINK_TOKEN = "<think>"
+END_THINK_TOKEN = "</think>"
+SPECIAL_TOKENS = (PAD_TOKEN, EOS_TOKEN, MASK_TOKEN, THINK_TOKEN, END_THINK_TOKEN)
+
+
+@dataclass(frozen=True)
+class SpecialIds:
+    """Ids of the special tokens the decoders need, resolved by token string (never hard-coded)."""
+
+    mask_id: int
+    eos_id: int
+    pad_id: int
+    think_id: int
+    end_think_id: int
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer: PreTrainedTokenizerFast) -> "SpecialIds":
+        vocab = tokenizer.get_vocab()
+        missing = [t for t in SPECIAL_TOKENS if t not in vocab]
+        if missing:
+            raise CodilaError(f"tokenizer lacks special tokens {missing}; train it with `codila train tokenizer`")
+        return cls(vocab[MASK_TOKEN], vocab[EOS_TOKEN], vocab[PAD_TOKEN], vocab[THINK_TOKEN], vocab[END_THINK_TOKEN])
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """Train a byte-level BPE (no normalisation, so decode(encode(code)) == code byte for byte)."""
+    if vocab_size < 256 + len(SPECIAL_TOKENS):
+        raise CodilaError(f"vocab size {vocab_size} is too small: byte-level BPE needs at least {256 + len(SPECIAL_TOKENS)}")
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        mask_token=MASK_TOKEN,
+        eos_token=EOS_TOKEN,
+        pad_token=PAD_TOKEN,
+        additional_special_tokens=[THINK_TOKEN, END_THINK_TOKEN],
+    )
+
+
+def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
+    """Load the tokenizer saved beside a checkpoint (local files only, never a hub)."""
+    path = Path(path)
+    if not (path / "tokenizer.json").is_file():
+        raise CodilaError(f"no tokenizer.json in {path}: pass a checkpoint directory made by codila")
+    return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+
+
+def same_tokenizer(a: PreTrainedTokenizerFast, b: PreTrainedTokenizerFast) -> bool:
+    """True when both tokenizers map every token to the same id (required to pair a DLM with an AR)."""
+    return a.get_vocab() == b.get_vocab()

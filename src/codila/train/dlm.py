@@ -1,0 +1,47 @@
+"""`codila train dlm`: train the tokenizer (unless given) and a bidirectional Qwen3 as a masked diffusion LM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import Qwen3ForCausalLM
+
+from codila.data.corpus import load_files, split_hash
+from codila.data.windows import WindowSampler
+from codila.models.presets import qwen3_config
+from codila.tokenizer import SpecialIds, load_tokenizer, train_tokenizer
+from codila.train.dlm_recipe import DlmRecipe
+from codila.train.loop import TrainConfig, train
+from codila.train.manifest import base_manifest
+
+
+def train_dlm(
+    out: str | Path,
+    config: TrainConfig,
+    preset: str = "dlm-small",
+    window: int = 128,
+    vocab_size: int = 4096,
+    tokenizer_path: str | Path | None = None,
+    files: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict:
+    train_files = load_files(files, "train")
+    validation_files = load_files(files, "validation")
+    out = Path(out)
+    if resume:
+        tokenizer = load_tokenizer(out / "checkpoint")
+    elif tokenizer_path is not None:
+        tokenizer = load_tokenizer(tokenizer_path)
+    else:
+        tokenizer = train_tokenizer((f.text for f in train_files), vocab_size)
+    special = SpecialIds.from_tokenizer(tokenizer)
+    torch.manual_seed(config.seed)  # weight initialisation inside transformers draws from the global generator
+    model = Qwen3ForCausalLM(qwen3_config(preset, len(tokenizer), window, bidirectional=True))
+    manifest = base_manifest(kind="dlm", preset=preset, window=window, vocab_size=len(tokenizer),
+                             parameters=sum(p.numel() for p in model.parameters()),
+                             data={"source": str(files or "python stdlib"), "split": "train", "files": len(train_files),
+                                   "split_hash": split_hash(train_files)})
+    return train(DlmRecipe(model, special.mask_id), tokenizer, WindowSampler(train_files, tokenizer, window, special.eos_id),
+                 WindowSampler(validation_files, tokenizer, window, special.eos_id), config, out, resume, manifest, progress)

@@ -1,0 +1,21 @@
+"""The DLM recipe: masked diffusion on code windows (mask each token w.p. t, t ~ U(eps, 1), loss / t)."""
+
+from __future__ import annotations
+
+import torch
+from transformers import PreTrainedModel
+
+from codila.diffusion.losses import masked_diffusion_loss
+from codila.diffusion.masking import mask_tokens
+
+
+class DlmRecipe:
+    def __init__(self, model: PreTrainedModel, mask_id: int):
+        self.model = model
+        self.mask_id = mask_id
+        self.meta = {"kind": "dlm", "shifted_logits": False}
+
+    def loss(self, windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        noisy, masked, t = mask_tokens(windows, self.mask_id, generator)
+        logits = self.model(input_ids=noisy, is_causal=False).logits  # (B, L, V)
+        return masked_diffusion_loss(logits, windows, masked, t)

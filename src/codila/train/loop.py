@@ -1,0 +1,145 @@
+"""One training loop for every recipe: AdamW, warmup + cosine, clipping, resumable atomic checkpoints.
+
+A recipe owns the trainable model and defines `loss(windows, generator)`; this loop does the rest.
+State lives in `out/state.pt` (resume with `resume=True`); `out/checkpoint/` is the latest usable export.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from transformers import PreTrainedModel, PreTrainedTokenizerFast
+
+from codila.data.windows import WindowSampler
+from codila.errors import CodilaError
+from codila.models.io import save_checkpoint
+
+
+class Recipe(Protocol):
+    model: PreTrainedModel
+    meta: dict  # written as codila.json beside the weights
+
+    def loss(self, windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor: ...
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 3000
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup_fraction: float = 0.03
+    min_lr_fraction: float = 0.1
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    eval_every: int = 100
+    eval_batches: int = 4
+    save_every_seconds: float = 300.0
+    seed: int = 0
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """Linear warmup over `warmup_fraction` of the steps, then cosine down to `min_lr_fraction` of lr."""
+    warmup = max(1, int(config.warmup_fraction * config.steps))
+    if step < warmup:
+        return config.lr * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, config.steps - warmup))
+    return config.lr * (config.min_lr_fraction + (1 - config.min_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _evaluate(recipe: Recipe, windows: list[torch.Tensor], seed: int) -> float:
+    recipe.model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        losses = [recipe.loss(batch, generator).item() for batch in windows]
+    recipe.model.train()
+    return sum(losses) / len(losses)
+
+
+def train(
+    recipe: Recipe,
+    tokenizer: PreTrainedTokenizerFast,
+    train_windows: WindowSampler,
+    validation_windows: WindowSampler,
+    config: TrainConfig,
+    out: str | Path,
+    resume: bool = False,
+    manifest: dict | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train `recipe.model`; returns the summary written into the manifest (losses, tokens, seconds)."""
+    out = Path(out)
+    state_path = out / "state.pt"
+    if state_path.exists() and not resume:
+        raise CodilaError(f"{out} already holds a training run: pass --resume to continue it or choose another --out")
+    if resume and not state_path.exists():
+        raise CodilaError(f"--resume: no {state_path} to resume from")
+    out.mkdir(parents=True, exist_ok=True)
+    model = recipe.model
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.95))
+    generator = torch.Generator().manual_seed(config.seed)
+    validation = [validation_windows.sample(config.batch_size, torch.Generator().manual_seed(config.seed + 1 + i)) for i in range(config.eval_batches)]
+    step, elapsed, history = 0, 0.0, []
+    if resume:
+        state = torch.load(state_path, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        step, elapsed, history = state["step"], state["elapsed"], state["history"]
+
+    def summary() -> dict:
+        last_train = [h["train_loss"] for h in history[-20:] if "train_loss" in h]
+        evals = [h for h in history if "validation_loss" in h]
+        return {
+            "steps": step,
+            "tokens_seen": step * config.batch_size * train_windows.length,
+            "train_seconds": round(elapsed, 1),
+            "final_train_loss": round(sum(last_train) / len(last_train), 4) if last_train else None,
+            "final_validation_loss": evals[-1]["validation_loss"] if evals else None,
+            "train_config": asdict(config),
+        }
+
+    def save() -> None:
+        tmp = state_path.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+                    "step": step, "elapsed": elapsed, "history": history}, tmp)
+        os.replace(tmp, state_path)
+        save_checkpoint(out / "checkpoint", model, tokenizer, recipe.meta, {**(manifest or {}), **summary()})
+
+    last_save = time.monotonic()
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                   TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), disable=not progress)
+    with bar, open(out / "log.jsonl", "a") as log:
+        task = bar.add_task("train", total=config.steps, completed=step, loss="-")
+        while step < config.steps:
+            started = time.monotonic()
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, config)
+            loss = recipe.loss(train_windows.sample(config.batch_size, generator), generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, config.clip_norm)
+            optimizer.step()
+            step += 1
+            elapsed += time.monotonic() - started
+            record = {"step": step, "train_loss": round(loss.item(), 4), "lr": optimizer.param_groups[0]["lr"], "seconds": round(elapsed, 1)}
+            if step % config.eval_every == 0 or step == config.steps:
+                record["validation_loss"] = round(_evaluate(recipe, validation, config.seed), 4)
+            history.append(record)
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            bar.update(task, completed=step, loss=f"{record['train_loss']:.3f}")
+            if time.monotonic() - last_save >= config.save_every_seconds:
+                save()
+                last_save = time.monotonic()
+    save()
+    return summary()

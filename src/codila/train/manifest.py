@@ -1,0 +1,22 @@
+"""What a checkpoint's manifest records about how it was made."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
+    return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else "unknown"
+
+
+def base_manifest(**fields) -> dict:
+    return {"command": "codila " + shlex.join(sys.argv[1:]), "git_commit": git_commit(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **fields}
