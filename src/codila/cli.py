@@ -44,7 +44,172 @@ def train_dlm_command(
     typer.echo(f"trained DLM: {summary['steps']} steps, validation loss {summary['final_validation_loss']}, checkpoint in {out / 'checkpoint'}")
 
 
+@train_app.command("ar")
+def train_ar_command(
+    dlm: Path = typer.Option(..., help="The frozen DLM checkpoint directory."),
+    out: Path = typer.Option(..., help="Run directory: state.pt (resume), log.jsonl, checkpoint/ (the model)."),
+    block_size: int = typer.Option(4, help="B: tokens per block (one AR per block size)."),
+    conditioning: str = typer.Option("soft", help="soft, top1 or topk:K (the paper's ablation)."),
+    steps: int = typer.Option(1500),
+    batch_size: int = typer.Option(16, help="Windows per step; every masked block in them is a training example."),
+    lr: float = typer.Option(1e-3),
+    preset: str = typer.Option("ar-small"),
+    files: Optional[Path] = typer.Option(None, help="Train on this directory of .py files instead of the stdlib."),
+    seed: int = typer.Option(0),
+    save_every: float = typer.Option(300.0),
+    eval_every: int = typer.Option(100),
+    resume: bool = typer.Option(False),
+):
+    """Train a local AR on the marginals of a frozen DLM."""
+    from codila.train.ar import train_ar
+
+    summary = train_ar(dlm, out, block_size, _train_config(steps, batch_size, lr, seed, save_every, eval_every),
+                       conditioning, preset, files, resume)
+    typer.echo(f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
+
+
+DEFAULT_DLM = Path("checkpoints/dlm")
+
+
+def _decode_options(
+    decoder: str, tokens_per_step: Optional[int], selection: Optional[str], semi_ar_block: Optional[int], mode: Optional[str],
+    scope: Optional[int], tau: Optional[float], temperature: Optional[float], top_p: Optional[float],
+):
+    """The registry's config for `decoder`, built from the options the user gave (others keep their defaults)."""
+    from dataclasses import fields
+
+    from codila.decoding.registry import get_decoder
+
+    spec = get_decoder(decoder)
+    given = {"tokens_per_step": tokens_per_step, "selection": selection, "semi_ar_block": semi_ar_block, "mode": mode,
+             "scope": scope, "tau": tau, "temperature": temperature, "top_p": top_p}
+    names = {f.name for f in fields(spec.config_class)}
+    unused = sorted(k for k, v in given.items() if v is not None and k not in names)
+    if unused:
+        raise CodilaError(f"decoder {decoder!r} takes no option {', '.join('--' + u.replace('_', '-') for u in unused)}")
+    return spec, spec.config_class(**{k: v for k, v in given.items() if v is not None and k in names})
+
+
+def _decode_and_print(kind: str, dlm_path: Path, ar_path: Optional[Path], conditioning: Optional[str], decoder: str,
+                      before: str, length: int, after: str, seed: int, options: dict) -> None:
+    import torch
+
+    from codila.decoding.canvas import Canvas
+    from codila.models.loading import load_ar, load_dlm
+
+    spec, config = _decode_options(decoder, **options)
+    dlm = load_dlm(dlm_path)
+    ar = load_ar(ar_path, dlm, conditioning) if spec.needs_ar or ar_path else None
+    if spec.needs_ar and ar_path is None:
+        raise CodilaError(f"decoder {decoder!r} needs --ar PATH (a local AR checkpoint, e.g. checkpoints/ar-b4)")
+    encode = lambda text: dlm.tokenizer(text, add_special_tokens=False)["input_ids"]
+    if kind == "generate":
+        canvas = Canvas.completion(encode(before), length, dlm.mask_id, dlm.max_length)
+    else:
+        canvas = Canvas.infill(encode(before), length, encode(after), dlm.mask_id, dlm.max_length)
+    result = spec.decode(dlm, ar, canvas, config, torch.Generator().manual_seed(seed))
+    generated = result.generated.tolist()
+    if kind == "generate" and dlm.special.eos_id in generated:
+        generated = generated[: generated.index(dlm.special.eos_id)]
+    typer.echo(dlm.tokenizer.decode(generated))
+    typer.echo(
+        f"-- {len(generated)} tokens in {result.steps} steps: {result.mean_tokens_per_step:.2f} tokens/step, "
+        f"{result.dlm_forwards} DLM forwards, {result.ar_steps} AR steps, {result.generated.numel() / result.seconds:.1f} tokens/s",
+        err=True,
+    )
+
+
+def _text(value: Optional[str], file: Optional[Path]) -> str:
+    if value is not None and file is not None:
+        raise CodilaError("give the text or a file, not both")
+    if file is not None:
+        if not file.is_file():
+            raise CodilaError(f"{file}: no such file")
+        return file.read_text()
+    return value or ""
+
+
+_DECODER = typer.Option("codila", help="Decoder name (see `codila ls`).")
+_AR = typer.Option(None, help="Local AR checkpoint (needed by codila), e.g. checkpoints/ar-b4.")
+_K = typer.Option(None, "--k", "--tokens-per-step", help="dlm / codila verify: tokens committed per step.")
+_SELECTION = typer.Option(None, help="dlm: entropy, confidence or margin.")
+_SEMI = typer.Option(None, help="dlm: semi-autoregressive block length (0 = any order).")
+_MODE = typer.Option(None, help="codila: static, dynamic or verify.")
+_SCOPE = typer.Option(None, help="codila: candidate blocks per step (default 10).")
+_TAU = typer.Option(None, help="codila dynamic: entropy threshold.")
+_TEMPERATURE = typer.Option(None, help="Sampling temperature (codila default 0.1, dlm default 0).")
+_TOP_P = typer.Option(None, help="Nucleus sampling mass (codila default 0.8).")
+_CONDITIONING = typer.Option(None, help="Override the AR's conditioning: soft, top1 or topk:K.")
+
+
+@app.command()
+def generate(
+    prompt: Optional[str] = typer.Argument(None, help="The prompt text."),
+    prompt_file: Optional[Path] = typer.Option(None, help="Read the prompt from a file."),
+    length: int = typer.Option(64, help="Tokens to generate (a multiple of B for codila)."),
+    dlm: Path = typer.Option(DEFAULT_DLM, help="DLM checkpoint directory."),
+    ar: Optional[Path] = _AR, decoder: str = _DECODER, k: Optional[int] = _K, selection: Optional[str] = _SELECTION,
+    semi_ar_block: Optional[int] = _SEMI, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
+    temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
+    seed: int = typer.Option(0),
+):
+    """Complete a prompt: the text goes to stdout, the counts to stderr."""
+    options = dict(tokens_per_step=k, selection=selection, semi_ar_block=semi_ar_block, mode=mode, scope=scope, tau=tau,
+                   temperature=temperature, top_p=top_p)
+    _decode_and_print("generate", dlm, ar, conditioning, decoder, _text(prompt, prompt_file), length, "", seed, options)
+
+
+@app.command()
+def infill(
+    prefix: Optional[str] = typer.Option(None, help="Text before the gap."),
+    suffix: Optional[str] = typer.Option(None, help="Text after the gap."),
+    prefix_file: Optional[Path] = typer.Option(None), suffix_file: Optional[Path] = typer.Option(None),
+    length: int = typer.Option(32, help="Masked tokens between prefix and suffix (a multiple of B for codila)."),
+    dlm: Path = typer.Option(DEFAULT_DLM, help="DLM checkpoint directory."),
+    ar: Optional[Path] = _AR, decoder: str = _DECODER, k: Optional[int] = _K, selection: Optional[str] = _SELECTION,
+    semi_ar_block: Optional[int] = _SEMI, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
+    temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
+    seed: int = typer.Option(0),
+):
+    """Fill `length` tokens between a prefix and a suffix: the infill goes to stdout, the counts to stderr."""
+    options = dict(tokens_per_step=k, selection=selection, semi_ar_block=semi_ar_block, mode=mode, scope=scope, tau=tau,
+                   temperature=temperature, top_p=top_p)
+    _decode_and_print("infill", dlm, ar, conditioning, decoder, _text(prefix, prefix_file), length, _text(suffix, suffix_file), seed, options)
+
+
+@app.command("ls")
+def list_decoders():
+    """List the decoders in the registry."""
+    from codila.decoding.registry import DECODERS
+
+    for spec in DECODERS.values():
+        typer.echo(f"{spec.name:8} {spec.summary}{'' if not spec.needs_ar else '  [needs --ar]'}")
+
+
+@app.command()
+def demo(
+    n: int = typer.Option(200, help="Spans to infill."),
+    length: int = typer.Option(32, help="Masked tokens per span."),
+    checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
+    files: Optional[Path] = typer.Option(None, help="Cut spans from every .py file here instead of the stdlib test split."),
+    tau: Optional[float] = typer.Option(None, help="Dynamic mode's entropy threshold."),
+    seed: int = typer.Option(0),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
+):
+    """Infill held-out code with every decoder on the shipped tiny models and print one table."""
+    from rich.console import Console
+
+    from codila.demo import DEFAULT_TAU, SHIPPED, run_demo
+    from codila.eval.table import rows_table
+
+    rows = run_demo(checkpoints or SHIPPED, n, length, files, None, seed, DEFAULT_TAU if tau is None else tau, json_path)
+    Console().print(rows_table(rows, f"infilling {n} spans of {length} tokens ({'files in ' + str(files) if files else 'stdlib test split'})"))
+
+
 def main() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     try:
         app()
     except CodilaError as error:

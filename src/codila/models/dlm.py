@@ -21,18 +21,28 @@ class DiffusionLM:
         self.special = SpecialIds.from_tokenizer(tokenizer)
         self.shifted_logits = shifted_logits
         self.forwards = 0  # every forward pass over a canvas batch counts one
+        # tokens a decoded position may never take: the mask itself, padding and the AR's frame tokens
+        self.banned_ids = torch.tensor([self.special.mask_id, self.special.pad_id, self.special.think_id, self.special.end_think_id])
 
     @property
     def mask_id(self) -> int:
         return self.special.mask_id
 
+    @torch.no_grad()
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Position-aligned logits (B, L, V) of the canvas `input_ids` (B, L); counts one forward."""
+        """Position-aligned logits (B, L, V) of the canvas `input_ids` (B, L), special tokens other than EOS
+        excluded (-inf); counts one forward."""
         self.forwards += 1
         logits = self.model(input_ids=input_ids, attention_mask=attention_mask, is_causal=False).logits  # (B, L, V)
         if self.shifted_logits:
             logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
-        return logits.float()
+        logits = logits.float()
+        logits[..., self.banned_ids] = float("-inf")
+        return logits
+
+    def marginals(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-position distributions (B, L, V): softmax of `logits`."""
+        return torch.softmax(self.logits(input_ids, attention_mask), dim=-1)
 
     @property
     def max_length(self) -> int:

@@ -1,0 +1,71 @@
+"""Canvas: the token sequence being decoded. Completion and infilling are the same thing: fill the masks.
+
+A canvas is fixed tokens (the prompt, plus the suffix when infilling) around one region [start, end) of
+mask tokens. Decoders commit region positions; a committed position never changes again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from codila.errors import CodilaError
+
+
+@dataclass
+class Canvas:
+    ids: torch.Tensor  # (L,) long: fixed tokens and mask_id where still to decode
+    start: int  # first position to decode
+    end: int  # one past the last position to decode
+    mask_id: int
+    stop_at_eos: bool  # completion: positions after a committed EOS become EOS (infilling: False)
+
+    @classmethod
+    def completion(cls, prompt_ids: list[int], length: int, mask_id: int, max_length: int) -> "Canvas":
+        if not prompt_ids:
+            raise CodilaError("the prompt is empty: give at least one token of context")
+        return cls._build(prompt_ids, length, [], mask_id, max_length, stop_at_eos=True)
+
+    @classmethod
+    def infill(cls, prefix_ids: list[int], length: int, suffix_ids: list[int], mask_id: int, max_length: int) -> "Canvas":
+        if not prefix_ids and not suffix_ids:
+            raise CodilaError("both prefix and suffix are empty: give some context to infill between")
+        return cls._build(prefix_ids, length, suffix_ids, mask_id, max_length, stop_at_eos=False)
+
+    @classmethod
+    def _build(cls, before: list[int], length: int, after: list[int], mask_id: int, max_length: int, stop_at_eos: bool) -> "Canvas":
+        if length < 1:
+            raise CodilaError(f"the number of tokens to decode must be >= 1, got {length}")
+        total = len(before) + length + len(after)
+        if total > max_length:
+            raise CodilaError(
+                f"canvas of {total} tokens ({len(before)} context + {length} to decode + {len(after)} suffix) exceeds the "
+                f"model's {max_length}: shorten the context or decode fewer tokens"
+            )
+        if mask_id in before or mask_id in after:
+            raise CodilaError("the context contains the mask token; remove it")
+        ids = torch.tensor(before + [mask_id] * length + after, dtype=torch.long)
+        return cls(ids, len(before), len(before) + length, mask_id, stop_at_eos)
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+    def fixed(self) -> torch.Tensor:
+        """(L,) bool: positions outside the decoded region."""
+        positions = torch.arange(len(self.ids))
+        return (positions < self.start) | (positions >= self.end)
+
+    def masked(self) -> torch.Tensor:
+        """(L,) bool: positions still to decode."""
+        return self.ids == self.mask_id
+
+    def blocks(self, block_size: int) -> torch.Tensor:
+        """(N, B) positions of the region's contiguous blocks, in order."""
+        if self.length % block_size:
+            raise CodilaError(f"the number of tokens to decode ({self.length}) is not a multiple of the block size {block_size}")
+        return torch.arange(self.start, self.end).view(-1, block_size)
+
+    def copy(self) -> "Canvas":
+        return Canvas(self.ids.clone(), self.start, self.end, self.mask_id, self.stop_at_eos)

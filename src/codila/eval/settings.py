@@ -1,0 +1,63 @@
+"""A decoder setting (decoder name + its config + which AR) and the models it runs on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from codila.decoding.codila import CodilaDecodeConfig
+from codila.decoding.dlm import DlmDecodeConfig
+from codila.decoding.registry import get_decoder
+from codila.errors import CodilaError
+from codila.models.dlm import DiffusionLM
+from codila.models.loading import load_ar, load_dlm
+from codila.models.local_ar import LocalAR
+
+
+@dataclass(frozen=True)
+class DecodeSetting:
+    method: str  # a name in the decoder registry
+    config: DlmDecodeConfig | CodilaDecodeConfig
+    ar: str | None = None  # name of the AR checkpoint (a directory under the checkpoints folder)
+    conditioning: str | None = None  # override of the AR's own conditioning
+
+    def describe(self, ar: LocalAR | None) -> dict:
+        """The row keys that identify this setting in tables and JSON."""
+        codila = isinstance(self.config, CodilaDecodeConfig)
+        return {
+            "method": self.method,
+            "k": self.config.tokens_per_step if not codila or self.config.mode == "verify" else None,
+            "block_size": ar.block_size if ar else None,
+            "mode": self.config.mode if codila else None,
+            "conditioning": ar.conditioning if ar else None,
+            "tau": self.config.tau if codila and self.config.mode == "dynamic" else None,
+        }
+
+    def label(self, ar: LocalAR | None) -> str:
+        d = self.describe(ar)
+        if d["mode"] is None:
+            return f"DLM K={d['k']}"
+        extra = f" tau={d['tau']}" if d["tau"] is not None else f" K={d['k']}" if d["mode"] == "verify" else ""
+        return f"CoDiLA B={d['block_size']} {d['mode']} {d['conditioning']}{extra}"
+
+
+class ModelSet:
+    """The DLM and the ARs of a checkpoints folder (`dlm/`, `ar-b4/`, ...), each AR loaded once, on demand."""
+
+    def __init__(self, checkpoints: str | Path, dlm: DiffusionLM | None = None):
+        self.root = Path(checkpoints)
+        self.dlm = dlm or load_dlm(self.root / "dlm")
+        self._ars: dict[tuple[str, str | None], LocalAR] = {}
+
+    def ar(self, name: str | None, conditioning: str | None = None) -> LocalAR | None:
+        if name is None:
+            return None
+        if (name, conditioning) not in self._ars:
+            self._ars[name, conditioning] = load_ar(self.root / name, self.dlm, conditioning)
+        return self._ars[name, conditioning]
+
+    def for_setting(self, setting: DecodeSetting) -> LocalAR | None:
+        spec = get_decoder(setting.method)
+        if spec.needs_ar and setting.ar is None:
+            raise CodilaError(f"decoder {setting.method!r} needs an AR")
+        return self.ar(setting.ar, setting.conditioning)

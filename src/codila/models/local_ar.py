@@ -1,0 +1,116 @@
+"""LocalAR: a small causal LM that decodes one block of B tokens from the DLM's marginals.
+
+Its input is exactly [E(<think>), e_1, ..., e_B, E(</think>)] with e_j = sum_v pi_j[v] E[v] over the AR's own
+input embeddings E (method.md, "Soft conditioning"); then it decodes the block's B tokens causally.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from transformers import PreTrainedModel, PreTrainedTokenizerFast
+
+from codila.decoding.sampling import entropy, sample_top_p
+from codila.errors import CodilaError
+from codila.tokenizer import SpecialIds
+
+CONDITIONINGS = ("soft", "top1", "topk:K")
+
+
+def parse_conditioning(conditioning: str) -> int | None:
+    """None for soft conditioning, else the k of top-k (top1 = topk:1). Raises on an unknown name."""
+    if conditioning == "soft":
+        return None
+    if conditioning == "top1":
+        return 1
+    if conditioning.startswith("topk:") and conditioning[5:].isdigit() and int(conditioning[5:]) >= 1:
+        return int(conditioning[5:])
+    raise CodilaError(f"unknown conditioning {conditioning!r}; use soft, top1 or topk:K (K >= 1)")
+
+
+def truncate_marginals(marginals: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep the k most likely tokens of each marginal (..., V), renormalised (the paper's top-k ablation)."""
+    values, indices = marginals.topk(k, dim=-1)
+    return torch.zeros_like(marginals).scatter(-1, indices, values / values.sum(-1, keepdim=True))
+
+
+class LocalAR:
+    """Wraps a transformers causal LM; `block_size` and `conditioning` are the ones it was trained with."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, block_size: int, conditioning: str = "soft"):
+        if block_size < 1:
+            raise CodilaError(f"block size must be >= 1, got {block_size}")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.special = SpecialIds.from_tokenizer(tokenizer)
+        self.block_size = block_size
+        self.top_k = parse_conditioning(conditioning)
+        self.conditioning = conditioning
+        self.forwards = 0  # AR forward calls (a batch of blocks decoding one token counts once)
+
+    @property
+    def embedding_matrix(self) -> torch.Tensor:
+        return self.model.get_input_embeddings().weight  # (V, H)
+
+    def condition(self, marginals: torch.Tensor, forced: torch.Tensor | None = None) -> torch.Tensor:
+        """Conditioning embeddings (N, B, H) from DLM marginals (N, B, V).
+
+        Soft: the expected embedding. Where the DLM's argmax is EOS, or a token is already committed
+        (`forced` >= 0, (N, B)), the hard embedding of that token replaces the mixture.
+        """
+        weights = marginals if self.top_k is None else truncate_marginals(marginals, self.top_k)
+        soft = weights @ self.embedding_matrix  # (N, B, H)
+        hard_ids = marginals.argmax(-1)  # (N, B)
+        use_hard = hard_ids == self.special.eos_id
+        if forced is not None:
+            use_hard = use_hard | (forced >= 0)
+            hard_ids = torch.where(forced >= 0, forced, hard_ids)
+        return torch.where(use_hard[..., None], self.embedding_matrix[hard_ids], soft)
+
+    def frame(self, conditioning: torch.Tensor) -> torch.Tensor:
+        """[E(<think>), e_1..e_B, E(</think>)]: (N, B, H) -> (N, B + 2, H)."""
+        n = conditioning.shape[0]
+        think = self.embedding_matrix[self.special.think_id].expand(n, 1, -1)
+        end_think = self.embedding_matrix[self.special.end_think_id].expand(n, 1, -1)
+        return torch.cat([think, conditioning, end_think], dim=1)
+
+    def loss(self, marginals: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced cross-entropy of the true block `targets` (N, B) given marginals (N, B, V)."""
+        prefix = self.frame(self.condition(marginals))  # (N, B + 2, H)
+        inputs = torch.cat([prefix, self.embedding_matrix[targets[:, :-1]]], dim=1)  # (N, 2B + 1, H)
+        logits = self.model(inputs_embeds=inputs).logits[:, -targets.shape[1]:]  # (N, B, V)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+    @torch.no_grad()
+    def decode(
+        self,
+        marginals: torch.Tensor,
+        generator: torch.Generator,
+        temperature: float = 0.1,
+        top_p: float = 0.8,
+        forced: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode N blocks as one batch with the KV cache: B forward calls in all.
+
+        marginals (N, B, V); forced (N, B) token ids (-1 = free) are fed and kept instead of sampled.
+        Returns tokens (N, B) and the entropy (N, B) of the AR's untempered next-token distribution.
+        """
+        n, block = marginals.shape[:2]
+        if block != self.block_size:
+            raise CodilaError(f"this AR was trained for blocks of {self.block_size} tokens, got {block}")
+        inputs = self.frame(self.condition(marginals, forced))  # (N, B + 2, H)
+        cache = None
+        tokens = torch.empty(n, block, dtype=torch.long)
+        entropies = torch.empty(n, block)
+        for j in range(block):
+            out = self.model(inputs_embeds=inputs, past_key_values=cache, use_cache=True)
+            self.forwards += 1
+            cache = out.past_key_values
+            logits = out.logits[:, -1].float()  # (N, V)
+            entropies[:, j] = entropy(logits)
+            token = sample_top_p(logits, temperature, top_p, generator)
+            if forced is not None:
+                token = torch.where(forced[:, j] >= 0, forced[:, j], token)
+            tokens[:, j] = token
+            inputs = self.embedding_matrix[token][:, None]  # (N, 1, H)
+        return tokens, entropies

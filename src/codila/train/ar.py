@@ -1,0 +1,46 @@
+"""`codila train ar`: train a local AR (Qwen3 causal LM) for one block size on a frozen DLM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import Qwen3ForCausalLM
+
+from codila.data.corpus import load_files, split_hash
+from codila.data.windows import WindowSampler
+from codila.models.loading import load_dlm
+from codila.models.local_ar import LocalAR
+from codila.models.presets import qwen3_config
+from codila.train.ar_recipe import ArRecipe
+from codila.train.loop import TrainConfig, train
+from codila.train.manifest import base_manifest
+
+
+def train_ar(
+    dlm_path: str | Path,
+    out: str | Path,
+    block_size: int,
+    config: TrainConfig,
+    conditioning: str = "soft",
+    preset: str = "ar-small",
+    files: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict:
+    dlm = load_dlm(dlm_path)
+    for parameter in dlm.model.parameters():
+        parameter.requires_grad_(False)
+    window = dlm.max_length - dlm.max_length % block_size
+    train_files = load_files(files, "train")
+    validation_files = load_files(files, "validation")
+    torch.manual_seed(config.seed)  # weight initialisation inside transformers draws from the global generator
+    model = Qwen3ForCausalLM(qwen3_config(preset, len(dlm.tokenizer), 2 * block_size + 2, bidirectional=False))
+    ar = LocalAR(model, dlm.tokenizer, block_size, conditioning)
+    manifest = base_manifest(kind="ar", preset=preset, block_size=block_size, conditioning=conditioning, dlm=str(dlm_path),
+                             parameters=sum(p.numel() for p in model.parameters()),
+                             data={"source": str(files or "python stdlib"), "split": "train", "files": len(train_files),
+                                   "split_hash": split_hash(train_files), "window": window})
+    eos = dlm.special.eos_id
+    return train(ArRecipe(ar, dlm), dlm.tokenizer, WindowSampler(train_files, dlm.tokenizer, window, eos),
+                 WindowSampler(validation_files, dlm.tokenizer, window, eos), config, out, resume, manifest, progress)

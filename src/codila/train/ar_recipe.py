@@ -1,0 +1,28 @@
+"""The local AR recipe: the DLM is frozen; blocks of B are masked with t ~ U(0.2, 0.8) and the AR learns to
+produce each masked block's true tokens from the DLM's marginals (teacher forcing). The whole training window
+counts as the response (code has no prompt/response split)."""
+
+from __future__ import annotations
+
+import torch
+
+from codila.diffusion.masking import mask_blocks
+from codila.models.dlm import DiffusionLM
+from codila.models.local_ar import LocalAR
+
+
+class ArRecipe:
+    def __init__(self, ar: LocalAR, dlm: DiffusionLM):
+        self.ar = ar
+        self.dlm = dlm
+        self.model = ar.model
+        self.meta = {"kind": "ar", "block_size": ar.block_size, "conditioning": ar.conditioning}
+
+    def loss(self, windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        batch, length = windows.shape
+        block = self.ar.block_size
+        noisy, masked_blocks = mask_blocks(windows, self.dlm.mask_id, block, generator)  # (N, L), (N, L / B)
+        marginals = self.dlm.marginals(noisy)  # (N, L, V), no gradient: the DLM is frozen
+        block_marginals = marginals.view(batch, length // block, block, -1)[masked_blocks]  # (M, B, V)
+        targets = windows.view(batch, length // block, block)[masked_blocks]  # (M, B)
+        return self.ar.loss(block_marginals, targets)
