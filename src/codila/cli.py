@@ -99,9 +99,9 @@ def _decode_and_print(kind: str, dlm_path: Path, ar_path: Optional[Path], condit
 
     spec, config = _decode_options(decoder, **options)
     dlm = load_dlm(dlm_path)
-    ar = load_ar(ar_path, dlm, conditioning) if spec.needs_ar or ar_path else None
     if spec.needs_ar and ar_path is None:
         raise CodilaError(f"decoder {decoder!r} needs --ar PATH (a local AR checkpoint, e.g. checkpoints/ar-b4)")
+    ar = load_ar(ar_path, dlm, conditioning) if ar_path else None
     encode = lambda text: dlm.tokenizer(text, add_special_tokens=False)["input_ids"]
     if kind == "generate":
         canvas = Canvas.completion(encode(before), length, dlm.mask_id, dlm.max_length)

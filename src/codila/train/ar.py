@@ -13,7 +13,7 @@ from codila.models.loading import load_dlm
 from codila.models.local_ar import LocalAR
 from codila.models.presets import qwen3_config
 from codila.train.ar_recipe import ArRecipe
-from codila.train.loop import TrainConfig, train
+from codila.train.loop import TrainConfig, check_run_dir, train
 from codila.train.manifest import base_manifest
 
 
@@ -28,6 +28,7 @@ def train_ar(
     resume: bool = False,
     progress: bool = True,
 ) -> dict:
+    check_run_dir(Path(out), resume)
     dlm = load_dlm(dlm_path)
     for parameter in dlm.model.parameters():
         parameter.requires_grad_(False)

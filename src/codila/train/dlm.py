@@ -12,7 +12,7 @@ from codila.data.windows import WindowSampler
 from codila.models.presets import qwen3_config
 from codila.tokenizer import SpecialIds, load_tokenizer, train_tokenizer
 from codila.train.dlm_recipe import DlmRecipe
-from codila.train.loop import TrainConfig, train
+from codila.train.loop import TrainConfig, check_run_dir, train
 from codila.train.manifest import base_manifest
 
 
@@ -27,6 +27,7 @@ def train_dlm(
     resume: bool = False,
     progress: bool = True,
 ) -> dict:
+    check_run_dir(Path(out), resume)
     train_files = load_files(files, "train")
     validation_files = load_files(files, "validation")
     out = Path(out)

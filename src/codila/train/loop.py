@@ -54,6 +54,16 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return config.lr * (config.min_lr_fraction + (1 - config.min_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def check_run_dir(out: Path, resume: bool) -> Path:
+    """The state file of run directory `out`; refuses to overwrite a run or to resume a missing one."""
+    state_path = Path(out) / "state.pt"
+    if state_path.exists() and not resume:
+        raise CodilaError(f"{out} already holds a training run: pass --resume to continue it or choose another --out")
+    if resume and not state_path.exists():
+        raise CodilaError(f"--resume: no {state_path} to resume from")
+    return state_path
+
+
 def _evaluate(recipe: Recipe, windows: list[torch.Tensor], seed: int) -> float:
     recipe.model.eval()
     generator = torch.Generator().manual_seed(seed)
@@ -76,11 +86,7 @@ def train(
 ) -> dict:
     """Train `recipe.model`; returns the summary written into the manifest (losses, tokens, seconds)."""
     out = Path(out)
-    state_path = out / "state.pt"
-    if state_path.exists() and not resume:
-        raise CodilaError(f"{out} already holds a training run: pass --resume to continue it or choose another --out")
-    if resume and not state_path.exists():
-        raise CodilaError(f"--resume: no {state_path} to resume from")
+    state_path = check_run_dir(out, resume)
     out.mkdir(parents=True, exist_ok=True)
     model = recipe.model
     model.train()

@@ -1,0 +1,48 @@
+"""The `codila` command as a user runs it: a real subprocess, real tiny checkpoints."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def codila(*args, cwd=None):
+    return subprocess.run([sys.executable, "-c", "from codila.cli import main; main()", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_infill_and_generate_print_text_and_counts(tiny_checkpoints):
+    ck = tiny_checkpoints
+    out = codila("infill", "--prefix", "def f(x):\n", "--suffix", "\n    return y\n", "--length", 8,
+                 "--dlm", ck / "dlm", "--ar", ck / "ar-b4")
+    assert out.returncode == 0, out.stderr
+    assert "8 tokens in 2 steps: 4.00 tokens/step, 2 DLM forwards, 8 AR steps" in out.stderr
+    out = codila("generate", "import os\n", "--decoder", "dlm", "--k", 2, "--length", 8, "--dlm", ck / "dlm")
+    assert out.returncode == 0, out.stderr
+    assert "DLM forwards, 0 AR steps" in out.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["infill", "--prefix", "x", "--length", 6, "--ar", "{ck}/ar-b4"], "not a multiple of the block size 4"),
+    (["infill", "--prefix", "x", "--length", 8], "needs --ar"),
+    (["generate", "", "--decoder", "dlm"], "prompt is empty"),
+    (["generate", "x" * 400, "--decoder", "dlm"], "exceeds"),
+    (["generate", "x", "--decoder", "beam"], "unknown decoder"),
+    (["generate", "x", "--decoder", "dlm", "--mode", "static"], "takes no option --mode"),
+    (["generate", "x", "--ar", "{ck}/dlm"], "'ar' checkpoint is needed"),
+    (["generate", "x", "--dlm", "{ck}/missing", "--decoder", "dlm"], "does not exist"),
+    (["infill", "--prefix-file", "{ck}/none.py", "--decoder", "dlm"], "no such file"),
+])
+def test_bad_input_is_one_line_and_exit_2(tiny_checkpoints, args, message):
+    args = [str(a).replace("{ck}", str(tiny_checkpoints)) for a in args]
+    if "--dlm" not in args:
+        args += ["--dlm", str(tiny_checkpoints / "dlm")]
+    out = codila(*args)
+    assert out.returncode == 2
+    assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_ls_lists_the_registry():
+    out = codila("ls")
+    assert out.returncode == 0 and out.stdout.split()[0] == "dlm" and "codila" in out.stdout

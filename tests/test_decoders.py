@@ -1,0 +1,107 @@
+"""The invariants every decoder keeps (design.md), over every entry of the registry and every mode."""
+
+import pytest
+import torch
+
+from codila.decoding.canvas import Canvas
+from codila.decoding.codila import MODES, CodilaDecodeConfig
+from codila.decoding.dlm import DlmDecodeConfig
+from codila.decoding.registry import DECODERS, get_decoder
+from codila.errors import CodilaError
+
+SETTINGS = [
+    ("dlm", DlmDecodeConfig(tokens_per_step=1), None),
+    ("dlm", DlmDecodeConfig(tokens_per_step=3, selection="confidence", temperature=1.0), None),
+    ("dlm", DlmDecodeConfig(tokens_per_step=2, selection="margin", semi_ar_block=4), None),
+    *(("codila", CodilaDecodeConfig(mode=mode, tau=3.0, tokens_per_step=2), b) for mode in MODES for b in (2, 4)),
+    ("codila", CodilaDecodeConfig(mode="static", scope=1), 8),
+]
+
+
+def test_every_registered_decoder_is_covered():
+    assert {name for name, _, _ in SETTINGS} == set(DECODERS)
+
+
+def canvases(dlm):
+    encode = lambda text: dlm.tokenizer(text)["input_ids"]
+    return [
+        Canvas.infill(encode("def area(r):\n    "), 16, encode("\n    return a\n"), dlm.mask_id, dlm.max_length),
+        Canvas.completion(encode("import os\n\ndef main():\n"), 24, dlm.mask_id, dlm.max_length),
+    ]
+
+
+@pytest.mark.parametrize("name,config,block", SETTINGS, ids=lambda v: str(v))
+def test_decoder_invariants(dlm, ars, name, config, block):
+    spec = get_decoder(name)
+    ar = ars[block] if block else None
+    for canvas in canvases(dlm):
+        calls = []
+        hook = dlm.model.register_forward_hook(lambda *args: calls.append(1))
+        result = spec.decode(dlm, ar, canvas, config, torch.Generator().manual_seed(0))
+        hook.remove()
+        again = spec.decode(dlm, ar, canvas, config, torch.Generator().manual_seed(0))
+        fixed = canvas.fixed()
+        assert torch.equal(result.ids[fixed], canvas.ids[fixed])  # fixed positions never change
+        assert not bool((result.ids == dlm.mask_id).any())  # no mask remains
+        assert torch.equal(result.ids, again.ids)  # same seed, same output
+        assert result.dlm_forwards == len(calls) == result.steps  # one real DLM forward per step
+        assert sum(result.tokens_per_step) == canvas.length
+        region = result.commit_step[canvas.start : canvas.end]
+        assert bool((region >= 0).all()) and bool((result.commit_step[fixed] == -1).all())
+        assert sorted(set(region.tolist())) == list(range(result.steps))  # every step commits something
+        if spec.needs_ar:
+            assert result.ar_steps == result.steps * ar.block_size
+
+
+def test_committed_positions_never_change(dlm, ars):
+    """Replay the commit order: each position's final token is the one committed at its step, so a decoder
+    that rewrote a position would have needed a second commit, which CommitLog refuses."""
+    canvas = canvases(dlm)[0]
+    for name, config, block in SETTINGS:
+        result = get_decoder(name).decode(dlm, ars.get(block), canvas, config, torch.Generator().manual_seed(1))
+        counts = torch.bincount(result.commit_step[canvas.start : canvas.end], minlength=result.steps)
+        assert counts.tolist() == result.tokens_per_step
+
+
+def test_static_codila_commits_whole_blocks_and_b1_is_one_token_per_step(dlm, ars):
+    canvas = canvases(dlm)[0]
+    result = get_decoder("codila").decode(dlm, ars[4], canvas, CodilaDecodeConfig(), torch.Generator().manual_seed(0))
+    steps = result.commit_step[canvas.start : canvas.end].view(-1, 4)
+    assert bool((steps == steps[:, :1]).all()) and result.tokens_per_step == [4] * 4
+    one = get_decoder("codila").decode(dlm, ars[1], canvas, CodilaDecodeConfig(), torch.Generator().manual_seed(0))
+    assert one.tokens_per_step == [1] * canvas.length and one.dlm_forwards == canvas.length
+
+
+def test_scope_one_decodes_left_to_right(dlm, ars):
+    canvas = canvases(dlm)[0]
+    result = get_decoder("codila").decode(dlm, ars[2], canvas, CodilaDecodeConfig(scope=1), torch.Generator().manual_seed(0))
+    assert result.commit_step[canvas.start : canvas.end].tolist() == [i // 2 for i in range(16)]
+
+
+def test_completion_fills_after_eos(dlm):
+    canvas = Canvas.completion([5, 6], 8, dlm.mask_id, dlm.max_length)
+    from codila.decoding.result import CommitLog
+
+    log = CommitLog(canvas.copy(), dlm.special.eos_id)
+    log.commit(torch.tensor([4]), torch.tensor([dlm.special.eos_id]))
+    assert log.canvas.ids[5:].tolist() == [dlm.special.eos_id] * 5 and log.tokens_per_step == [6]
+    assert log.canvas.ids[2:4].tolist() == [dlm.mask_id] * 2
+
+
+def test_bad_settings_are_clear_errors(dlm, ars):
+    canvas = Canvas.infill([5, 6], 6, [7], dlm.mask_id, dlm.max_length)
+    codila = get_decoder("codila").decode
+    with pytest.raises(CodilaError, match="multiple of the block size"):
+        codila(dlm, ars[4], canvas, CodilaDecodeConfig(), torch.Generator())
+    with pytest.raises(CodilaError, match="needs a local AR"):
+        codila(dlm, None, canvas, CodilaDecodeConfig(), torch.Generator())
+    with pytest.raises(CodilaError, match="unknown CoDiLA mode"):
+        codila(dlm, ars[2], canvas, CodilaDecodeConfig(mode="fast"), torch.Generator())
+    with pytest.raises(CodilaError, match="unknown selection"):
+        get_decoder("dlm").decode(dlm, None, canvas, DlmDecodeConfig(selection="best"), torch.Generator())
+    with pytest.raises(CodilaError, match="unknown decoder"):
+        get_decoder("beam")
+    with pytest.raises(CodilaError, match="exceeds"):
+        Canvas.completion([5] * 60, 8, dlm.mask_id, dlm.max_length)
+    with pytest.raises(CodilaError, match="empty"):
+        Canvas.completion([], 8, dlm.mask_id, dlm.max_length)

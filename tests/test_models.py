@@ -1,0 +1,93 @@
+import pytest
+import torch
+
+from codila.errors import CodilaError
+from codila.models.dlm import DiffusionLM
+from codila.models.local_ar import LocalAR, parse_conditioning, truncate_marginals
+from codila.models.loading import load_ar, load_dlm
+
+
+def test_dlm_attends_both_ways(dlm):
+    ids = torch.randint(0, 300, (1, 16), generator=torch.Generator().manual_seed(0))
+    changed = ids.clone()
+    changed[0, -1] = (changed[0, -1] + 1) % 300
+    assert not torch.allclose(dlm.logits(ids)[0, 0], dlm.logits(changed)[0, 0])
+
+
+def test_dlm_counts_every_forward_and_bans_special_tokens(dlm):
+    calls = []
+    handle = dlm.model.register_forward_hook(lambda *args: calls.append(1))
+    before = dlm.forwards
+    logits = dlm.logits(torch.full((1, 8), dlm.mask_id))
+    handle.remove()
+    assert dlm.forwards - before == len(calls) == 1
+    assert torch.isinf(logits[..., dlm.banned_ids]).all()
+    assert torch.isfinite(logits[..., dlm.special.eos_id]).all()
+
+
+def test_shifted_logits_are_realigned(dlm):
+    shifted = DiffusionLM(dlm.model, dlm.tokenizer, shifted_logits=True)
+    ids = torch.randint(0, 300, (1, 12), generator=torch.Generator().manual_seed(1))
+    plain, moved = dlm.logits(ids), shifted.logits(ids)
+    assert torch.equal(moved[:, 1:], plain[:, :-1]) and torch.equal(moved[:, 0], plain[:, 0])
+
+
+def test_soft_embedding_of_one_hot_is_the_hard_embedding(ars):
+    ar = ars[4]
+    tokens = torch.tensor([[5, 17, 42, 99]])
+    one_hot = torch.nn.functional.one_hot(tokens, ar.embedding_matrix.shape[0]).float()
+    assert torch.allclose(ar.condition(one_hot), ar.embedding_matrix[tokens], atol=1e-6)
+
+
+def test_eos_argmax_uses_the_hard_eos_embedding_and_frame_wraps_the_block(ars):
+    ar = ars[2]
+    vocab = ar.embedding_matrix.shape[0]
+    marginals = torch.full((1, 2, vocab), 0.1 / (vocab - 1))
+    marginals[0, 0, ar.special.eos_id] = 0.9
+    marginals[0, 1, 7] = 0.9
+    cond = ar.condition(marginals)
+    assert torch.equal(cond[0, 0], ar.embedding_matrix[ar.special.eos_id])
+    assert not torch.allclose(cond[0, 1], ar.embedding_matrix[7])
+    framed = ar.frame(cond)
+    assert framed.shape == (1, 4, ar.embedding_matrix.shape[1])
+    assert torch.equal(framed[0, 0], ar.embedding_matrix[ar.special.think_id])
+    assert torch.equal(framed[0, -1], ar.embedding_matrix[ar.special.end_think_id])
+
+
+def test_top_k_conditioning_renormalises():
+    marginals = torch.tensor([[0.5, 0.3, 0.2]])
+    assert torch.allclose(truncate_marginals(marginals, 2), torch.tensor([[0.625, 0.375, 0.0]]))
+    assert parse_conditioning("soft") is None and parse_conditioning("top1") == 1 and parse_conditioning("topk:3") == 3
+    for bad in ("top", "topk:0", "topk:x"):
+        with pytest.raises(CodilaError):
+            parse_conditioning(bad)
+
+
+def test_cached_decoding_equals_recomputing_the_whole_sequence(ars):
+    ar = ars[4]
+    marginals = torch.softmax(torch.randn(3, 4, ar.embedding_matrix.shape[0], generator=torch.Generator().manual_seed(2)), -1)
+    tokens, entropies = ar.decode(marginals, torch.Generator(), temperature=0.0)
+    inputs = torch.cat([ar.frame(ar.condition(marginals)), ar.embedding_matrix[tokens[:, :-1]]], dim=1)
+    with torch.no_grad():
+        logits = ar.model(inputs_embeds=inputs).logits[:, -4:]
+    assert torch.equal(logits.argmax(-1), tokens)
+    assert torch.allclose(entropies, -(logits.log_softmax(-1) * logits.softmax(-1)).sum(-1), atol=1e-4)
+
+
+def test_forced_tokens_are_kept(ars):
+    ar = ars[4]
+    marginals = torch.softmax(torch.randn(2, 4, ar.embedding_matrix.shape[0]), -1)
+    forced = torch.tensor([[11, -1, 12, -1], [-1, -1, -1, 13]])
+    tokens, _ = ar.decode(marginals, torch.Generator().manual_seed(0), forced=forced)
+    assert torch.equal(tokens[forced >= 0], forced[forced >= 0])
+
+
+def test_loading_checks_kinds_and_tokenizers(tiny_checkpoints, tmp_path, dlm):
+    with pytest.raises(CodilaError, match="'ar' checkpoint"):
+        load_ar(tiny_checkpoints / "dlm")
+    with pytest.raises(CodilaError, match="'dlm' checkpoint"):
+        load_dlm(tiny_checkpoints / "ar-b4")
+    with pytest.raises(CodilaError, match="does not exist"):
+        load_dlm(tmp_path / "nothing")
+    other = LocalAR(load_ar(tiny_checkpoints / "ar-b4").model, dlm.tokenizer, 4)
+    assert other.block_size == 4

@@ -1,0 +1,60 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from codila.errors import CodilaError
+from codila.train.ar import train_ar
+from codila.train.dlm import train_dlm
+from codila.train.dlm_recipe import DlmRecipe
+from codila.train.loop import TrainConfig, learning_rate
+from conftest import WINDOW, tiny_config
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, corpus_dir, monkeypatch):
+    kwargs = dict(preset="test", window=WINDOW, vocab_size=400, files=corpus_dir, progress=False)
+    config = TrainConfig(steps=6, batch_size=4, lr=3e-3, eval_every=6, eval_batches=1, save_every_seconds=0)
+    train_dlm(tmp_path / "straight", config, **kwargs)
+    calls = []
+    real_loss = DlmRecipe.loss
+
+    def dies_at_step_four(self, windows, generator):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real_loss(self, windows, generator)
+
+    monkeypatch.setattr(DlmRecipe, "loss", dies_at_step_four)
+    with pytest.raises(KeyboardInterrupt):
+        train_dlm(tmp_path / "split", config, **kwargs)
+    monkeypatch.setattr(DlmRecipe, "loss", real_loss)
+    assert json.loads((tmp_path / "split" / "checkpoint" / "manifest.json").read_text())["steps"] == 3
+    train_dlm(tmp_path / "split", config, tokenizer_path=tmp_path / "split" / "checkpoint", resume=True, **kwargs)
+    a = load_file(tmp_path / "straight" / "checkpoint" / "model.safetensors")
+    b = load_file(tmp_path / "split" / "checkpoint" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(CodilaError, match="--resume"):
+        train_dlm(tmp_path / "straight", config, **kwargs)
+    with pytest.raises(CodilaError, match="no .* to resume"):
+        train_dlm(tmp_path / "none", config, resume=True, **kwargs)
+
+
+def test_dlm_and_ar_losses_fall_and_manifests_say_how(tiny_checkpoints, tmp_path, corpus_dir):
+    summary = train_ar(tiny_checkpoints / "dlm", tmp_path / "ar", 2, tiny_config(40, 8), preset="test", files=corpus_dir, progress=False)
+    log = [json.loads(line) for line in (tmp_path / "ar" / "log.jsonl").read_text().splitlines()]
+    assert sum(r["train_loss"] for r in log[-5:]) < sum(r["train_loss"] for r in log[:5])
+    manifest = json.loads((tmp_path / "ar" / "checkpoint" / "manifest.json").read_text())
+    assert manifest["block_size"] == 2 and manifest["steps"] == 40 == summary["steps"]
+    assert manifest["data"]["split"] == "train" and len(manifest["data"]["split_hash"]) == 16
+    assert manifest["command"].startswith("codila")
+    dlm_manifest = json.loads((tiny_checkpoints / "dlm" / "manifest.json").read_text())
+    assert dlm_manifest["final_validation_loss"] is not None
+    assert json.loads((tiny_checkpoints / "ar-b4-top1" / "codila.json").read_text()) == {"kind": "ar", "block_size": 4, "conditioning": "top1"}
+
+
+def test_learning_rate_warms_up_then_decays():
+    config = TrainConfig(steps=100, lr=1.0, warmup_fraction=0.1, min_lr_fraction=0.1)
+    rates = [learning_rate(s, config) for s in range(100)]
+    assert rates[0] < rates[9] == 1.0 and rates[50] < 1.0 and abs(rates[99] - 0.1) < 1e-3
+    assert all(a >= b for a, b in zip(rates[9:], rates[10:]))
