@@ -7,13 +7,21 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.exceptions import TyperException
 
 from codila.errors import CodilaError
 from codila.train.loop import TrainConfig
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="CoDiLA: coherent parallel decoding for diffusion LMs.")
-train_app = typer.Typer(no_args_is_help=True, help="Train the DLM or a local AR.")
+app = typer.Typer(add_completion=False, help="CoDiLA: coherent parallel decoding for diffusion LMs.")
+train_app = typer.Typer(help="Train the DLM or a local AR.")
 app.add_typer(train_app, name="train")
+
+
+@app.callback(invoke_without_command=True)
+@train_app.callback(invoke_without_command=True)
+def _help_without_command(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
 
 
 def _train_config(steps: int, batch_size: int, lr: float, seed: int, save_every: float, eval_every: int) -> TrainConfig:
@@ -211,7 +219,15 @@ def main() -> None:
 
     hf_logging.disable_progress_bar()
     try:
-        app()
+        code = app(standalone_mode=False)
     except CodilaError as error:
         typer.echo(f"error: {error}", err=True)
         sys.exit(2)
+    except TyperException as error:  # usage errors: one line, exit 2
+        message = error.format_message() if hasattr(error, "format_message") else str(error)
+        typer.echo(f"error: {message} (see --help)", err=True)
+        sys.exit(getattr(error, "exit_code", 2))
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,24 @@
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from codila.decoding.sampling import entropy, sample_top_p
+
+
+@given(seed=st.integers(0, 1000), top_p=st.floats(0.05, 1.0), vocab=st.sampled_from([5, 300, 1000]))
+@settings(max_examples=40, deadline=None)
+def test_samples_stay_inside_the_nucleus(seed, top_p, vocab):
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.randn(4, vocab, generator=generator) * 3
+    tokens = sample_top_p(logits, 1.0, top_p, generator)
+    probs = torch.softmax(logits, -1)
+    for row, token in enumerate(tokens.tolist()):
+        mass_before = probs[row][probs[row] > probs[row, token]].sum()
+        assert mass_before < top_p + 1e-6  # the token is among the smallest set holding top_p
+
+
+def test_zero_temperature_is_argmax_and_entropy_is_exact():
+    logits = torch.tensor([[0.0, 2.0, 1.0]])
+    assert sample_top_p(logits, 0.0, 0.8, torch.Generator()).tolist() == [1]
+    assert torch.allclose(entropy(torch.zeros(1, 4)), torch.log(torch.tensor([4.0])))
+    assert float(entropy(torch.tensor([[0.0, -1e9]]))) < 1e-6
