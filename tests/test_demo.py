@@ -1,4 +1,5 @@
 import json
+import shutil
 
 from codila.data.corpus import load_files
 from codila.data.spans import sample_spans
@@ -10,7 +11,12 @@ ROW_KEYS = {"method", "k", "block_size", "mode", "conditioning", "tau", "tokens_
 
 
 def test_demo_runs_every_setting_on_tiny_models(tiny_checkpoints, corpus_dir, tmp_path):
-    rows = run_demo(tiny_checkpoints, n=3, length=16, files=corpus_dir, json_path=tmp_path / "rows.jsonl", progress=False)
+    checkpoints = tmp_path / "checkpoints"
+    shutil.copytree(tiny_checkpoints, checkpoints)
+    rows = run_demo(checkpoints, n=3, length=16, files=corpus_dir, json_path=tmp_path / "rows.jsonl", progress=False, record=True)
+    recorded = json.loads((checkpoints / "ar-b8" / "manifest.json").read_text())["demo_metrics"]
+    assert [row["label"] for row in recorded["rows"]] == ["CoDiLA B=8 static soft"] and recorded["n"] == 3
+    assert len(json.loads((checkpoints / "dlm" / "manifest.json").read_text())["demo_metrics"]["rows"]) == len(rows)
     written = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
     assert written == rows and len(rows) == len(demo_settings())
     for row in rows:

@@ -30,6 +30,9 @@ def test_shifted_logits_are_realigned(dlm):
     ids = torch.randint(0, 300, (1, 12), generator=torch.Generator().manual_seed(1))
     plain, moved = dlm.logits(ids), shifted.logits(ids)
     assert torch.equal(moved[:, 1:], plain[:, :-1]) and torch.equal(moved[:, 0], plain[:, 0])
+    positions = torch.tensor([0, 3, 4, 11])
+    assert torch.allclose(shifted.logits(ids, positions), moved[:, positions], atol=1e-5)
+    assert torch.allclose(dlm.logits(ids, positions), plain[:, positions], atol=1e-5)
 
 
 def test_soft_embedding_of_one_hot_is_the_hard_embedding(ars):

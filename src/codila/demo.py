@@ -13,6 +13,7 @@ from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
 from codila.eval.infill_run import run_infill_setting
 from codila.eval.settings import DecodeSetting, ModelSet
+from codila.models.io import MANIFEST_FILE
 
 SHIPPED = Path(__file__).resolve().parents[2] / "checkpoints"
 DEFAULT_TAU = 0.5  # chosen on validation-split spans (see README), never on the test split
@@ -37,9 +38,10 @@ def run_demo(
     tau: float = DEFAULT_TAU,
     json_path: str | Path | None = None,
     progress: bool = True,
+    record: bool = False,
 ) -> list[dict]:
     """Rows of metrics, one per demo setting, on `n` spans of `length` tokens from held-out files (the stdlib's
-    test split, or every file of `files`)."""
+    test split, or every file of `files`). `record` adds the rows to the manifests of the checkpoints used."""
     models = ModelSet(checkpoints)
     context = (models.dlm.max_length - length) // 2
     source = load_files(files, split or ("all" if files else "test"))
@@ -52,4 +54,22 @@ def run_demo(
             rows.append(run_infill_setting(models, setting, spans, seed, lambda: bar.advance(task)))
     if json_path is not None:
         Path(json_path).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    if record:
+        record_in_manifests(Path(checkpoints), settings, rows, {"n": n, "length": length, "seed": seed,
+                                                                 "files": str(files or "stdlib test split")})
     return rows
+
+
+def record_in_manifests(checkpoints: Path, settings: list[DecodeSetting], rows: list[dict], run: dict) -> None:
+    """Write the demo's metrics into manifest.json: the DLM's gets every row, each AR's the rows that used it."""
+    used = {"dlm": rows}
+    for setting, row in zip(settings, rows):
+        if setting.ar is not None:
+            used.setdefault(setting.ar, []).append(row)
+    for name, its_rows in used.items():
+        path = checkpoints / name / MANIFEST_FILE
+        manifest = json.loads(path.read_text()) if path.exists() else {}
+        manifest["demo_metrics"] = {"command": "codila demo --record", **run, "rows": its_rows}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+        tmp.replace(path)

@@ -55,8 +55,11 @@ def _check(dlm: DiffusionLM, ar: LocalAR | None, canvas: Canvas, config: CodilaD
     canvas.blocks(ar.block_size)  # raises when the region is not a multiple of B
 
 
+# Each step gets the DLM marginals (C, B, V) of the candidate blocks (C, B) of positions.
+
+
 def _static_step(log: CommitLog, marginals, blocks, ar, config, generator) -> None:
-    tokens, entropies = ar.decode(marginals[blocks], generator, config.temperature, config.top_p)  # (C, B)
+    tokens, entropies = ar.decode(marginals, generator, config.temperature, config.top_p)  # (C, B)
     best = int(entropies.mean(1).argmin())
     log.commit(blocks[best], tokens[best])
 
@@ -65,7 +68,7 @@ def _dynamic_step(log: CommitLog, marginals, blocks, ar, config, generator) -> N
     ids = log.canvas.ids
     free = ids[blocks] == log.canvas.mask_id  # (C, B)
     forced = torch.where(free, -1, ids[blocks])
-    tokens, entropies = ar.decode(marginals[blocks], generator, config.temperature, config.top_p, forced)
+    tokens, entropies = ar.decode(marginals, generator, config.temperature, config.top_p, forced)
     new_counts = free.cumsum(1)  # (C, B): masked positions in each prefix
     prefix_entropy = (entropies * free).cumsum(1) / new_counts.clamp(min=1)
     qualifies = (prefix_entropy <= config.tau) & free  # a prefix ends on a position it commits
@@ -76,18 +79,18 @@ def _dynamic_step(log: CommitLog, marginals, blocks, ar, config, generator) -> N
         take = free[best] & (torch.arange(ar.block_size) <= end_per_block[best])
         log.commit(blocks[best][take], tokens[best][take])
         return
-    positions = blocks[free]  # DLM fallback: its single most confident masked position in scope
-    chosen = positions[marginals[positions].max(-1).values.argmax()]
-    token = sample_top_p(marginals[chosen].log(), config.temperature, config.top_p, generator)
-    log.commit(chosen[None], token[None])
+    free_marginals = marginals[free]  # (F, V): DLM fallback, its most confident masked position in scope
+    best = free_marginals.max(-1).values.argmax()
+    token = sample_top_p(free_marginals[best].log(), config.temperature, config.top_p, generator)
+    log.commit(blocks[free][best][None], token[None])
 
 
 def _verify_step(log: CommitLog, marginals, blocks, ar, config, generator) -> None:
     ids = log.canvas.ids
     free = ids[blocks] == log.canvas.mask_id
     forced = torch.where(free, -1, ids[blocks])
-    ar_tokens, _ = ar.decode(marginals[blocks], generator, 0.0, 1.0, forced)  # greedy judge
-    confidence, dlm_tokens = marginals[blocks].max(-1)  # (C, B)
+    ar_tokens, _ = ar.decode(marginals, generator, 0.0, 1.0, forced)  # greedy judge
+    confidence, dlm_tokens = marginals.max(-1)  # (C, B)
     score = confidence - config.verify_penalty * (dlm_tokens != ar_tokens)
     score = torch.where(free, score, float("-inf")).flatten()
     chosen = score.topk(min(config.tokens_per_step, int(free.sum()))).indices
@@ -103,10 +106,11 @@ def decode_codila(dlm: DiffusionLM, ar: LocalAR, canvas: Canvas, config: CodilaD
     dlm_before, ar_before = dlm.forwards, ar.forwards
     log = CommitLog(canvas.copy(), dlm.special.eos_id)
     blocks = log.canvas.blocks(ar.block_size)  # (N, B)
+    region = blocks.flatten()
     step = _STEPS[config.mode]
     with torch.no_grad():
         while not log.done():
-            marginals = dlm.marginals(log.canvas.ids[None])[0]  # (L, V)
+            marginals = dlm.marginals(log.canvas.ids[None], region)[0]  # (R, V)
             open_blocks = blocks[log.canvas.masked()[blocks].any(1)][: config.scope]  # (C, B), nearest first
-            step(log, marginals, open_blocks, ar, config, generator)
+            step(log, marginals[open_blocks - canvas.start], open_blocks, ar, config, generator)  # (C, B, V)
     return log.finish(dlm.forwards - dlm_before, ar.forwards - ar_before)

@@ -59,11 +59,12 @@ def decode_dlm(dlm: DiffusionLM, ar, canvas: Canvas, config: DlmDecodeConfig, ge
     certainty(torch.zeros(2), config.selection)  # validates the name before any work
     forwards_before = dlm.forwards
     log = CommitLog(canvas.copy(), dlm.special.eos_id)
+    region = torch.arange(canvas.start, canvas.end)
     while not log.done():
-        logits = dlm.logits(log.canvas.ids[None])[0]  # (L, V)
+        logits = dlm.logits(log.canvas.ids[None], region)[0]  # (R, V): the decoded region only
         candidates = active_positions(log.canvas, config.semi_ar_block)
-        scores = certainty(logits[candidates], config.selection)  # (C,)
+        scores = certainty(logits[candidates - canvas.start], config.selection)  # (C,)
         chosen = candidates[scores.topk(min(config.tokens_per_step, len(candidates))).indices]
-        tokens = sample_top_p(logits[chosen], config.temperature, config.top_p, generator)
+        tokens = sample_top_p(logits[chosen - canvas.start], config.temperature, config.top_p, generator)
         log.commit(chosen, tokens)
     return log.finish(dlm.forwards - forwards_before, 0)

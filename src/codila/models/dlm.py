@@ -29,20 +29,22 @@ class DiffusionLM:
         return self.special.mask_id
 
     @torch.no_grad()
-    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Position-aligned logits (B, L, V) of the canvas `input_ids` (B, L), special tokens other than EOS
-        excluded (-inf); counts one forward."""
+    def logits(self, input_ids: torch.Tensor, positions: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Position-aligned logits (B, P, V) at `positions` (1D; default: all L) of the canvas `input_ids` (B, L),
+        special tokens other than EOS excluded (-inf). Counts one forward. Only the requested rows go through
+        the output layer."""
         self.forwards += 1
-        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, is_causal=False).logits  # (B, L, V)
-        if self.shifted_logits:
-            logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
-        logits = logits.float()
+        if positions is None:
+            positions = torch.arange(input_ids.shape[1])
+        rows = (positions - 1).clamp(min=0) if self.shifted_logits else positions  # row i-1 predicts token i
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, is_causal=False, logits_to_keep=rows).logits
+        logits = logits.float()  # (B, P, V)
         logits[..., self.banned_ids] = float("-inf")
         return logits
 
-    def marginals(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Per-position distributions (B, L, V): softmax of `logits`."""
-        return torch.softmax(self.logits(input_ids, attention_mask), dim=-1)
+    def marginals(self, input_ids: torch.Tensor, positions: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-position distributions (B, P, V): softmax of `logits`."""
+        return torch.softmax(self.logits(input_ids, positions, attention_mask), dim=-1)
 
     @property
     def max_length(self) -> int:

@@ -124,7 +124,8 @@ def train(
     last_save = time.monotonic()
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                    TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), disable=not progress)
-    with bar, open(out / "log.jsonl", "a") as log:
+    with bar, open(out / "log.jsonl", "w") as log:
+        log.writelines(json.dumps(record) + "\n" for record in history)  # a resumed run drops steps after its last save
         task = bar.add_task("train", total=config.steps, completed=step, loss="-")
         while step < config.steps:
             started = time.monotonic()
