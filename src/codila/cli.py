@@ -203,16 +203,19 @@ def demo(
     tau: Optional[float] = typer.Option(None, help="Dynamic mode's entropy threshold."),
     seed: int = typer.Option(0),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
+    markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
     record: bool = typer.Option(False, help="Also write the rows into the checkpoints' manifest.json files."),
 ):
     """Infill held-out code with every decoder on the shipped tiny models and print one table."""
     from rich.console import Console
 
     from codila.demo import DEFAULT_TAU, SHIPPED, run_demo
-    from codila.eval.table import rows_table
+    from codila.eval.table import rows_markdown, rows_table
 
     rows = run_demo(checkpoints or SHIPPED, n, length, files, None, seed, DEFAULT_TAU if tau is None else tau, json_path,
                     record=record)
+    if markdown is not None:
+        markdown.write_text(rows_markdown(rows))
     Console(width=max(120, Console().width)).print(rows_table(rows, f"infilling {n} spans of {length} tokens ({'files in ' + str(files) if files else 'stdlib test split'})"))
 
 

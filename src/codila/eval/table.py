@@ -23,3 +23,11 @@ def rows_table(rows: list[dict], title: str = "") -> Table:
     for row in rows:
         table.add_row(*(fmt.format(row[key]).replace("%", "") for key, _, fmt in COLUMNS))
     return table
+
+
+def rows_markdown(rows: list[dict]) -> str:
+    """The same columns as a Markdown table (for the README and reports)."""
+    lines = ["| " + " | ".join(header for _, header, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        lines.append("| " + " | ".join(fmt.format(row[key]).replace("%", "") for key, _, fmt in COLUMNS) + " |")
+    return "\n".join(lines) + "\n"

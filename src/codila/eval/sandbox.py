@@ -1,0 +1,133 @@
+"""Run untrusted generated code: its own process group and temporary directory, a wall-clock timeout, caps on
+memory and processes, no network. The caller always gets a result back, whatever the program does.
+
+How each limit is enforced (measured on Linux as root, where RLIMIT_NPROC alone does not stop a fork bomb):
+- network: the program runs inside `unshare -n` (an empty network namespace); without root, `unshare -rn`.
+- processes: as root the program runs as an unprivileged user (nobody, via setpriv after unshare), so
+  RLIMIT_NPROC applies; afterwards
+  every process of that user is killed. Sandbox runs are therefore sequential (one at a time per machine).
+- memory: RLIMIT_AS. Time: the whole process group is killed at the timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+SANDBOX_UID = 65534  # nobody
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    timeout_s: float = 10.0
+    memory_mb: int = 2048
+    max_processes: int = 32
+    max_output_chars: int = 2000
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    status: str  # "passed", "failed" (non-zero exit), "timeout"
+    returncode: int | None
+    output: str
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+@lru_cache(maxsize=1)
+def _network_isolation() -> tuple[str, ...]:
+    """The `unshare` prefix that works here; empty (and no isolation) only where neither variant runs."""
+    if shutil.which("unshare") is None:
+        return ()
+    for prefix in (("unshare", "-n"), ("unshare", "-rn")):
+        if subprocess.run([*prefix, "true"], capture_output=True).returncode == 0:
+            return prefix
+    return ()
+
+
+def network_isolated() -> bool:
+    return bool(_network_isolation())
+
+
+def _limit_child(limits: SandboxLimits) -> None:
+    """Runs in the child between fork and exec; the limits are inherited by the sandboxed program."""
+    memory = limits.memory_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+
+
+def _drop_privileges() -> tuple[str, ...]:
+    """As root: run the program as nobody (after `unshare` made the namespace), so RLIMIT_NPROC counts."""
+    if os.geteuid() != 0:
+        return ()
+    if shutil.which("setpriv") is None:
+        raise RuntimeError("running generated code as root needs setpriv (util-linux) to drop to an unprivileged user")
+    return ("setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups", "--")
+
+
+def _kill_everything(process: subprocess.Popen, as_root: bool) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if not as_root:
+        return
+    deadline = time.monotonic() + 5.0
+    while _sandbox_processes() and time.monotonic() < deadline:  # children that left the group: kill them all
+        subprocess.run([sys.executable, "-c", f"import os, signal; os.setuid({SANDBOX_UID}); os.kill(-1, signal.SIGKILL)"],
+                       capture_output=True)
+        time.sleep(0.05)
+
+
+def _sandbox_processes() -> list[int]:
+    """Live (not zombie) processes of the sandbox user."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+        except OSError:
+            continue
+        if int(fields.get("Uid", "0").split()[0]) == SANDBOX_UID and not fields.get("State", "").strip().startswith("Z"):
+            pids.append(int(entry))
+    return pids
+
+
+def run_program(code: str, limits: SandboxLimits = SandboxLimits()) -> ExecutionResult:
+    """Run `code` as a Python program in the sandbox; "passed" means it exited with status 0 in time."""
+    as_root = os.geteuid() == 0
+    with tempfile.TemporaryDirectory(prefix="codila-sandbox-") as workdir:
+        path = os.path.join(workdir, "program.py")
+        with open(path, "w") as handle:
+            handle.write(code)
+        if as_root:
+            os.chown(workdir, SANDBOX_UID, SANDBOX_UID)
+            os.chown(path, SANDBOX_UID, SANDBOX_UID)
+        command = [*_network_isolation(), *_drop_privileges(), sys.executable, "-I", "-B", path]
+        process = subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, start_new_session=True, env={"PATH": os.defpath},
+                                   preexec_fn=lambda: _limit_child(limits))
+        try:
+            output, _ = process.communicate(timeout=limits.timeout_s)
+            status = "passed" if process.returncode == 0 else "failed"
+        except subprocess.TimeoutExpired:
+            _kill_everything(process, as_root)
+            output, _ = process.communicate()
+            status = "timeout"
+        finally:
+            _kill_everything(process, as_root)
+    text = output.decode("utf-8", errors="replace")[-limits.max_output_chars :]
+    return ExecutionResult(status, process.returncode if status != "timeout" else None, text)

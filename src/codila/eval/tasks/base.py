@@ -1,0 +1,55 @@
+"""Tasks score decoded text by running it; they know nothing of models. Adding a task = one file + one line in
+`registry.py`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from codila.errors import CodilaError
+
+
+@dataclass(frozen=True)
+class Problem:
+    task_id: str
+    prefix: str  # the prompt (completion) or the code before the gap (infilling)
+    suffix: str  # the code after the gap; "" for completion
+    reference: str  # a known-good completion or middle (the canonical solution)
+    test: str  # test code appended to the program
+    entry_point: str | None = None  # HumanEval-style: `check(entry_point)` is called after `test`
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    infilling: bool
+    load: Callable[[], list[Problem]]
+    program: Callable[[Problem, str], str]  # (problem, generated text) -> the Python program to execute
+    stop: tuple[str, ...] = ()  # completion is cut at the first of these (after the prompt)
+    description: str = ""
+
+
+def shared_data_dir() -> Path:
+    """Evaluation data no package ships: $CODILA_DATA, else ../shared/data beside the repository."""
+    configured = os.environ.get("CODILA_DATA")
+    return Path(configured) if configured else Path(__file__).resolve().parents[4].parent / "shared" / "data"
+
+
+def data_file(*parts: str) -> Path:
+    path = shared_data_dir().joinpath(*parts)
+    if not path.is_file():
+        raise CodilaError(f"evaluation data {path} is missing: put it there or point $CODILA_DATA at the data folder")
+    return path
+
+
+def humaneval_style_program(problem: Problem, middle: str) -> str:
+    """prefix + middle + suffix, then the tests and `check(entry_point)`."""
+    return f"{problem.prefix}{middle}{problem.suffix}\n\n{problem.test}\n\ncheck({problem.entry_point})\n"
+
+
+def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
+    """`text` up to the first stop sequence (the usual post-processing of code completions)."""
+    cuts = [text.index(s) for s in stop if s in text]
+    return text[: min(cuts)] if cuts else text

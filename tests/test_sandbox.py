@@ -1,0 +1,51 @@
+"""Misbehaving programs are contained and the caller goes on."""
+
+import os
+import time
+
+import pytest
+
+from codila.eval.sandbox import SandboxLimits, _sandbox_processes, network_isolated, run_program
+
+QUICK = SandboxLimits(timeout_s=3.0, memory_mb=512, max_processes=16)
+
+
+def test_ordinary_programs_pass_or_fail_by_exit_status():
+    assert run_program("assert 1 + 1 == 2\nprint('ok')\n", QUICK).passed
+    failed = run_program("assert 1 + 1 == 3\n", QUICK)
+    assert failed.status == "failed" and "AssertionError" in failed.output
+
+
+def test_infinite_loop_is_killed_at_the_timeout():
+    started = time.monotonic()
+    result = run_program("while True:\n    pass\n", SandboxLimits(timeout_s=1.0))
+    assert result.status == "timeout" and time.monotonic() - started < 30
+
+
+def test_unbounded_allocation_is_contained():
+    result = run_program("x = []\nwhile True:\n    x.append(bytearray(10**7))\n", QUICK)
+    assert result.status == "failed" and "MemoryError" in result.output
+
+
+def test_fork_bomb_is_contained_and_cleaned_up():
+    code = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+    result = run_program(code, SandboxLimits(timeout_s=2.0, max_processes=16))
+    assert result.status in ("timeout", "failed")
+    assert run_program("print('still alive')\n", QUICK).passed
+    if os.geteuid() == 0:  # nothing of the sandbox user survives
+        assert _sandbox_processes() == []
+
+
+@pytest.mark.skipif(not network_isolated(), reason="no way to make a network namespace on this machine")
+def test_no_network():
+    code = "import socket\ns = socket.socket()\ns.settimeout(2)\nassert s.connect_ex(('127.0.0.1', 22)) != 0\nsocket.create_connection(('1.1.1.1', 80), timeout=2)\n"
+    result = run_program(code, QUICK)
+    assert result.status == "failed" and ("unreachable" in result.output or "OSError" in result.output)
+
+
+def test_program_cannot_write_outside_its_directory(tmp_path):
+    target = tmp_path / "should_not_exist"
+    os.chmod(tmp_path, 0o755)
+    result = run_program(f"open({str(target)!r}, 'w').write('x')\n", QUICK)
+    if os.geteuid() == 0:
+        assert result.status == "failed" and not target.exists()

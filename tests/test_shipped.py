@@ -1,0 +1,29 @@
+"""The checkpoints the repository ships: complete, consistent, small, and described by their manifests."""
+
+import json
+
+import pytest
+
+from codila.demo import SHIPPED, demo_settings
+from codila.models.loading import load_ar, load_dlm
+
+NAMES = {"dlm": None, "ar-b2": (2, "soft"), "ar-b4": (4, "soft"), "ar-b8": (8, "soft"), "ar-b4-top1": (4, "top1")}
+
+
+def test_every_demo_checkpoint_is_shipped_and_fits_the_budget():
+    assert {s.ar for s in demo_settings() if s.ar} | {"dlm"} == set(NAMES)
+    size = sum(f.stat().st_size for f in SHIPPED.rglob("*") if f.is_file())
+    assert size <= 40 * 2**20
+
+
+@pytest.mark.parametrize("name", sorted(NAMES))
+def test_checkpoint_loads_and_has_a_manifest(name):
+    dlm = load_dlm(SHIPPED / "dlm")
+    if NAMES[name] is not None:
+        ar = load_ar(SHIPPED / name, dlm)  # raises if the tokenizers differ
+        assert (ar.block_size, ar.conditioning) == NAMES[name]
+    manifest = json.loads((SHIPPED / name / "manifest.json").read_text())
+    for key in ("command", "git_commit", "train_seconds", "final_train_loss", "final_validation_loss", "demo_metrics"):
+        assert manifest.get(key) is not None, key
+    assert manifest["data"]["split"] == "train" and len(manifest["data"]["split_hash"]) == 16
+    assert manifest["command"].startswith("codila train")
