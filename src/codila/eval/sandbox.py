@@ -11,6 +11,7 @@ How each limit is enforced (measured on Linux as root, where RLIMIT_NPROC alone 
 
 from __future__ import annotations
 
+import itertools
 import os
 import resource
 import shutil
@@ -22,7 +23,13 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 
-SANDBOX_UID = 65534  # nobody
+SANDBOX_UID_BASE = 200_000  # as root, each run gets its own unprivileged uid above this (no passwd entry needed)
+_runs = itertools.count()
+
+
+def _fresh_uid() -> int:
+    """A uid no other concurrent sandbox run of this machine uses (distinct per process and per run)."""
+    return SANDBOX_UID_BASE + (os.getpid() % 100_000) * 64 + next(_runs) % 64
 
 
 @dataclass(frozen=True)
@@ -67,31 +74,31 @@ def _limit_child(limits: SandboxLimits) -> None:
     resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
 
 
-def _drop_privileges() -> tuple[str, ...]:
-    """As root: run the program as nobody (after `unshare` made the namespace), so RLIMIT_NPROC counts."""
-    if os.geteuid() != 0:
+def _drop_privileges(uid: int | None) -> tuple[str, ...]:
+    """As root: run the program as `uid` (after `unshare` made the namespace), so RLIMIT_NPROC counts."""
+    if uid is None:
         return ()
     if shutil.which("setpriv") is None:
         raise RuntimeError("running generated code as root needs setpriv (util-linux) to drop to an unprivileged user")
-    return ("setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups", "--")
+    return ("setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--")
 
 
-def _kill_everything(process: subprocess.Popen, as_root: bool) -> None:
+def _kill_everything(process: subprocess.Popen, uid: int | None) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    if not as_root:
+    if uid is None:
         return
     deadline = time.monotonic() + 5.0
-    while _sandbox_processes() and time.monotonic() < deadline:  # children that left the group: kill them all
-        subprocess.run([sys.executable, "-c", f"import os, signal; os.setuid({SANDBOX_UID}); os.kill(-1, signal.SIGKILL)"],
+    while sandbox_processes(uid) and time.monotonic() < deadline:  # children that left the group: kill them all
+        subprocess.run([sys.executable, "-c", f"import os, signal; os.setuid({uid}); os.kill(-1, signal.SIGKILL)"],
                        capture_output=True)
         time.sleep(0.05)
 
 
-def _sandbox_processes() -> list[int]:
-    """Live (not zombie) processes of the sandbox user."""
+def sandbox_processes(uid: int) -> list[int]:
+    """Live (not zombie) processes of `uid`."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -101,22 +108,22 @@ def _sandbox_processes() -> list[int]:
                 fields = dict(line.split(":", 1) for line in status if ":" in line)
         except OSError:
             continue
-        if int(fields.get("Uid", "0").split()[0]) == SANDBOX_UID and not fields.get("State", "").strip().startswith("Z"):
+        if int(fields.get("Uid", "0").split()[0]) == uid and not fields.get("State", "").strip().startswith("Z"):
             pids.append(int(entry))
     return pids
 
 
 def run_program(code: str, limits: SandboxLimits = SandboxLimits()) -> ExecutionResult:
     """Run `code` as a Python program in the sandbox; "passed" means it exited with status 0 in time."""
-    as_root = os.geteuid() == 0
+    uid = _fresh_uid() if os.geteuid() == 0 else None
     with tempfile.TemporaryDirectory(prefix="codila-sandbox-") as workdir:
         path = os.path.join(workdir, "program.py")
         with open(path, "w") as handle:
             handle.write(code)
-        if as_root:
-            os.chown(workdir, SANDBOX_UID, SANDBOX_UID)
-            os.chown(path, SANDBOX_UID, SANDBOX_UID)
-        command = [*_network_isolation(), *_drop_privileges(), sys.executable, "-I", "-B", path]
+        if uid is not None:
+            os.chown(workdir, uid, uid)
+            os.chown(path, uid, uid)
+        command = [*_network_isolation(), *_drop_privileges(uid), sys.executable, "-I", "-B", path]
         process = subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, start_new_session=True, env={"PATH": os.defpath},
                                    preexec_fn=lambda: _limit_child(limits))
@@ -124,10 +131,10 @@ def run_program(code: str, limits: SandboxLimits = SandboxLimits()) -> Execution
             output, _ = process.communicate(timeout=limits.timeout_s)
             status = "passed" if process.returncode == 0 else "failed"
         except subprocess.TimeoutExpired:
-            _kill_everything(process, as_root)
+            _kill_everything(process, uid)
             output, _ = process.communicate()
             status = "timeout"
         finally:
-            _kill_everything(process, as_root)
+            _kill_everything(process, uid)
     text = output.decode("utf-8", errors="replace")[-limits.max_output_chars :]
     return ExecutionResult(status, process.returncode if status != "timeout" else None, text)
