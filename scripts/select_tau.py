@@ -15,7 +15,7 @@ from codila.data.corpus import load_files
 from codila.data.spans import sample_spans
 from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
-from codila.demo import SHIPPED
+from codila.models.io import SHIPPED
 from codila.eval.infill_run import run_infill_setting
 from codila.eval.settings import DecodeSetting, ModelSet
 from codila.eval.table import rows_markdown, rows_table

@@ -25,7 +25,7 @@ def test_infill_and_generate_print_text_and_counts(tiny_checkpoints):
 
 @pytest.mark.parametrize("args,message", [
     (["infill", "--prefix", "x", "--length", 6, "--ar", "{ck}/ar-b4"], "not a multiple of the block size 4"),
-    (["infill", "--prefix", "x", "--length", 8], "needs --ar"),
+    (["infill", "--prefix", "x", "--length", 8, "--ar", "{ck}/nothing"], "does not exist"),
     (["generate", "", "--decoder", "dlm"], "prompt is empty"),
     (["generate", "x" * 400, "--decoder", "dlm"], "exceeds"),
     (["generate", "x", "--decoder", "beam"], "unknown decoder"),

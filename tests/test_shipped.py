@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from codila.demo import SHIPPED, demo_settings
+from codila.demo import demo_settings
+from codila.models.io import SHIPPED
 from codila.models.loading import load_ar, load_dlm
 
 NAMES = {"dlm": None, "ar-b2": (2, "soft"), "ar-b4": (4, "soft"), "ar-b8": (8, "soft"), "ar-b4-top1": (4, "top1")}

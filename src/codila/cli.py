@@ -10,6 +10,7 @@ import typer
 from typer.exceptions import TyperException
 
 from codila.errors import CodilaError
+from codila.models.io import SHIPPED
 from codila.train.loop import TrainConfig
 
 app = typer.Typer(add_completion=False, help="CoDiLA: coherent parallel decoding for diffusion LMs.")
@@ -76,39 +77,35 @@ def train_ar_command(
     typer.echo(f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
 
 
-DEFAULT_DLM = Path("checkpoints/dlm")
+DECODE_OPTIONS = ("tokens_per_step", "selection", "semi_ar_block", "mode", "scope", "tau", "temperature", "top_p")
 
 
-def _decode_options(
-    decoder: str, tokens_per_step: Optional[int], selection: Optional[str], semi_ar_block: Optional[int], mode: Optional[str],
-    scope: Optional[int], tau: Optional[float], temperature: Optional[float], top_p: Optional[float],
-):
+def _decode_options(decoder: str, given: dict):
     """The registry's config for `decoder`, built from the options the user gave (others keep their defaults)."""
     from dataclasses import fields
 
     from codila.decoding.registry import get_decoder
 
     spec = get_decoder(decoder)
-    given = {"tokens_per_step": tokens_per_step, "selection": selection, "semi_ar_block": semi_ar_block, "mode": mode,
-             "scope": scope, "tau": tau, "temperature": temperature, "top_p": top_p}
+    given = {name: given[name] for name in DECODE_OPTIONS if given[name] is not None}
     names = {f.name for f in fields(spec.config_class)}
-    unused = sorted(k for k, v in given.items() if v is not None and k not in names)
+    unused = sorted(set(given) - names)
     if unused:
         raise CodilaError(f"decoder {decoder!r} takes no option {', '.join('--' + u.replace('_', '-') for u in unused)}")
-    return spec, spec.config_class(**{k: v for k, v in given.items() if v is not None and k in names})
+    return spec, spec.config_class(**given)
 
 
-def _decode_and_print(kind: str, dlm_path: Path, ar_path: Optional[Path], conditioning: Optional[str], decoder: str,
+def _decode_and_print(kind: str, dlm_path: Optional[Path], ar_path: Optional[Path], conditioning: Optional[str], decoder: str,
                       before: str, length: int, after: str, seed: int, options: dict) -> None:
     import torch
 
     from codila.decoding.canvas import Canvas
     from codila.models.loading import load_ar, load_dlm
 
-    spec, config = _decode_options(decoder, **options)
-    dlm = load_dlm(dlm_path)
+    spec, config = _decode_options(decoder, options)
+    dlm = load_dlm(dlm_path or SHIPPED / "dlm")
     if spec.needs_ar and ar_path is None:
-        raise CodilaError(f"decoder {decoder!r} needs --ar PATH (a local AR checkpoint, e.g. checkpoints/ar-b4)")
+        ar_path = SHIPPED / "ar-b4"
     ar = load_ar(ar_path, dlm, conditioning) if ar_path else None
     encode = lambda text: dlm.tokenizer(text, add_special_tokens=False)["input_ids"]
     if kind == "generate":
@@ -138,7 +135,8 @@ def _text(value: Optional[str], file: Optional[Path]) -> str:
 
 
 _DECODER = typer.Option("codila", help="Decoder name (see `codila ls`).")
-_AR = typer.Option(None, help="Local AR checkpoint (needed by codila), e.g. checkpoints/ar-b4.")
+_AR = typer.Option(None, help="Local AR checkpoint for codila (default: the shipped ar-b4).")
+_DLM = typer.Option(None, help="DLM checkpoint directory (default: the shipped one).")
 _K = typer.Option(None, "--k", "--tokens-per-step", help="dlm / codila verify: tokens committed per step.")
 _SELECTION = typer.Option(None, help="dlm: entropy, confidence or margin.")
 _SEMI = typer.Option(None, help="dlm: semi-autoregressive block length (0 = any order).")
@@ -155,16 +153,14 @@ def generate(
     prompt: Optional[str] = typer.Argument(None, help="The prompt text."),
     prompt_file: Optional[Path] = typer.Option(None, help="Read the prompt from a file."),
     length: int = typer.Option(64, help="Tokens to generate (a multiple of B for codila)."),
-    dlm: Path = typer.Option(DEFAULT_DLM, help="DLM checkpoint directory."),
-    ar: Optional[Path] = _AR, decoder: str = _DECODER, k: Optional[int] = _K, selection: Optional[str] = _SELECTION,
+    dlm: Optional[Path] = _DLM,
+    ar: Optional[Path] = _AR, decoder: str = _DECODER, tokens_per_step: Optional[int] = _K, selection: Optional[str] = _SELECTION,
     semi_ar_block: Optional[int] = _SEMI, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
     temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
 ):
     """Complete a prompt: the text goes to stdout, the counts to stderr."""
-    options = dict(tokens_per_step=k, selection=selection, semi_ar_block=semi_ar_block, mode=mode, scope=scope, tau=tau,
-                   temperature=temperature, top_p=top_p)
-    _decode_and_print("generate", dlm, ar, conditioning, decoder, _text(prompt, prompt_file), length, "", seed, options)
+    _decode_and_print("generate", dlm, ar, conditioning, decoder, _text(prompt, prompt_file), length, "", seed, locals())
 
 
 @app.command()
@@ -173,16 +169,14 @@ def infill(
     suffix: Optional[str] = typer.Option(None, help="Text after the gap."),
     prefix_file: Optional[Path] = typer.Option(None), suffix_file: Optional[Path] = typer.Option(None),
     length: int = typer.Option(32, help="Masked tokens between prefix and suffix (a multiple of B for codila)."),
-    dlm: Path = typer.Option(DEFAULT_DLM, help="DLM checkpoint directory."),
-    ar: Optional[Path] = _AR, decoder: str = _DECODER, k: Optional[int] = _K, selection: Optional[str] = _SELECTION,
+    dlm: Optional[Path] = _DLM,
+    ar: Optional[Path] = _AR, decoder: str = _DECODER, tokens_per_step: Optional[int] = _K, selection: Optional[str] = _SELECTION,
     semi_ar_block: Optional[int] = _SEMI, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
     temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
 ):
     """Fill `length` tokens between a prefix and a suffix: the infill goes to stdout, the counts to stderr."""
-    options = dict(tokens_per_step=k, selection=selection, semi_ar_block=semi_ar_block, mode=mode, scope=scope, tau=tau,
-                   temperature=temperature, top_p=top_p)
-    _decode_and_print("infill", dlm, ar, conditioning, decoder, _text(prefix, prefix_file), length, _text(suffix, suffix_file), seed, options)
+    _decode_and_print("infill", dlm, ar, conditioning, decoder, _text(prefix, prefix_file), length, _text(suffix, suffix_file), seed, locals())
 
 
 @app.command("ls")
@@ -209,7 +203,7 @@ def demo(
     """Infill held-out code with every decoder on the shipped tiny models and print one table."""
     from rich.console import Console
 
-    from codila.demo import DEFAULT_TAU, SHIPPED, run_demo
+    from codila.demo import DEFAULT_TAU, run_demo
     from codila.eval.table import rows_markdown, rows_table
 
     rows = run_demo(checkpoints or SHIPPED, n, length, files, None, seed, DEFAULT_TAU if tau is None else tau, json_path,

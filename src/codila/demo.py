@@ -13,9 +13,9 @@ from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
 from codila.eval.infill_run import run_infill_setting
 from codila.eval.settings import DecodeSetting, ModelSet
+from codila.models.io import SHIPPED
 from codila.models.io import MANIFEST_FILE
 
-SHIPPED = Path(__file__).resolve().parents[2] / "checkpoints"
 DEFAULT_TAU = 0.5  # chosen on validation-split spans (see README), never on the test split
 
 

@@ -12,6 +12,7 @@ from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokeni
 from codila.errors import CodilaError
 from codila.tokenizer import load_tokenizer
 
+SHIPPED = Path(__file__).resolve().parents[3] / "checkpoints"  # the tiny models in the repository
 META_FILE = "codila.json"
 MANIFEST_FILE = "manifest.json"
 
