@@ -213,6 +213,88 @@ def demo(
     Console(width=max(120, Console().width)).print(rows_table(rows, f"infilling {n} spans of {length} tokens ({'files in ' + str(files) if files else 'stdlib test split'})"))
 
 
+def _oracle_check(task_name: str, oracle: str, limit: Optional[int]) -> None:
+    from codila.eval.oracle import ORACLES, oracle_pass_rate
+    from codila.eval.tasks.registry import get_task
+
+    if oracle not in ORACLES:
+        raise CodilaError(f"unknown oracle {oracle!r}; choose one of {', '.join(ORACLES)}")
+    task = get_task(task_name)
+    problems = task.load()[:limit]
+    rate, surprising = oracle_pass_rate(task, oracle, problems)
+    typer.echo(f"{task_name} --oracle {oracle}: {rate:.1%} of {len(problems)} problems pass (expected {'100' if oracle == 'canonical' else '0'}%)")
+    if surprising:
+        typer.echo(f"unexpected: {', '.join(surprising)}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command("eval")
+def evaluate(
+    task: str = typer.Argument(..., help="code-infill, humaneval, mbpp, humaneval-infilling-single-line, "
+                                         "humaneval-infilling-multi-line or humaneval-infilling-random-span."),
+    sweep: Optional[str] = typer.Option(None, help="Run a named list of settings: paper or quick (else one setting from the options)."),
+    oracle: Optional[str] = typer.Option(None, help="Check the harness instead: canonical (must pass 100%) or empty (0%)."),
+    out: Optional[Path] = typer.Option(None, help="Run folder for rows.jsonl, table.md, pareto.png (default runs/eval-TASK-...)."),
+    limit: Optional[int] = typer.Option(None, help="First N problems (code-infill: N spans, default 200)."),
+    samples: int = typer.Option(1, help="Answers per problem (pass@1 is the unbiased estimate)."),
+    completion_length: int = typer.Option(64, help="Tokens decoded for completion tasks."),
+    resume: bool = typer.Option(False, help="Continue an interrupted run in --out (finished settings are kept)."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the rows here, one JSON object per line."),
+    checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
+    files: Optional[Path] = typer.Option(None, help="code-infill: cut spans from every .py file here."),
+    ar: Optional[str] = typer.Option(None, help="AR checkpoint name inside the checkpoints folder (codila default ar-b4)."),
+    decoder: str = _DECODER, tokens_per_step: Optional[int] = _K, selection: Optional[str] = _SELECTION,
+    semi_ar_block: Optional[int] = _SEMI, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
+    temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
+    seed: int = typer.Option(0),
+):
+    """Evaluate decoders on a task: pass@1, syntax errors, speed, any-order analysis; resumable."""
+    import json
+
+    from rich.console import Console
+
+    from codila.eval.runner import EvalOptions, run_eval, task_names
+    from codila.eval.settings import DecodeSetting
+    from codila.eval.sweeps import get_sweep
+    from codila.eval.table import rows_table
+    from codila.eval.task_run import CanvasPlan
+
+    if task not in task_names():
+        raise CodilaError(f"unknown task {task!r}; choose one of {', '.join(task_names())}")
+    if oracle is not None:
+        return _oracle_check(task, oracle, limit)
+    if sweep is not None:
+        settings = get_sweep(sweep)
+    else:
+        spec, config = _decode_options(decoder, locals())
+        settings = [DecodeSetting(decoder, config, ar or ("ar-b4" if spec.needs_ar else None), conditioning)]
+    options = EvalOptions(limit=limit, samples=samples, seed=seed, plan=CanvasPlan(completion_length=completion_length),
+                          files=str(files) if files else None)
+    out = out or Path("runs") / f"eval-{task}-{sweep or decoder}"
+    rows = run_eval(task, settings, out, options, checkpoints or SHIPPED, resume)
+    if json_path is not None:
+        json_path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    Console(width=max(120, Console().width)).print(rows_table(rows, f"{task} ({out})"))
+
+
+@app.command()
+def report(
+    sweep: Optional[str] = typer.Option(None, help="First run (or resume) this sweep on every task with the suite's limits."),
+    runs: Path = typer.Option(Path("runs"), help="Folder of run folders to render."),
+    out: Path = typer.Option(Path("runs/report.html"), help="The HTML page to write."),
+    limit: Optional[int] = typer.Option(None, help="With --sweep: problems per task instead of the suite's limits."),
+    checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
+):
+    """Render every result under runs/ as one self-contained HTML page (tables and plots)."""
+    from codila.eval.report import render_report
+    from codila.eval.suite import run_suite
+
+    if sweep is not None:
+        run_suite(sweep, runs, checkpoints or SHIPPED, limit)
+    count = render_report(runs, out)
+    typer.echo(f"wrote {out} ({count} runs)")
+
+
 def main() -> None:
     from transformers.utils import logging as hf_logging
 

@@ -3,9 +3,9 @@ memory and processes, no network. The caller always gets a result back, whatever
 
 How each limit is enforced (measured on Linux as root, where RLIMIT_NPROC alone does not stop a fork bomb):
 - network: the program runs inside `unshare -n` (an empty network namespace); without root, `unshare -rn`.
-- processes: as root the program runs as an unprivileged user (nobody, via setpriv after unshare), so
-  RLIMIT_NPROC applies; afterwards
-  every process of that user is killed. Sandbox runs are therefore sequential (one at a time per machine).
+- processes: as root the program runs as a fresh unprivileged uid (via setpriv after unshare; one uid per run,
+  so concurrent runs never touch each other), so RLIMIT_NPROC applies; afterwards every process of that uid
+  is killed, including children that left the process group.
 - memory: RLIMIT_AS. Time: the whole process group is killed at the timeout.
 """
 

@@ -31,6 +31,8 @@ class DecodeSetting:
             "mode": self.config.mode if codila else None,
             "conditioning": ar.conditioning if ar else None,
             "tau": self.config.tau if codila and self.config.mode == "dynamic" else None,
+            "scope": self.config.scope if codila else None,
+            "ar": self.ar,
         }
 
     def label(self, ar: LocalAR | None) -> str:
@@ -38,6 +40,7 @@ class DecodeSetting:
         if d["mode"] is None:
             return f"DLM K={d['k']}"
         extra = f" tau={d['tau']}" if d["tau"] is not None else f" K={d['k']}" if d["mode"] == "verify" else ""
+        extra += f" scope={d['scope']}" if d["scope"] != CodilaDecodeConfig.scope else ""
         return f"CoDiLA B={d['block_size']} {d['mode']} {d['conditioning']}{extra}"
 
 

@@ -1,10 +1,12 @@
-"""Render rows of metrics as a terminal table."""
+"""Render rows of metrics as a terminal table or Markdown; None shows as "-"."""
 
 from __future__ import annotations
 
 from rich.table import Table
 
-COLUMNS = (
+Column = tuple[str, str, str]  # (row key, header, format)
+
+DEMO_COLUMNS: tuple[Column, ...] = (
     ("label", "setting", "{}"),
     ("tokens_per_step", "tokens/step", "{:.2f}"),
     ("dlm_forwards", "DLM fwd/span", "{:.1f}"),
@@ -15,19 +17,41 @@ COLUMNS = (
     ("tokens_per_s", "tokens/s", "{:.1f}"),
 )
 
+TASK_COLUMNS: tuple[Column, ...] = (
+    ("label", "setting", "{}"),
+    ("pass_at_1", "pass@1 %", "{:.1%}"),
+    ("syntax_error_rate", "syntax err %", "{:.1%}"),
+    ("exact_match", "exact %", "{:.1%}"),
+    ("tokens_per_step", "tokens/step", "{:.2f}"),
+    ("dlm_forwards", "DLM fwd", "{:.1f}"),
+    ("ar_steps", "AR steps", "{:.1f}"),
+    ("tokens_per_s", "tokens/s", "{:.1f}"),
+    ("order_spearman", "order rho", "{:.2f}"),
+)
+
+
+def columns_for(rows: list[dict]) -> tuple[Column, ...]:
+    """Task rows (with pass_at_1) or demo-style infilling rows."""
+    return TASK_COLUMNS if rows and "pass_at_1" in rows[0] else DEMO_COLUMNS
+
+
+def _cells(row: dict, columns: tuple[Column, ...]) -> list[str]:
+    return ["-" if row.get(key) is None else fmt.format(row[key]).replace("%", "") for key, _, fmt in columns]
+
 
 def rows_table(rows: list[dict], title: str = "") -> Table:
+    columns = columns_for(rows)
     table = Table(title=title)
-    for _, header, _ in COLUMNS:
+    for _, header, _ in columns:
         table.add_column(header, justify="left" if header == "setting" else "right")
     for row in rows:
-        table.add_row(*(fmt.format(row[key]).replace("%", "") for key, _, fmt in COLUMNS))
+        table.add_row(*_cells(row, columns))
     return table
 
 
 def rows_markdown(rows: list[dict]) -> str:
     """The same columns as a Markdown table (for the README and reports)."""
-    lines = ["| " + " | ".join(header for _, header, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for row in rows:
-        lines.append("| " + " | ".join(fmt.format(row[key]).replace("%", "") for key, _, fmt in COLUMNS) + " |")
+    columns = columns_for(rows)
+    lines = ["| " + " | ".join(header for _, header, _ in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cells(row, columns)) + " |" for row in rows]
     return "\n".join(lines) + "\n"

@@ -1,0 +1,105 @@
+"""`codila eval`: one task, a list of decoder settings; each row is appended to `rows.jsonl` the moment it is done
+(so `--resume` continues an interrupted run), then a Markdown table and a Pareto plot are written beside it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rich.progress import Progress
+
+from codila.data.corpus import load_files
+from codila.data.spans import sample_spans
+from codila.errors import CodilaError
+from codila.eval.infill_run import run_infill_setting
+from codila.eval.plots import pareto_plot
+from codila.eval.settings import DecodeSetting, ModelSet
+from codila.eval.table import rows_markdown
+from codila.eval.task_run import CanvasPlan, run_task_setting
+from codila.eval.tasks.registry import TASKS, get_task
+from codila.models.io import SHIPPED
+
+CODE_INFILL = "code-infill"  # held-out real-code spans, scored like the demo (no execution)
+ROWS_FILE, TABLE_FILE, PLOT_FILE, RUN_FILE = "rows.jsonl", "table.md", "pareto.png", "run.json"
+
+
+def task_names() -> list[str]:
+    return [CODE_INFILL, *TASKS]
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """limit: the first N problems (or N spans for code-infill; default 200 there, all problems elsewhere).
+    samples: answers per problem (pass@1 is then the unbiased estimator). files: code-infill's source folder."""
+
+    limit: int | None = None
+    samples: int = 1
+    seed: int = 0
+    plan: CanvasPlan = field(default_factory=CanvasPlan)
+    span_length: int = 32
+    files: str | None = None
+
+
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def _start(out: Path, run: dict, resume: bool) -> list[dict]:
+    """The rows already done (resume) after checking the run is the same one; refuses to mix runs."""
+    if (out / RUN_FILE).exists():
+        if not resume:
+            raise CodilaError(f"{out} already holds an evaluation: add --resume to continue it, or choose another --out")
+        previous = json.loads((out / RUN_FILE).read_text())
+        if previous != run:
+            raise CodilaError(f"{out} holds a different evaluation ({previous}); choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
+    return read_rows(out / ROWS_FILE)
+
+
+def run_eval(
+    task_name: str,
+    settings: list[DecodeSetting],
+    out: str | Path,
+    options: EvalOptions = EvalOptions(),
+    checkpoints: str | Path = SHIPPED,
+    resume: bool = False,
+    progress: bool = True,
+) -> list[dict]:
+    """Evaluate every setting on the task; returns all rows of the run (earlier ones too, when resuming)."""
+    out = Path(out)
+    if task_name != CODE_INFILL:
+        get_task(task_name)  # unknown names fail before anything is written
+    models = ModelSet(checkpoints)
+    run = {"task": task_name, "checkpoints": str(checkpoints), **asdict(options)}
+    rows = _start(out, run, resume)
+    done = {row["label"] for row in rows}
+    todo = [s for s in settings if s.label(models.for_setting(s)) not in done]
+    if task_name == CODE_INFILL:
+        source = load_files(options.files, "all" if options.files else "test")
+        context = (models.dlm.max_length - options.span_length) // 2
+        items = sample_spans(source, models.dlm.tokenizer, options.limit or 200, options.span_length, context, options.seed)
+    else:
+        task = get_task(task_name)
+        items = task.load()[: options.limit]
+    with Progress(disable=not progress, transient=True) as bar:
+        tracker = bar.add_task(task_name, total=len(todo) * len(items) * (1 if task_name == CODE_INFILL else options.samples))
+        for setting in todo:
+            advance = lambda: bar.advance(tracker)
+            if task_name == CODE_INFILL:
+                row = {**run_infill_setting(models, setting, items, options.seed, advance), "task": CODE_INFILL}
+            else:
+                row = run_task_setting(models, setting, task, items, options.plan, options.samples, options.seed, advance=advance)
+            with (out / ROWS_FILE).open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            rows.append(row)
+    write_summary(out, rows, task_name)
+    return rows
+
+
+def write_summary(out: Path, rows: list[dict], task_name: str) -> None:
+    """table.md and pareto.png of a run's rows."""
+    (out / TABLE_FILE).write_text(f"## {task_name}\n\n" + rows_markdown(rows))
+    accuracy = "syntax_valid" if task_name == CODE_INFILL else "pass_at_1"
+    pareto_plot(rows, accuracy, out / PLOT_FILE, f"{task_name}: {accuracy.replace('_', ' ')} vs speed")

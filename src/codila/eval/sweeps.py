@@ -1,0 +1,43 @@
+"""Named lists of decoder settings: what `codila eval --sweep NAME` runs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from codila.decoding.codila import CodilaDecodeConfig
+from codila.decoding.dlm import DlmDecodeConfig
+from codila.errors import CodilaError
+from codila.eval.settings import DecodeSetting
+
+PAPER_SCOPES = (10, 20, 30, 50)
+PAPER_TAUS = (0.1, 0.25, 0.5, 1.0, 2.0)
+
+
+def paper_sweep() -> list[DecodeSetting]:
+    """The paper's experiments: DLM K in {1,2,4,8}; CoDiLA static B in {2,4,8} with soft and top-1
+    conditioning (the top-1 AR trained for B=4; for B=2 and 8 the soft AR read top-1 at decoding time);
+    scope in {10,20,30,50} at B=4; a tau grid for dynamic B=4."""
+    static = CodilaDecodeConfig()
+    settings = [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=k)) for k in (1, 2, 4, 8)]
+    settings += [DecodeSetting("codila", static, f"ar-b{b}") for b in (2, 4, 8)]
+    settings += [DecodeSetting("codila", static, "ar-b2", "top1"), DecodeSetting("codila", static, "ar-b4-top1"),
+                 DecodeSetting("codila", static, "ar-b8", "top1")]
+    settings += [DecodeSetting("codila", replace(static, scope=scope), "ar-b4") for scope in PAPER_SCOPES if scope != static.scope]
+    settings += [DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=tau), "ar-b4") for tau in PAPER_TAUS]
+    return settings
+
+
+def quick_sweep() -> list[DecodeSetting]:
+    """The headline comparison only: DLM K=1 and K=4, CoDiLA B=4 static and dynamic (tau 0.5)."""
+    return [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=1)), DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=4)),
+            DecodeSetting("codila", CodilaDecodeConfig(), "ar-b4"),
+            DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=0.5), "ar-b4")]
+
+
+SWEEPS = {"paper": paper_sweep, "quick": quick_sweep}
+
+
+def get_sweep(name: str) -> list[DecodeSetting]:
+    if name not in SWEEPS:
+        raise CodilaError(f"unknown sweep {name!r}; choose one of {', '.join(SWEEPS)}")
+    return SWEEPS[name]()

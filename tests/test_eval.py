@@ -1,0 +1,102 @@
+"""`codila eval`: tasks end to end on tiny models, sweeps, resumable runs, the any-order analysis."""
+
+import json
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from codila.decoding.canvas import Canvas
+from codila.decoding.dlm import DlmDecodeConfig, decode_dlm
+from codila.errors import CodilaError
+from codila.eval.order import commit_order_correlation
+from codila.eval.plots import pareto_front
+from codila.eval.runner import CODE_INFILL, EvalOptions, read_rows, run_eval
+from codila.eval.settings import ModelSet
+from codila.eval.sweeps import get_sweep, quick_sweep
+from codila.eval.task_run import CanvasPlan, fit_context, problem_canvas
+from codila.eval.tasks.registry import get_task
+
+TASK_ROW_KEYS = {"method", "k", "block_size", "mode", "conditioning", "tau", "tokens_per_step", "dlm_forwards", "ar_steps",
+                 "tokens_per_s", "n", "task", "pass_at_1", "syntax_error_rate", "exact_match", "order_spearman"}
+
+
+@given(st.integers(0, 40), st.integers(0, 40), st.integers(0, 50))
+def test_fit_context_keeps_the_tokens_nearest_the_gap(n_before, n_after, budget):
+    before, after = list(range(n_before)), list(range(100, 100 + n_after))
+    kept_before, kept_after = fit_context(before, after, budget)
+    assert len(kept_before) + len(kept_after) == min(budget, n_before + n_after)
+    assert kept_before == before[n_before - len(kept_before):] and kept_after == after[: len(kept_after)]
+    assert len(kept_after) >= min(n_after, budget // 2)  # the suffix gets at least half when it needs it
+
+
+def test_infilling_canvases_have_an_oracle_length_every_block_size_divides(dlm):
+    task = get_task("humaneval-infilling-single-line")
+    for problem in task.load()[:20]:
+        canvas, _ = problem_canvas(problem, task, dlm, CanvasPlan(infill_multiple=8))
+        reference = len(dlm.tokenizer(problem.reference, add_special_tokens=False)["input_ids"])
+        assert canvas.length % 8 == 0 and reference <= canvas.length < reference + 8
+        assert len(canvas.ids) <= dlm.max_length and not canvas.stop_at_eos
+
+
+def test_left_to_right_decoding_has_order_correlation_one(dlm):
+    ids = dlm.tokenizer("def f(x):\n    return", add_special_tokens=False)["input_ids"]
+    canvas = Canvas.completion(ids, 8, dlm.mask_id, dlm.max_length)
+    result = decode_dlm(dlm, None, canvas, DlmDecodeConfig(semi_ar_block=1), torch.Generator().manual_seed(0))
+    assert commit_order_correlation(result) == pytest.approx(1.0)
+    one_step = decode_dlm(dlm, None, canvas, DlmDecodeConfig(tokens_per_step=8), torch.Generator().manual_seed(0))
+    assert commit_order_correlation(one_step) is None
+
+
+def test_pareto_front():
+    assert pareto_front([(1, 0.9), (2, 0.5), (3, 0.6), (4, 0.1), (2.5, 0.4)]) == [(1, 0.9), (3, 0.6), (4, 0.1)]
+
+
+def test_humaneval_end_to_end_with_resume(tiny_checkpoints, tmp_path):
+    out = tmp_path / "run"
+    options = EvalOptions(limit=2, plan=CanvasPlan(completion_length=16))
+    rows = run_eval("humaneval", quick_sweep(), out, options, tiny_checkpoints, progress=False)
+    assert [row["label"] for row in rows] == ["DLM K=1", "DLM K=4", "CoDiLA B=4 static soft", "CoDiLA B=4 dynamic soft tau=0.5"]
+    for row in rows:
+        assert TASK_ROW_KEYS <= set(row) and row["n"] == 2 and row["task"] == "humaneval"
+        assert 0 <= row["pass_at_1"] <= 1 and 0 <= row["syntax_error_rate"] <= 1 and row["exact_match"] is None
+    by_label = {row["label"]: row for row in rows}
+    assert by_label["DLM K=1"]["dlm_forwards"] <= 16 and by_label["CoDiLA B=4 static soft"]["dlm_forwards"] <= 4
+    assert (out / "pareto.png").stat().st_size > 0 and "| DLM K=4 |" in (out / "table.md").read_text()
+    with pytest.raises(CodilaError, match="--resume"):
+        run_eval("humaneval", quick_sweep(), out, options, tiny_checkpoints, progress=False)
+    with pytest.raises(CodilaError, match="different evaluation"):
+        run_eval("humaneval", quick_sweep(), out, EvalOptions(limit=3), tiny_checkpoints, resume=True, progress=False)
+    lines = (out / "rows.jsonl").read_text().splitlines()
+    (out / "rows.jsonl").write_text("\n".join(lines[:2]) + "\n")  # as if interrupted after two settings
+    resumed = run_eval("humaneval", quick_sweep(), out, options, tiny_checkpoints, resume=True, progress=False)
+    untimed = lambda table: [{k: v for k, v in row.items() if k != "tokens_per_s"} for row in table]
+    assert untimed(resumed) == untimed(rows) and len(read_rows(out / "rows.jsonl")) == 4
+
+
+@pytest.mark.parametrize("task", ["mbpp", "humaneval-infilling-multi-line"])
+def test_executable_tasks_run_end_to_end(tiny_checkpoints, tmp_path, task):
+    options = EvalOptions(limit=2, samples=2, plan=CanvasPlan(completion_length=16))
+    rows = run_eval(task, get_sweep("quick")[2:3], tmp_path / "run", options, tiny_checkpoints, progress=False)
+    assert rows[0]["samples"] == 2 and rows[0]["n"] == 2 and 0 <= rows[0]["pass_at_1"] <= 1
+    assert (rows[0]["exact_match"] is None) == (task == "mbpp")
+
+
+def test_a_completion_length_that_leaves_no_context_is_refused(tiny_checkpoints, tmp_path):
+    options = EvalOptions(limit=1, plan=CanvasPlan(completion_length=64))  # the tiny DLM's whole canvas
+    with pytest.raises(CodilaError, match="no room for context"):
+        run_eval("mbpp", get_sweep("quick")[:1], tmp_path / "run", options, tiny_checkpoints, progress=False)
+
+
+def test_paper_sweep_on_code_infill(tiny_checkpoints, corpus_dir, tmp_path):
+    settings = get_sweep("paper")
+    models = ModelSet(tiny_checkpoints)
+    labels = [setting.label(models.for_setting(setting)) for setting in settings]
+    assert len(set(labels)) == len(labels) == 18
+    rows = run_eval(CODE_INFILL, settings, tmp_path / "run", EvalOptions(limit=1, span_length=16, files=str(corpus_dir)),
+                    tiny_checkpoints, progress=False)
+    assert [row["label"] for row in rows] == labels
+    by_label = {row["label"]: row for row in rows}
+    assert by_label["CoDiLA B=2 static top1"]["ar"] == "ar-b2" and by_label["CoDiLA B=4 static top1"]["ar"] == "ar-b4-top1"
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["task"] == CODE_INFILL
