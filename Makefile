@@ -27,5 +27,5 @@ checkpoints: setup
 	$(VENV)/bin/codila train dlm --out runs/dlm --steps 2400
 	for b in 2 4 8; do $(VENV)/bin/codila train ar --dlm runs/dlm/checkpoint --out runs/ar-b$$b --block-size $$b; done
 	$(VENV)/bin/codila train ar --dlm runs/dlm/checkpoint --out runs/ar-b4-top1 --block-size 4 --conditioning top1
-	for name in dlm ar-b2 ar-b4 ar-b8 ar-b4-top1; do rm -rf checkpoints/$$name; cp -r runs/$$name/checkpoint checkpoints/$$name; done
+	for name in dlm ar-b2 ar-b4 ar-b8 ar-b4-top1; do $(VENV)/bin/codila export runs/$$name/checkpoint checkpoints/$$name; done
 	$(VENV)/bin/codila demo --record

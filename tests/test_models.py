@@ -94,3 +94,17 @@ def test_loading_checks_kinds_and_tokenizers(tiny_checkpoints, tmp_path, dlm):
         load_dlm(tmp_path / "nothing")
     other = LocalAR(load_ar(tiny_checkpoints / "ar-b4").model, dlm.tokenizer, 4)
     assert other.block_size == 4
+
+
+def test_exported_checkpoints_are_half_size_and_load_as_float32(tiny_checkpoints, tmp_path, dlm):
+    from codila.models.io import export_checkpoint
+
+    export_checkpoint(tiny_checkpoints / "dlm", tmp_path / "dlm")
+    export_checkpoint(tiny_checkpoints / "ar-b4-top1", tmp_path / "ar")
+    small = load_dlm(tmp_path / "dlm")
+    weights = lambda path: (path / "model.safetensors").stat().st_size
+    assert weights(tmp_path / "dlm") < 0.6 * weights(tiny_checkpoints / "dlm")
+    assert next(small.model.parameters()).dtype == torch.float32
+    ids = torch.randint(0, 300, (1, 16), generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(small.logits(ids), dlm.logits(ids), atol=1e-2, rtol=1e-2)  # still bidirectional, same model
+    assert load_ar(tmp_path / "ar", small).conditioning == "top1"

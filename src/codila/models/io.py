@@ -17,6 +17,19 @@ META_FILE = "codila.json"
 MANIFEST_FILE = "manifest.json"
 
 
+def export_checkpoint(source: str | Path, destination: str | Path, dtype: str = "float16") -> None:
+    """Copy a checkpoint with its weights stored in `dtype` (half the size of float32; loading upcasts to float32
+    again, so the shipped models are exactly what every measurement ran on). Atomic like every save."""
+    import torch
+
+    source = Path(source)
+    meta = json.loads((source / META_FILE).read_text()) if (source / META_FILE).is_file() else {}
+    model, tokenizer, meta = load_model(source, meta.get("kind", "?"))
+    manifest_path = source / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    save_checkpoint(destination, model.to(getattr(torch, dtype)), tokenizer, meta, {**manifest, "stored_dtype": dtype})
+
+
 def save_checkpoint(
     directory: str | Path, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, meta: dict, manifest: dict | None = None
 ) -> None:
