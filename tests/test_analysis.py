@@ -26,3 +26,16 @@ def test_copula_check_soft_beats_top1_beats_parallel(tmp_path):
     assert len(rows) == 3 * 4 and (tmp_path / "copula.png").stat().st_size > 0 and "| mean |" in (tmp_path / "notes.md").read_text()
     assert mean_tv(rows, "CoDiLA soft") < mean_tv(rows, "CoDiLA top-1") < mean_tv(rows, "DLM parallel (K=2)")
     assert mean_tv(rows, "CoDiLA soft", "paper") < 0.5 * mean_tv(rows, "DLM parallel (K=2)", "paper")
+
+
+def test_ar_loss_analysis_scores_every_ar_on_the_same_tokens(tiny_checkpoints, corpus_dir, tmp_path):
+    from codila.analysis.ar_loss import run_ar_loss_analysis
+    from codila.eval.settings import ModelSet
+
+    models = ModelSet(tiny_checkpoints)
+    names = ["ar-b1", "ar-b2", "ar-b4", "ar-b8", "ar-b4-top1"]
+    rows = run_ar_loss_analysis(models.dlm, {n: models.ar(n) for n in names}, tmp_path, batches=2, batch_size=4, files=corpus_dir)
+    assert [row["ar"] for row in rows] == names and all(row["heldout_loss"] > 0 for row in rows)
+    again = run_ar_loss_analysis(models.dlm, {n: models.ar(n) for n in names}, tmp_path, batches=2, batch_size=4, files=corpus_dir)
+    assert again == rows  # seeded windows and masks
+    assert (tmp_path / "ar_loss.png").stat().st_size > 0 and "| ar-b8 | 8 |" in (tmp_path / "notes.md").read_text()

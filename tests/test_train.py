@@ -5,6 +5,7 @@ import torch
 from safetensors.torch import load_file
 
 from codila.errors import CodilaError
+from codila.models.loading import load_ar
 from codila.train.ar import train_ar
 from codila.train.dlm import train_dlm
 from codila.train.dlm_recipe import DlmRecipe
@@ -50,7 +51,7 @@ def test_dlm_and_ar_losses_fall_and_manifests_say_how(tiny_checkpoints, tmp_path
     assert manifest["command"].startswith("codila")
     dlm_manifest = json.loads((tiny_checkpoints / "dlm" / "manifest.json").read_text())
     assert dlm_manifest["final_validation_loss"] is not None
-    assert json.loads((tiny_checkpoints / "ar-b4-top1" / "codila.json").read_text()) == {"kind": "ar", "block_size": 4, "conditioning": "top1"}
+    assert json.loads((tiny_checkpoints / "ar-b4-top1" / "codila.json").read_text()) == {"kind": "ar", "block_size": 4, "conditioning": "top1", "framed": True}
 
 
 def test_learning_rate_warms_up_then_decays():
@@ -58,3 +59,12 @@ def test_learning_rate_warms_up_then_decays():
     rates = [learning_rate(s, config) for s in range(100)]
     assert rates[0] < rates[9] == 1.0 and rates[50] < 1.0 and abs(rates[99] - 0.1) < 1e-3
     assert all(a >= b for a, b in zip(rates[9:], rates[10:]))
+
+
+def test_an_unframed_ar_trains_saves_and_decodes(tiny_checkpoints, tmp_path, corpus_dir, dlm):
+    train_ar(tiny_checkpoints / "dlm", tmp_path / "ar", 4, tiny_config(5, 4), preset="test", files=corpus_dir, progress=False, framed=False)
+    ar = load_ar(tmp_path / "ar" / "checkpoint", dlm)
+    marginals = torch.softmax(torch.randn(3, 4, len(dlm.tokenizer), generator=torch.Generator().manual_seed(0)), -1)
+    assert not ar.framed and ar.frame(ar.condition(marginals)).shape[1] == 4  # no <think> / </think> around the block
+    tokens, entropies = ar.decode(marginals, torch.Generator().manual_seed(0))
+    assert tokens.shape == entropies.shape == (3, 4)

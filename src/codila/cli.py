@@ -62,6 +62,7 @@ def train_ar_command(
     out: Path = typer.Option(..., help="Run directory: state.pt (resume), log.jsonl, checkpoint/ (the model)."),
     block_size: int = typer.Option(4, help="B: tokens per block (one AR per block size)."),
     conditioning: str = typer.Option("soft", help="soft, top1 or topk:K (the paper's ablation)."),
+    frame: bool = typer.Option(True, help="Frame the conditioning with <think>/</think> (--no-frame: the ablation)."),
     steps: int = typer.Option(1500),
     batch_size: int = typer.Option(16, help="Windows per step; every masked block in them is a training example."),
     lr: float = typer.Option(1e-3),
@@ -76,7 +77,7 @@ def train_ar_command(
     from codila.train.ar import train_ar
 
     summary = train_ar(dlm, out, block_size, _train_config(steps, batch_size, lr, seed, save_every, eval_every),
-                       conditioning, preset, files, resume)
+                       conditioning, preset, files, resume, framed=frame)
     typer.echo(f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
 
 
@@ -312,6 +313,26 @@ def analyze_copula(
     if (out / "dlm").exists():
         raise CodilaError(f"{out} already holds a copula check: choose another --out or remove it")
     run_copula_check(out, samples, steps, harder, seed)
+    typer.echo((out / "notes.md").read_text())
+
+
+@analyze_app.command("ar-loss")
+def analyze_ar_loss(
+    checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder with the DLM and the ARs (default: shipped)."),
+    ars: Optional[str] = typer.Option(None, help="Comma-separated AR names in that folder (default: every AR there)."),
+    out: Path = typer.Option(Path("runs/ar-loss"), help="Folder for ar_loss.jsonl, notes.md and ar_loss.png."),
+    batches: int = typer.Option(8, help="Validation batches of 16 windows."),
+    files: Optional[Path] = typer.Option(None, help="Score on every .py file here instead of the validation split."),
+    seed: int = typer.Option(0),
+):
+    """Held-out AR loss against block size on 8-token masked segments, and the <think> frame ablation."""
+    from codila.analysis.ar_loss import run_ar_loss_analysis
+    from codila.eval.settings import ModelSet
+
+    models = ModelSet(checkpoints or SHIPPED)
+    names = ars.split(",") if ars else sorted(p.name for p in models.root.iterdir() if (p / "codila.json").is_file()
+                                               and '"ar"' in (p / "codila.json").read_text())
+    run_ar_loss_analysis(models.dlm, {name: models.ar(name) for name in names}, out, batches, files=files, seed=seed)
     typer.echo((out / "notes.md").read_text())
 
 

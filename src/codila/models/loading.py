@@ -21,4 +21,4 @@ def load_ar(path: str | Path, dlm: DiffusionLM | None = None, conditioning: str 
     model, tokenizer, meta = load_model(path, "ar")
     if dlm is not None and not same_tokenizer(dlm.tokenizer, tokenizer):
         raise CodilaError(f"the AR in {path} and the DLM use different tokenizers: train the AR on this DLM")
-    return LocalAR(model, tokenizer, int(meta["block_size"]), conditioning or meta.get("conditioning", "soft"))
+    return LocalAR(model, tokenizer, int(meta["block_size"]), conditioning or meta.get("conditioning", "soft"), meta.get("framed", True))

@@ -37,7 +37,8 @@ def truncate_marginals(marginals: torch.Tensor, k: int) -> torch.Tensor:
 class LocalAR:
     """Wraps a transformers causal LM; `block_size` and `conditioning` are the ones it was trained with."""
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, block_size: int, conditioning: str = "soft"):
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, block_size: int, conditioning: str = "soft",
+                 framed: bool = True):
         if block_size < 1:
             raise CodilaError(f"block size must be >= 1, got {block_size}")
         self.model = model
@@ -46,6 +47,7 @@ class LocalAR:
         self.block_size = block_size
         self.top_k = parse_conditioning(conditioning)
         self.conditioning = conditioning
+        self.framed = framed  # False: no <think>/</think> around the conditioning (the frame ablation)
         self.forwards = 0  # AR forward calls (a batch of blocks decoding one token counts once)
 
     @property
@@ -68,7 +70,9 @@ class LocalAR:
         return torch.where(use_hard[..., None], self.embedding_matrix[hard_ids], soft)
 
     def frame(self, conditioning: torch.Tensor) -> torch.Tensor:
-        """[E(<think>), e_1..e_B, E(</think>)]: (N, B, H) -> (N, B + 2, H)."""
+        """[E(<think>), e_1..e_B, E(</think>)]: (N, B, H) -> (N, B + 2, H); unchanged when not framed."""
+        if not self.framed:
+            return conditioning
         n = conditioning.shape[0]
         think = self.embedding_matrix[self.special.think_id].expand(n, 1, -1)
         end_think = self.embedding_matrix[self.special.end_think_id].expand(n, 1, -1)

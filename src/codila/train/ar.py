@@ -27,6 +27,7 @@ def train_ar(
     files: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    framed: bool = True,
 ) -> dict:
     check_run_dir(Path(out), resume)
     dlm = load_dlm(dlm_path)
@@ -37,8 +38,8 @@ def train_ar(
     validation_files = load_files(files, "validation")
     torch.manual_seed(config.seed)  # weight initialisation inside transformers draws from the global generator
     model = Qwen3ForCausalLM(qwen3_config(preset, len(dlm.tokenizer), 2 * block_size + 2, bidirectional=False))
-    ar = LocalAR(model, dlm.tokenizer, block_size, conditioning)
-    manifest = base_manifest(kind="ar", preset=preset, block_size=block_size, conditioning=conditioning, dlm=str(dlm_path),
+    ar = LocalAR(model, dlm.tokenizer, block_size, conditioning, framed)
+    manifest = base_manifest(kind="ar", preset=preset, block_size=block_size, conditioning=conditioning, framed=framed, dlm=str(dlm_path),
                              parameters=sum(p.numel() for p in model.parameters()),
                              data={"source": str(files or "python stdlib"), "split": "train", "files": len(train_files),
                                    "split_hash": split_hash(train_files), "window": window})

@@ -16,7 +16,7 @@ class ArRecipe:
         self.ar = ar
         self.dlm = dlm
         self.model = ar.model
-        self.meta = {"kind": "ar", "block_size": ar.block_size, "conditioning": ar.conditioning}
+        self.meta = {"kind": "ar", "block_size": ar.block_size, "conditioning": ar.conditioning, "framed": ar.framed}
 
     def loss(self, windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         batch, length = windows.shape
