@@ -22,3 +22,13 @@ def test_zero_temperature_is_argmax_and_entropy_is_exact():
     assert sample_top_p(logits, 0.0, 0.8, torch.Generator()).tolist() == [1]
     assert torch.allclose(entropy(torch.zeros(1, 4)), torch.log(torch.tensor([4.0])))
     assert float(entropy(torch.tensor([[0.0, -1e9]]))) < 1e-6
+
+
+def test_sampling_follows_the_renormalised_nucleus():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).expand(20000, 4)
+    tokens = sample_top_p(logits, 1.0, 0.9, torch.Generator().manual_seed(0))  # nucleus {0, 1, 2}: 0.95 of the mass
+    frequencies = torch.bincount(tokens, minlength=4).float() / len(tokens)
+    assert torch.allclose(frequencies, torch.tensor([0.5, 0.3, 0.15, 0.0]) / 0.95, atol=0.01)
+    peaked = torch.zeros(3, 1000)
+    peaked[:, 7] = 10.0  # the shortcut path: the nucleus lies in the top 16
+    assert sample_top_p(peaked, 0.1, 0.8, torch.Generator().manual_seed(0)).tolist() == [7, 7, 7]

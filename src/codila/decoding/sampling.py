@@ -11,24 +11,30 @@ def entropy(logits: torch.Tensor) -> torch.Tensor:
     return -(log_probs.exp() * log_probs).sum(-1)
 
 
-def _sorted_head(probs: torch.Tensor, top_p: float, head: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """The most likely tokens in descending order: only the first `head` when they already hold `top_p` of
-    the mass in every row (the nucleus is then inside them), else all of them."""
-    if probs.shape[-1] > head:
-        values, order = probs.topk(head, dim=-1)
-        if bool((values.sum(-1) >= top_p).all()):
-            return values, order
+def _sorted_head(probs: torch.Tensor, top_p: float, heads: tuple[int, ...] = (16, 256)) -> tuple[torch.Tensor, torch.Tensor]:
+    """The most likely tokens in descending order: only the first `head` (the smallest of `heads` that works)
+    when they already hold `top_p` of the mass in every row (the nucleus is then inside them), else all of
+    them. A partial top-k is far cheaper than sorting the whole vocabulary, and peaked AR rows need few."""
+    for head in heads:
+        if probs.shape[-1] > head:
+            values, order = probs.topk(head, dim=-1)
+            if bool((values.sum(-1) >= top_p).all()):
+                return values, order
     return probs.sort(dim=-1, descending=True)
 
 
 def sample_top_p(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator) -> torch.Tensor:
-    """Nucleus sampling from (..., V) logits; temperature 0 is argmax. Returns (...) token ids."""
+    """Nucleus sampling from (..., V) logits; temperature 0 is argmax. Returns (...) token ids.
+
+    The smallest set of most likely tokens holding `top_p` of the mass is kept, and one token is drawn from it
+    (renormalised) by inverting its cumulative distribution with one uniform number per row."""
     if temperature <= 0:
         return logits.argmax(-1)
     probs = torch.softmax(logits / temperature, dim=-1)
     sorted_probs, order = _sorted_head(probs, top_p)
-    keep = sorted_probs.cumsum(-1) - sorted_probs < top_p  # always keeps the most likely token
-    sorted_probs = sorted_probs * keep
-    flat = sorted_probs.reshape(-1, sorted_probs.shape[-1])
-    choice = torch.multinomial(flat, 1, generator=generator).reshape(sorted_probs.shape[:-1] + (1,))
+    cumulative = sorted_probs.cumsum(-1)
+    kept = (cumulative - sorted_probs < top_p).sum(-1, keepdim=True)  # always >= 1: the most likely token
+    kept_mass = cumulative.gather(-1, kept - 1)
+    uniform = torch.rand(kept_mass.shape, generator=generator) * kept_mass
+    choice = torch.minimum((cumulative < uniform).sum(-1, keepdim=True), kept - 1)
     return order.gather(-1, choice).squeeze(-1)
