@@ -8,11 +8,14 @@ from codila.demo import demo_settings
 from codila.models.io import SHIPPED
 from codila.models.loading import load_ar, load_dlm
 
-NAMES = {"dlm": None, "ar-b2": (2, "soft"), "ar-b4": (4, "soft"), "ar-b8": (8, "soft"), "ar-b4-top1": (4, "top1")}
+# name -> (block size, conditioning, framed); ar-b1 and ar-b4-noframe serve the loss analysis (`codila analyze ar-loss`)
+NAMES = {"dlm": None, "ar-b1": (1, "soft", True), "ar-b2": (2, "soft", True), "ar-b4": (4, "soft", True),
+         "ar-b8": (8, "soft", True), "ar-b4-top1": (4, "top1", True), "ar-b4-noframe": (4, "soft", False)}
+DEMO_NAMES = {s.ar for s in demo_settings() if s.ar} | {"dlm"}
 
 
 def test_every_demo_checkpoint_is_shipped_and_fits_the_budget():
-    assert {s.ar for s in demo_settings() if s.ar} | {"dlm"} == set(NAMES)
+    assert DEMO_NAMES <= set(NAMES) and {p.name for p in SHIPPED.iterdir() if p.is_dir()} == set(NAMES)
     size = sum(f.stat().st_size for f in SHIPPED.rglob("*") if f.is_file())
     assert size <= 40 * 2**20
 
@@ -22,9 +25,10 @@ def test_checkpoint_loads_and_has_a_manifest(name):
     dlm = load_dlm(SHIPPED / "dlm")
     if NAMES[name] is not None:
         ar = load_ar(SHIPPED / name, dlm)  # raises if the tokenizers differ
-        assert (ar.block_size, ar.conditioning) == NAMES[name]
+        assert (ar.block_size, ar.conditioning, ar.framed) == NAMES[name]
     manifest = json.loads((SHIPPED / name / "manifest.json").read_text())
-    for key in ("command", "git_commit", "train_seconds", "final_train_loss", "final_validation_loss", "demo_metrics"):
+    for key in ("command", "git_commit", "train_seconds", "final_train_loss", "final_validation_loss", "stored_dtype"):
         assert manifest.get(key) is not None, key
+    assert (manifest.get("demo_metrics") is not None) == (name in DEMO_NAMES)
     assert manifest["data"]["split"] == "train" and len(manifest["data"]["split_hash"]) == 16
     assert manifest["command"].startswith("codila train")

@@ -282,6 +282,27 @@ def evaluate(
 
 
 @app.command()
+def bench(
+    n: int = typer.Option(40, help="Spans decoded per setting (after 2 untimed warm-up spans)."),
+    length: int = typer.Option(32, help="Masked tokens per span."),
+    checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
+    seed: int = typer.Option(0),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
+    markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
+):
+    """Decoding speed of every decoder on the same spans, with ratios against the DLM at K=1."""
+    from rich.console import Console
+
+    from codila.bench import run_bench
+    from codila.eval.table import rows_markdown, rows_table
+
+    rows = run_bench(checkpoints or SHIPPED, n, length, seed, json_path=json_path)
+    if markdown is not None:
+        markdown.write_text(rows_markdown(rows))
+    Console(width=max(120, Console().width)).print(rows_table(rows, f"decoding speed, {n} spans of {length} tokens, batch 1"))
+
+
+@app.command()
 def report(
     sweep: Optional[str] = typer.Option(None, help="First run (or resume) this sweep on every task with the suite's limits."),
     runs: Path = typer.Option(Path("runs"), help="Folder of run folders to render."),

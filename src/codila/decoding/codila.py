@@ -103,7 +103,7 @@ _STEPS = {"static": _static_step, "dynamic": _dynamic_step, "verify": _verify_st
 def decode_codila(dlm: DiffusionLM, ar: LocalAR, canvas: Canvas, config: CodilaDecodeConfig, generator: torch.Generator) -> DecodeResult:
     """Decode `canvas` with CoDiLA; blocks of the AR's block size, any order within the scope."""
     _check(dlm, ar, canvas, config)
-    dlm_before, ar_before = dlm.forwards, ar.forwards
+    dlm_before, ar_before, ar_seconds_before = dlm.forwards, ar.forwards, ar.seconds
     log = CommitLog(canvas.copy(), dlm.special.eos_id)
     blocks = log.canvas.blocks(ar.block_size)  # (N, B)
     region = blocks.flatten()
@@ -113,4 +113,4 @@ def decode_codila(dlm: DiffusionLM, ar: LocalAR, canvas: Canvas, config: CodilaD
             marginals = dlm.marginals(log.canvas.ids[None], region)[0]  # (R, V)
             open_blocks = blocks[log.canvas.masked()[blocks].any(1)][: config.scope]  # (C, B), nearest first
             step(log, marginals[open_blocks - canvas.start], open_blocks, ar, config, generator)  # (C, B, V)
-    return log.finish(dlm.forwards - dlm_before, ar.forwards - ar_before)
+    return log.finish(dlm.forwards - dlm_before, ar.forwards - ar_before, ar.seconds - ar_seconds_before)

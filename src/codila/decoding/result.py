@@ -20,6 +20,7 @@ class DecodeResult:
     tokens_per_step: list[int]  # tokens committed at each step
     commit_step: torch.Tensor  # (L,) the step at which each position was committed; -1 for fixed positions
     seconds: float
+    ar_seconds: float = 0.0  # of `seconds`, the time spent decoding blocks with the AR
 
     @property
     def generated(self) -> torch.Tensor:
@@ -65,6 +66,6 @@ class CommitLog:
     def done(self) -> bool:
         return not bool(self.canvas.masked().any())
 
-    def finish(self, dlm_forwards: int, ar_steps: int) -> DecodeResult:
+    def finish(self, dlm_forwards: int, ar_steps: int, ar_seconds: float = 0.0) -> DecodeResult:
         return DecodeResult(self.canvas.ids, self.canvas.start, self.canvas.end, dlm_forwards, ar_steps,
-                            self.tokens_per_step, self.commit_step, time.perf_counter() - self.started)
+                            self.tokens_per_step, self.commit_step, time.perf_counter() - self.started, ar_seconds)

@@ -19,14 +19,14 @@ def run_infill_setting(
 ) -> dict:
     """Decode every span (seed + its index as the generator seed) and return one row: the setting's keys,
     tokens_per_step, dlm_forwards and ar_steps (means per span), syntax_valid, exact_match, token_accuracy
-    (fractions), tokens_per_s (generated tokens over decoding time), order_spearman (commit step vs position,
-    mean where defined), n."""
+    (fractions), tokens_per_s (generated tokens over decoding time), ar_time_share (of decoding time),
+    order_spearman (commit step vs position, mean where defined), n."""
     dlm = models.dlm
     ar = models.for_setting(setting)
     decoder = get_decoder(setting.method)
     totals = {"syntax_valid": 0.0, "exact_match": 0.0, "token_accuracy": 0.0}
     tokens = steps = forwards = ar_steps = 0
-    seconds = 0.0
+    seconds = ar_seconds = 0.0
     orders: list[float] = []
     for index, span in enumerate(spans):
         canvas = Canvas.infill(span.prefix_ids, span.length, span.suffix_ids, dlm.mask_id, dlm.max_length)
@@ -38,6 +38,7 @@ def run_infill_setting(
         forwards += result.dlm_forwards
         ar_steps += result.ar_steps
         seconds += result.seconds
+        ar_seconds += result.ar_seconds
         if (rho := commit_order_correlation(result)) is not None:
             orders.append(rho)
         advance()
@@ -50,6 +51,7 @@ def run_infill_setting(
         "ar_steps": ar_steps / n,
         **{key: value / n for key, value in totals.items()},
         "tokens_per_s": tokens / seconds,
+        "ar_time_share": ar_seconds / seconds,
         "order_spearman": sum(orders) / len(orders) if orders else None,
         "n": n,
     }

@@ -30,8 +30,22 @@ TASK_COLUMNS: tuple[Column, ...] = (
 )
 
 
+BENCH_COLUMNS: tuple[Column, ...] = (
+    ("label", "setting", "{}"),
+    ("batch_size", "batch", "{}"),
+    ("tokens_per_s", "tokens/s", "{:.1f}"),
+    ("speedup", "x DLM K=1", "{:.2f}"),
+    ("tokens_per_step", "tokens/step", "{:.2f}"),
+    ("dlm_forwards_per_token", "DLM fwd/token", "{:.3f}"),
+    ("ar_time_share", "AR time %", "{:.1%}"),
+    ("peak_mem_mb", "peak MB", "{:.0f}"),
+)
+
+
 def columns_for(rows: list[dict]) -> tuple[Column, ...]:
-    """Task rows (with pass_at_1) or demo-style infilling rows."""
+    """Benchmark rows (with speedup), task rows (with pass_at_1) or demo-style infilling rows."""
+    if rows and "speedup" in rows[0]:
+        return BENCH_COLUMNS
     return TASK_COLUMNS if rows and "pass_at_1" in rows[0] else DEMO_COLUMNS
 
 

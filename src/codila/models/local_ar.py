@@ -6,6 +6,8 @@ input embeddings E (method.md, "Soft conditioning"); then it decodes the block's
 
 from __future__ import annotations
 
+import time
+
 import torch
 import torch.nn.functional as F
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerFast
@@ -49,6 +51,7 @@ class LocalAR:
         self.conditioning = conditioning
         self.framed = framed  # False: no <think>/</think> around the conditioning (the frame ablation)
         self.forwards = 0  # AR forward calls (a batch of blocks decoding one token counts once)
+        self.seconds = 0.0  # wall time spent in `decode` (the AR's share of a decoding step)
 
     @property
     def embedding_matrix(self) -> torch.Tensor:
@@ -116,6 +119,7 @@ class LocalAR:
         marginals (N, B, V); forced (N, B) token ids (-1 = free) are fed and kept instead of sampled.
         Returns tokens (N, B) and the entropy (N, B) of the AR's untempered next-token distribution.
         """
+        started = time.perf_counter()
         n, block = marginals.shape[:2]
         if block != self.block_size:
             raise CodilaError(f"this AR was trained for blocks of {self.block_size} tokens, got {block}")
@@ -131,4 +135,5 @@ class LocalAR:
                 token = torch.where(forced[:, j] >= 0, forced[:, j], token)
             tokens[:, j] = token
             inputs = self.embedding_matrix[token][:, None]  # (N, 1, H)
+        self.seconds += time.perf_counter() - started
         return tokens, entropies

@@ -1,0 +1,53 @@
+"""`codila bench`: decoding speed of every decoder on the same held-out spans, measured in one run so the ratios
+against the DLM at K=1 compare like with like (same machine, same moment, same spans)."""
+
+from __future__ import annotations
+
+import json
+import resource
+from pathlib import Path
+
+from rich.progress import Progress
+
+from codila.data.corpus import load_files
+from codila.data.spans import sample_spans
+from codila.demo import DEFAULT_TAU, demo_settings
+from codila.eval.infill_run import run_infill_setting
+from codila.eval.settings import DecodeSetting, ModelSet
+from codila.models.io import SHIPPED
+
+WARMUP_SPANS = 2  # decoded first and not timed: the first calls of a model pay one-off allocation costs
+
+
+def bench_settings(tau: float = DEFAULT_TAU) -> list[DecodeSetting]:
+    """The demo's settings but the conditioning ablation (it decodes exactly like soft B=4)."""
+    return [setting for setting in demo_settings(tau) if setting.ar != "ar-b4-top1"]
+
+
+def peak_memory_mb() -> float:
+    """The process's peak resident memory so far (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_bench(checkpoints: str | Path = SHIPPED, n: int = 40, length: int = 32, seed: int = 0, tau: float = DEFAULT_TAU,
+              files: str | Path | None = None, json_path: str | Path | None = None, progress: bool = True) -> list[dict]:
+    """One row per setting: the demo's keys plus batch_size, dlm_forwards_per_token, ar_time_share, peak_mem_mb
+    (process peak so far) and speedup (tokens/s over the DLM at K=1 of this run)."""
+    models = ModelSet(checkpoints)
+    context = (models.dlm.max_length - length) // 2
+    spans = sample_spans(load_files(files, "all" if files else "test"), models.dlm.tokenizer, n + WARMUP_SPANS, length, context, seed)
+    rows = []
+    with Progress(disable=not progress, transient=True) as bar:
+        settings = bench_settings(tau)
+        task = bar.add_task("bench", total=len(settings) * n)
+        for setting in settings:
+            run_infill_setting(models, setting, spans[:WARMUP_SPANS], seed)
+            row = run_infill_setting(models, setting, spans[WARMUP_SPANS:], seed, lambda: bar.advance(task))
+            rows.append({**row, "batch_size": 1, "dlm_forwards_per_token": row["dlm_forwards"] / length,
+                         "peak_mem_mb": peak_memory_mb()})
+    baseline = next(row["tokens_per_s"] for row in rows if row["label"] == "DLM K=1")
+    for row in rows:
+        row["speedup"] = row["tokens_per_s"] / baseline
+    if json_path is not None:
+        Path(json_path).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return rows
