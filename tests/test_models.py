@@ -66,8 +66,12 @@ def test_top_k_conditioning_renormalises():
             parse_conditioning(bad)
 
 
-def test_cached_decoding_equals_recomputing_the_whole_sequence(ars):
-    ar = ars[4]
+@pytest.mark.parametrize("path", ["qwen3_step", "transformers"])
+def test_cached_decoding_equals_recomputing_the_whole_sequence(ars, path):
+    ar = LocalAR(ars[4].model, ars[4].tokenizer, 4)
+    assert ar.fast_step is not None
+    if path == "transformers":
+        ar.fast_step = None
     marginals = torch.softmax(torch.randn(3, 4, ar.embedding_matrix.shape[0], generator=torch.Generator().manual_seed(2)), -1)
     tokens, entropies = ar.decode(marginals, torch.Generator(), temperature=0.0)
     inputs = torch.cat([ar.frame(ar.condition(marginals)), ar.embedding_matrix[tokens[:, :-1]]], dim=1)
@@ -108,3 +112,21 @@ def test_exported_checkpoints_are_half_size_and_load_as_float32(tiny_checkpoints
     ids = torch.randint(0, 300, (1, 16), generator=torch.Generator().manual_seed(0))
     assert torch.allclose(small.logits(ids), dlm.logits(ids), atol=1e-2, rtol=1e-2)  # still bidirectional, same model
     assert load_ar(tmp_path / "ar", small).conditioning == "top1"
+
+
+def test_qwen3_step_matches_the_model_with_grouped_query_attention():
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from codila.models.qwen3_step import Qwen3Step
+
+    torch.manual_seed(0)
+    config = Qwen3Config(vocab_size=50, hidden_size=32, num_hidden_layers=2, intermediate_size=48, num_attention_heads=4,
+                         num_key_value_heads=2, head_dim=8, max_position_embeddings=16)
+    model = Qwen3ForCausalLM(config).eval()
+    inputs = torch.randn(3, 6, 32)
+    step, cache = Qwen3Step(model), []
+    with torch.no_grad():
+        reference = model(inputs_embeds=inputs).logits  # (3, 6, V)
+        assert torch.allclose(step(inputs[:, :4], cache), reference[:, 3], atol=1e-5)
+        assert torch.allclose(step(inputs[:, 4:5], cache), reference[:, 4], atol=1e-5)
+        assert torch.allclose(step(inputs[:, 5:6], cache), reference[:, 5], atol=1e-5)

@@ -14,6 +14,7 @@ from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerFast
 
 from codila.decoding.sampling import entropy, sample_top_p
 from codila.errors import CodilaError
+from codila.models import qwen3_step
 from codila.tokenizer import SpecialIds
 
 CONDITIONINGS = ("soft", "top1", "topk:K")
@@ -52,6 +53,7 @@ class LocalAR:
         self.framed = framed  # False: no <think>/</think> around the conditioning (the frame ablation)
         self.forwards = 0  # AR forward calls (a batch of blocks decoding one token counts once)
         self.seconds = 0.0  # wall time spent in `decode` (the AR's share of a decoding step)
+        self.fast_step = qwen3_step.Qwen3Step(model) if qwen3_step.supports(model) else None
 
     @property
     def embedding_matrix(self) -> torch.Tensor:
@@ -88,14 +90,17 @@ class LocalAR:
         logits = self.model(inputs_embeds=inputs).logits[:, -targets.shape[1]:]  # (N, B, V)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
-    def _last_logits(self, inputs: torch.Tensor, cache: DynamicCache, offset: int) -> torch.Tensor:
-        """Logits (N, V) of the last of `inputs` (N, T, H), at positions offset.., extending `cache`.
+    def _last_logits(self, inputs: torch.Tensor, cache: DynamicCache | qwen3_step.KvCache) -> torch.Tensor:
+        """Logits (N, V) of the last of `inputs` (N, T, H), at the positions after the cache's, extending `cache`.
 
-        The hot path of decoding: it runs the model's own transformers layers but skips the wrapper's per-call
-        mask building, which costs a third of a small AR's step. No mask is needed: a prefill is causal and a
-        one-token step attends to the whole cache. A test checks it against the plain `model(...)` call.
+        The hot path of decoding. Qwen3 models take `Qwen3Step` (plain tensor ops); others run the model's own
+        transformers layers, skipping the wrapper's per-call mask building (no mask is needed: a prefill is
+        causal and a one-token step attends to the whole cache). Tests check both against `model(...)`.
         """
         self.forwards += 1
+        if self.fast_step is not None:
+            return self.fast_step(inputs, cache)
+        offset = cache.get_seq_length()
         core = self.model.model
         positions = torch.arange(offset, offset + inputs.shape[1])[None]  # (1, T)
         rotary = core.rotary_emb(inputs, positions)
@@ -124,11 +129,11 @@ class LocalAR:
         if block != self.block_size:
             raise CodilaError(f"this AR was trained for blocks of {self.block_size} tokens, got {block}")
         inputs = self.frame(self.condition(marginals, forced))  # (N, B + 2, H)
-        cache = DynamicCache(config=self.model.config)
+        cache = [] if self.fast_step is not None else DynamicCache(config=self.model.config)
         tokens = torch.empty(n, block, dtype=torch.long)
         entropies = torch.empty(n, block)
         for j in range(block):
-            logits = self._last_logits(inputs, cache, cache.get_seq_length()).float()  # (N, V)
+            logits = self._last_logits(inputs, cache).float()  # (N, V)
             entropies[:, j] = entropy(logits)
             token = sample_top_p(logits, temperature, top_p, generator)
             if forced is not None:
