@@ -13,9 +13,9 @@ from codila.decoding.canvas import Canvas
 from codila.decoding.registry import get_decoder
 from codila.errors import CodilaError
 from codila.eval.metrics import parses
-from codila.eval.order import commit_order_correlation
 from codila.eval.sandbox import SandboxLimits, run_program
 from codila.eval.settings import DecodeSetting, ModelSet
+from codila.eval.tally import DecodeTally
 from codila.eval.tasks.base import Problem, Task, cut_at_stop
 from codila.models.dlm import DiffusionLM
 
@@ -79,16 +79,14 @@ def run_task_setting(
 ) -> dict:
     """Decode every problem `samples` times and execute each answer. One row: the setting's keys, pass_at_1
     (unbiased pass@k estimator over the samples), syntax_error_rate (prompt + answer + suffix does not parse),
-    exact_match (infilling: answer == reference, whitespace-trimmed), tokens_per_s (decoded tokens over decoding
-    time, execution excluded), tokens_per_step, dlm_forwards and ar_steps (per problem and sample),
-    order_spearman (mean over answers where it is defined), truncated (problems whose context was cut), n."""
+    exact_match (infilling: answer == reference, whitespace-trimmed), the speed columns of `DecodeTally.row`
+    (per answer; execution time excluded), truncated (problems whose context was cut), samples, n."""
     dlm = models.dlm
     ar = models.for_setting(setting)
     decoder = get_decoder(setting.method)
     correct = np.zeros(len(problems), dtype=int)
-    syntax_errors = exact = tokens = steps = forwards = ar_steps = truncated = 0
-    seconds = 0.0
-    orders: list[float] = []
+    syntax_errors = exact = truncated = 0
+    tally = DecodeTally()
     for index, problem in enumerate(problems):
         canvas, cut = problem_canvas(problem, task, dlm, plan)
         truncated += cut
@@ -99,13 +97,7 @@ def run_task_setting(
             correct[index] += run_program(task.program(problem, answer), limits).passed
             syntax_errors += not parses(problem.prefix + answer + problem.suffix)
             exact += task.infilling and answer.strip() == problem.reference.strip()
-            tokens += canvas.length
-            steps += result.steps
-            forwards += result.dlm_forwards
-            ar_steps += result.ar_steps
-            seconds += result.seconds
-            if (rho := commit_order_correlation(result)) is not None:
-                orders.append(rho)
+            tally.add(result)
             advance()
     answers = len(problems) * samples
     return {
@@ -115,11 +107,7 @@ def run_task_setting(
         "pass_at_1": float(estimate_pass_at_k(samples, correct, 1).mean()),
         "syntax_error_rate": syntax_errors / answers,
         "exact_match": exact / answers if task.infilling else None,
-        "tokens_per_step": tokens / steps,
-        "dlm_forwards": forwards / answers,
-        "ar_steps": ar_steps / answers,
-        "tokens_per_s": tokens / seconds,
-        "order_spearman": float(np.mean(orders)) if orders else None,
+        **tally.row(),
         "truncated": truncated,
         "samples": samples,
         "n": len(problems),
