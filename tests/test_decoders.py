@@ -115,3 +115,20 @@ def test_dynamic_tau_extremes(dlm, ars):
     assert careful.tokens_per_step == [1] * canvas.length and careful.dlm_forwards == canvas.length
     bold = codila(dlm, ars[4], canvas, CodilaDecodeConfig(mode="dynamic", tau=float("inf")), torch.Generator().manual_seed(0))
     assert bold.tokens_per_step == [4] * (canvas.length // 4)
+
+
+@pytest.mark.parametrize("name,config,block", SETTINGS, ids=lambda v: str(v))
+def test_a_batch_decodes_exactly_like_its_canvases_alone(dlm, ars, name, config, block):
+    """Canvases of different lengths and region starts, padded into one batch: the same greedy output."""
+    from dataclasses import replace
+
+    spec = get_decoder(name)
+    ar = ars[block] if block else None
+    greedy = replace(config, temperature=0.0)
+    encode = lambda text: dlm.tokenizer(text)["input_ids"]
+    batch = [*canvases(dlm), Canvas.infill(encode("x = 1\n"), 8, encode("print(x)\n"), dlm.mask_id, dlm.max_length)]
+    alone = [spec.decode(dlm, ar, canvas, greedy, torch.Generator().manual_seed(i)) for i, canvas in enumerate(batch)]
+    together = spec.decode_batch(dlm, ar, batch, greedy, [torch.Generator().manual_seed(i) for i in range(len(batch))])
+    for one, many in zip(alone, together):
+        assert torch.equal(one.ids, many.ids) and torch.equal(one.commit_step, many.commit_step)
+        assert (one.tokens_per_step, one.dlm_forwards, one.ar_steps) == (many.tokens_per_step, many.dlm_forwards, many.ar_steps)

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from codila.decoding.sampling import entropy
 from codila.errors import CodilaError
 from codila.models.dlm import DiffusionLM
 from codila.models.local_ar import LocalAR, parse_conditioning, truncate_marginals
@@ -77,8 +78,9 @@ def test_cached_decoding_equals_recomputing_the_whole_sequence(ars, path):
     inputs = torch.cat([ar.frame(ar.condition(marginals)), ar.embedding_matrix[tokens[:, :-1]]], dim=1)
     with torch.no_grad():
         logits = ar.model(inputs_embeds=inputs).logits[:, -4:]
+    logits[..., ar.special.never_generated()] = float("-inf")
     assert torch.equal(logits.argmax(-1), tokens)
-    assert torch.allclose(entropies, -(logits.log_softmax(-1) * logits.softmax(-1)).sum(-1), atol=1e-4)
+    assert torch.allclose(entropies, entropy(logits), atol=1e-4)
 
 
 def test_forced_tokens_are_kept(ars):
@@ -130,3 +132,12 @@ def test_qwen3_step_matches_the_model_with_grouped_query_attention():
         assert torch.allclose(step(inputs[:, :4], cache), reference[:, 3], atol=1e-5)
         assert torch.allclose(step(inputs[:, 4:5], cache), reference[:, 4], atol=1e-5)
         assert torch.allclose(step(inputs[:, 5:6], cache), reference[:, 5], atol=1e-5)
+
+
+def test_the_ar_never_emits_mask_padding_or_frame_tokens(ars):
+    ar = ars[4]
+    vocab = ar.embedding_matrix.shape[0]
+    marginals = torch.zeros(64, 4, vocab)
+    marginals[..., ar.special.mask_id] = 1.0  # conditioning that points straight at the mask token
+    tokens, _ = ar.decode(marginals, torch.Generator().manual_seed(0), temperature=5.0, top_p=1.0)
+    assert not bool(torch.isin(tokens, ar.special.never_generated()).any())

@@ -22,6 +22,7 @@ def test_zero_temperature_is_argmax_and_entropy_is_exact():
     assert sample_top_p(logits, 0.0, 0.8, torch.Generator()).tolist() == [1]
     assert torch.allclose(entropy(torch.zeros(1, 4)), torch.log(torch.tensor([4.0])))
     assert float(entropy(torch.tensor([[0.0, -1e9]]))) < 1e-6
+    assert torch.allclose(entropy(torch.tensor([[0.0, 0.0, float("-inf")]])), torch.log(torch.tensor([2.0])))  # banned tokens
 
 
 def test_sampling_follows_the_renormalised_nucleus():

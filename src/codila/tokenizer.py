@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
@@ -40,6 +41,10 @@ class SpecialIds:
         if missing:
             raise CodilaError(f"tokenizer lacks special tokens {missing}; train it with `codila train tokenizer`")
         return cls(vocab[MASK_TOKEN], vocab[EOS_TOKEN], vocab[PAD_TOKEN], vocab[THINK_TOKEN], vocab[END_THINK_TOKEN])
+
+    def never_generated(self) -> torch.Tensor:
+        """Ids no decoded position may take: the mask itself, padding and the AR's frame tokens (EOS may)."""
+        return torch.tensor([self.mask_id, self.pad_id, self.think_id, self.end_think_id])
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:

@@ -12,13 +12,15 @@ Each step costs one DLM forward and B batched AR calls. Modes (method.md):
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
 
+from codila.decoding.batch import CanvasBatch
 from codila.decoding.canvas import Canvas
 from codila.decoding.result import CommitLog, DecodeResult
-from codila.decoding.sampling import sample_top_p
+from codila.decoding.sampling import rank_first, sample_top_p
 from codila.errors import CodilaError
 from codila.models.dlm import DiffusionLM
 from codila.models.local_ar import LocalAR
@@ -55,20 +57,18 @@ def _check(dlm: DiffusionLM, ar: LocalAR | None, canvas: Canvas, config: CodilaD
     canvas.blocks(ar.block_size)  # raises when the region is not a multiple of B
 
 
-# Each step gets the DLM marginals (C, B, V) of the candidate blocks (C, B) of positions.
+# Each step, every unfinished canvas offers its candidate blocks (C, B) of positions with their DLM marginals
+# (C, B, V); the AR decodes the blocks of all canvases as one batch, each canvas sampling with its own generator;
+# then the mode's rule commits, per canvas, from the AR's tokens and entropies (C, B).
 
 
-def _static_step(log: CommitLog, marginals, blocks, ar, config, generator) -> None:
-    tokens, entropies = ar.decode(marginals, generator, config.temperature, config.top_p)  # (C, B)
-    best = int(entropies.mean(1).argmin())
+def _commit_static(log: CommitLog, marginals, blocks, tokens, entropies, config, generator) -> None:
+    best = int(rank_first(entropies.mean(1), 1, descending=False))
     log.commit(blocks[best], tokens[best])
 
 
-def _dynamic_step(log: CommitLog, marginals, blocks, ar, config, generator) -> None:
-    ids = log.canvas.ids
-    free = ids[blocks] == log.canvas.mask_id  # (C, B)
-    forced = torch.where(free, -1, ids[blocks])
-    tokens, entropies = ar.decode(marginals, generator, config.temperature, config.top_p, forced)
+def _commit_dynamic(log: CommitLog, marginals, blocks, tokens, entropies, config, generator) -> None:
+    free = log.canvas.ids[blocks] == log.canvas.mask_id  # (C, B)
     new_counts = free.cumsum(1)  # (C, B): masked positions in each prefix
     prefix_entropy = (entropies * free).cumsum(1) / new_counts.clamp(min=1)
     qualifies = (prefix_entropy <= config.tau) & free  # a prefix ends on a position it commits
@@ -76,41 +76,63 @@ def _dynamic_step(log: CommitLog, marginals, blocks, ar, config, generator) -> N
     best_per_block, end_per_block = gain.max(1)
     best = int(best_per_block.argmax())
     if int(best_per_block[best]) >= 2:
-        take = free[best] & (torch.arange(ar.block_size) <= end_per_block[best])
+        take = free[best] & (torch.arange(blocks.shape[1]) <= end_per_block[best])
         log.commit(blocks[best][take], tokens[best][take])
         return
     free_marginals = marginals[free]  # (F, V): DLM fallback, its most confident masked position in scope
-    best = free_marginals.max(-1).values.argmax()
+    best = rank_first(free_marginals.max(-1).values, 1, descending=True)[0]
     token = sample_top_p(free_marginals[best].log(), config.temperature, config.top_p, generator)
     log.commit(blocks[free][best][None], token[None])
 
 
-def _verify_step(log: CommitLog, marginals, blocks, ar, config, generator) -> None:
-    ids = log.canvas.ids
-    free = ids[blocks] == log.canvas.mask_id
-    forced = torch.where(free, -1, ids[blocks])
-    ar_tokens, _ = ar.decode(marginals, generator, 0.0, 1.0, forced)  # greedy judge
+def _commit_verify(log: CommitLog, marginals, blocks, tokens, entropies, config, generator) -> None:
+    free = log.canvas.ids[blocks] == log.canvas.mask_id
     confidence, dlm_tokens = marginals.max(-1)  # (C, B)
-    score = confidence - config.verify_penalty * (dlm_tokens != ar_tokens)
+    score = confidence - config.verify_penalty * (dlm_tokens != tokens)  # the AR's greedy tokens judge the DLM's
     score = torch.where(free, score, float("-inf")).flatten()
-    chosen = score.topk(min(config.tokens_per_step, int(free.sum()))).indices
+    chosen = rank_first(score, min(config.tokens_per_step, int(free.sum())), descending=True)
     log.commit(blocks.flatten()[chosen], dlm_tokens.flatten()[chosen])
 
 
-_STEPS = {"static": _static_step, "dynamic": _dynamic_step, "verify": _verify_step}
+_COMMIT = {"static": _commit_static, "dynamic": _commit_dynamic, "verify": _commit_verify}
+
+
+def decode_codila_batch(dlm: DiffusionLM, ar: LocalAR, canvases: list[Canvas], config: CodilaDecodeConfig,
+                        generators: list[torch.Generator]) -> list[DecodeResult]:
+    """Decode canvases with CoDiLA (one DLM forward and B batched AR calls per step for all unfinished
+    canvases); blocks of the AR's block size, any order within the scope."""
+    for canvas in canvases:
+        _check(dlm, ar, canvas, config)
+    logs = [CommitLog(canvas.copy(), dlm.special.eos_id) for canvas in canvases]
+    batch = CanvasBatch([log.canvas for log in logs], dlm.special.pad_id)
+    blocks = [log.canvas.blocks(ar.block_size) for log in logs]  # (N_i, B) positions of each canvas
+    forwards, ar_forwards = [0] * len(logs), [0] * len(logs)
+    sampling = (0.0, 1.0) if config.mode == "verify" else (config.temperature, config.top_p)  # verify: greedy judge
+    started, ar_started = time.perf_counter(), ar.seconds
+    with torch.no_grad():
+        while rows := batch.active():
+            marginals = torch.softmax(batch.region_logits(dlm, rows), dim=-1)  # (A, R, V)
+            offers = []  # per active canvas: candidate blocks (C, B) and their marginals (C, B, V)
+            for index, row in enumerate(rows):
+                canvas = logs[row].canvas
+                open_blocks = blocks[row][canvas.masked()[blocks[row]].any(1)][: config.scope]  # nearest first
+                offers.append((open_blocks, marginals[index][open_blocks - canvas.start]))
+            ids = torch.cat([logs[row].canvas.ids[open_blocks] for row, (open_blocks, _) in zip(rows, offers)])
+            forced = torch.where(ids == dlm.mask_id, -1, ids)  # committed tokens of partly decoded blocks
+            groups = [(generators[row], len(open_blocks)) for row, (open_blocks, _) in zip(rows, offers)]
+            tokens, entropies = ar.decode(torch.cat([m for _, m in offers]), groups, *sampling, forced)
+            sizes = [len(open_blocks) for open_blocks, _ in offers]
+            for row, (open_blocks, block_marginals), block_tokens, block_entropies in zip(
+                rows, offers, tokens.split(sizes), entropies.split(sizes)
+            ):
+                _COMMIT[config.mode](logs[row], block_marginals, open_blocks, block_tokens, block_entropies, config, generators[row])
+                forwards[row] += 1
+                ar_forwards[row] += ar.block_size
+    n = len(logs)
+    share, ar_share = (time.perf_counter() - started) / n, (ar.seconds - ar_started) / n
+    return [log.finish(forwards[row], ar_forwards[row], ar_share, share) for row, log in enumerate(logs)]
 
 
 def decode_codila(dlm: DiffusionLM, ar: LocalAR, canvas: Canvas, config: CodilaDecodeConfig, generator: torch.Generator) -> DecodeResult:
-    """Decode `canvas` with CoDiLA; blocks of the AR's block size, any order within the scope."""
-    _check(dlm, ar, canvas, config)
-    dlm_before, ar_before, ar_seconds_before = dlm.forwards, ar.forwards, ar.seconds
-    log = CommitLog(canvas.copy(), dlm.special.eos_id)
-    blocks = log.canvas.blocks(ar.block_size)  # (N, B)
-    region = blocks.flatten()
-    step = _STEPS[config.mode]
-    with torch.no_grad():
-        while not log.done():
-            marginals = dlm.marginals(log.canvas.ids[None], region)[0]  # (R, V)
-            open_blocks = blocks[log.canvas.masked()[blocks].any(1)][: config.scope]  # (C, B), nearest first
-            step(log, marginals[open_blocks - canvas.start], open_blocks, ar, config, generator)  # (C, B, V)
-    return log.finish(dlm.forwards - dlm_before, ar.forwards - ar_before, ar.seconds - ar_seconds_before)
+    """`decode_codila_batch` for one canvas."""
+    return decode_codila_batch(dlm, ar, [canvas], config, [generator])[0]

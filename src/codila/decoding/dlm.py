@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
 
+from codila.decoding.batch import CanvasBatch
 from codila.decoding.canvas import Canvas
 from codila.decoding.result import CommitLog, DecodeResult
-from codila.decoding.sampling import entropy, sample_top_p
+from codila.decoding.sampling import entropy, rank_first, sample_top_p
 from codila.errors import CodilaError
 from codila.models.dlm import DiffusionLM
 
@@ -52,19 +54,35 @@ def active_positions(canvas: Canvas, semi_ar_block: int) -> torch.Tensor:
     return masked[block_of == block_of.min()]
 
 
-def decode_dlm(dlm: DiffusionLM, ar, canvas: Canvas, config: DlmDecodeConfig, generator: torch.Generator) -> DecodeResult:
-    """Decode with the DLM alone: each step, one forward, then the K most certain masked positions."""
+def _step(log: CommitLog, logits: torch.Tensor, config: DlmDecodeConfig, generator: torch.Generator) -> None:
+    """Commit the K most certain masked positions of one canvas, given its region logits (R, V)."""
+    start = log.canvas.start
+    candidates = active_positions(log.canvas, config.semi_ar_block)
+    scores = certainty(logits[candidates - start], config.selection)  # (C,)
+    chosen = candidates[rank_first(scores, min(config.tokens_per_step, len(candidates)), descending=True)]
+    log.commit(chosen, sample_top_p(logits[chosen - start], config.temperature, config.top_p, generator))
+
+
+def decode_dlm_batch(dlm: DiffusionLM, ar, canvases: list[Canvas], config: DlmDecodeConfig,
+                     generators: list[torch.Generator]) -> list[DecodeResult]:
+    """Decode with the DLM alone: each step, one forward over the unfinished canvases, then each commits its K
+    most certain masked positions (sampled with its own generator)."""
     if config.tokens_per_step < 1:
         raise CodilaError(f"tokens per step must be >= 1, got {config.tokens_per_step}")
     certainty(torch.zeros(2), config.selection)  # validates the name before any work
-    forwards_before = dlm.forwards
-    log = CommitLog(canvas.copy(), dlm.special.eos_id)
-    region = torch.arange(canvas.start, canvas.end)
-    while not log.done():
-        logits = dlm.logits(log.canvas.ids[None], region)[0]  # (R, V): the decoded region only
-        candidates = active_positions(log.canvas, config.semi_ar_block)
-        scores = certainty(logits[candidates - canvas.start], config.selection)  # (C,)
-        chosen = candidates[scores.topk(min(config.tokens_per_step, len(candidates))).indices]
-        tokens = sample_top_p(logits[chosen - canvas.start], config.temperature, config.top_p, generator)
-        log.commit(chosen, tokens)
-    return log.finish(dlm.forwards - forwards_before, 0)
+    logs = [CommitLog(canvas.copy(), dlm.special.eos_id) for canvas in canvases]
+    batch = CanvasBatch([log.canvas for log in logs], dlm.special.pad_id)
+    forwards = [0] * len(logs)
+    started = time.perf_counter()
+    while rows := batch.active():
+        logits = batch.region_logits(dlm, rows)  # (A, R, V): the decoded regions only
+        for index, row in enumerate(rows):
+            _step(logs[row], logits[index, : logs[row].canvas.length], config, generators[row])
+            forwards[row] += 1
+    share = (time.perf_counter() - started) / len(logs)
+    return [log.finish(forwards[row], 0, seconds=share) for row, log in enumerate(logs)]
+
+
+def decode_dlm(dlm: DiffusionLM, ar, canvas: Canvas, config: DlmDecodeConfig, generator: torch.Generator) -> DecodeResult:
+    """`decode_dlm_batch` for one canvas."""
+    return decode_dlm_batch(dlm, ar, [canvas], config, [generator])[0]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from codila.decoding.codila import CodilaDecodeConfig, decode_codila
-from codila.decoding.dlm import DlmDecodeConfig, decode_dlm
+from codila.decoding.codila import CodilaDecodeConfig, decode_codila, decode_codila_batch
+from codila.decoding.dlm import DlmDecodeConfig, decode_dlm, decode_dlm_batch
 from codila.errors import CodilaError
 
 
@@ -15,6 +15,7 @@ class DecoderSpec:
     name: str
     config_class: type
     decode: Callable  # (dlm, ar | None, canvas, config, generator) -> DecodeResult
+    decode_batch: Callable  # (dlm, ar | None, canvases, config, generators) -> list[DecodeResult], one per canvas
     needs_ar: bool
     summary: str
 
@@ -22,8 +23,8 @@ class DecoderSpec:
 DECODERS: dict[str, DecoderSpec] = {
     spec.name: spec
     for spec in (
-        DecoderSpec("dlm", DlmDecodeConfig, decode_dlm, False, "DLM alone: K tokens per forward, most certain first"),
-        DecoderSpec("codila", CodilaDecodeConfig, decode_codila, True, "DLM + local AR over blocks of B (static, dynamic, verify)"),
+        DecoderSpec("dlm", DlmDecodeConfig, decode_dlm, decode_dlm_batch, False, "DLM alone: K tokens per forward, most certain first"),
+        DecoderSpec("codila", CodilaDecodeConfig, decode_codila, decode_codila_batch, True, "DLM + local AR over blocks of B (static, dynamic, verify)"),
     )
 }
 

@@ -66,6 +66,8 @@ class CommitLog:
     def done(self) -> bool:
         return not bool(self.canvas.masked().any())
 
-    def finish(self, dlm_forwards: int, ar_steps: int, ar_seconds: float = 0.0) -> DecodeResult:
-        return DecodeResult(self.canvas.ids, self.canvas.start, self.canvas.end, dlm_forwards, ar_steps,
-                            self.tokens_per_step, self.commit_step, time.perf_counter() - self.started, ar_seconds)
+    def finish(self, dlm_forwards: int, ar_steps: int, ar_seconds: float = 0.0, seconds: float | None = None) -> DecodeResult:
+        """`seconds` defaults to the time since this log began; a batch passes each canvas its share of the batch's."""
+        elapsed = time.perf_counter() - self.started if seconds is None else seconds
+        return DecodeResult(self.canvas.ids.clone(), self.canvas.start, self.canvas.end, dlm_forwards, ar_steps,
+                            self.tokens_per_step, self.commit_step, elapsed, ar_seconds)

@@ -6,9 +6,9 @@ import torch
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Shannon entropy (nats) of softmax(logits) over the last dimension."""
-    log_probs = torch.log_softmax(logits, dim=-1)
-    return -(log_probs.exp() * log_probs).sum(-1)
+    """Shannon entropy (nats) of softmax(logits) over the last dimension; banned tokens (-inf) count zero."""
+    probs = torch.softmax(logits, dim=-1)
+    return -torch.special.xlogy(probs, probs).sum(-1)
 
 
 def _sorted_head(probs: torch.Tensor, top_p: float, heads: tuple[int, ...] = (16, 256)) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,3 +38,14 @@ def sample_top_p(logits: torch.Tensor, temperature: float, top_p: float, generat
     uniform = torch.rand(kept_mass.shape, generator=generator) * kept_mass
     choice = torch.minimum((cumulative < uniform).sum(-1, keepdim=True), kept - 1)
     return order.gather(-1, choice).squeeze(-1)
+
+
+SCORE_RESOLUTION = 1e-4  # scores (entropies, confidences) closer than this are ties: below it lies float noise
+
+
+def rank_first(scores: torch.Tensor, count: int, descending: bool) -> torch.Tensor:
+    """Indices of the `count` best of the 1D `scores`, comparing them at SCORE_RESOLUTION and breaking ties by
+    index (the nearest position or block first). Batching changes the last bits of a model's outputs; this keeps
+    every choice the same as when decoded alone."""
+    coarse = torch.round(scores / SCORE_RESOLUTION)
+    return torch.sort(coarse, descending=descending, stable=True).indices[:count]

@@ -21,30 +21,32 @@ class DiffusionLM:
         self.special = SpecialIds.from_tokenizer(tokenizer)
         self.shifted_logits = shifted_logits
         self.forwards = 0  # every forward pass over a canvas batch counts one
-        # tokens a decoded position may never take: the mask itself, padding and the AR's frame tokens
-        self.banned_ids = torch.tensor([self.special.mask_id, self.special.pad_id, self.special.think_id, self.special.end_think_id])
+        self.banned_ids = self.special.never_generated()
 
     @property
     def mask_id(self) -> int:
         return self.special.mask_id
 
     @torch.no_grad()
-    def logits(self, input_ids: torch.Tensor, positions: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def logits(self, input_ids: torch.Tensor, positions: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+               position_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Position-aligned logits (B, P, V) at `positions` (1D; default: all L) of the canvas `input_ids` (B, L),
         special tokens other than EOS excluded (-inf). Counts one forward. Only the requested rows go through
-        the output layer."""
+        the output layer. `attention_mask` / `position_ids` (B, L): for padded batches (see CanvasBatch)."""
         self.forwards += 1
         if positions is None:
             positions = torch.arange(input_ids.shape[1])
         rows = (positions - 1).clamp(min=0) if self.shifted_logits else positions  # row i-1 predicts token i
-        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, is_causal=False, logits_to_keep=rows).logits
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, is_causal=False,
+                            logits_to_keep=rows).logits
         logits = logits.float()  # (B, P, V)
         logits[..., self.banned_ids] = float("-inf")
         return logits
 
-    def marginals(self, input_ids: torch.Tensor, positions: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def marginals(self, input_ids: torch.Tensor, positions: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                  position_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Per-position distributions (B, P, V): softmax of `logits`."""
-        return torch.softmax(self.logits(input_ids, positions, attention_mask), dim=-1)
+        return torch.softmax(self.logits(input_ids, positions, attention_mask, position_ids), dim=-1)
 
     @property
     def max_length(self) -> int:

@@ -37,6 +37,13 @@ def truncate_marginals(marginals: torch.Tensor, k: int) -> torch.Tensor:
     return torch.zeros_like(marginals).scatter(-1, indices, values / values.sum(-1, keepdim=True))
 
 
+def _sample(logits: torch.Tensor, temperature: float, top_p: float, generator) -> torch.Tensor:
+    if isinstance(generator, torch.Generator):
+        return sample_top_p(logits, temperature, top_p, generator)
+    groups = logits.split([rows for _, rows in generator])
+    return torch.cat([sample_top_p(group, temperature, top_p, g) for group, (g, _) in zip(groups, generator)])
+
+
 class LocalAR:
     """Wraps a transformers causal LM; `block_size` and `conditioning` are the ones it was trained with."""
 
@@ -54,6 +61,7 @@ class LocalAR:
         self.forwards = 0  # AR forward calls (a batch of blocks decoding one token counts once)
         self.seconds = 0.0  # wall time spent in `decode` (the AR's share of a decoding step)
         self.fast_step = qwen3_step.Qwen3Step(model) if qwen3_step.supports(model) else None
+        self.banned_ids = self.special.never_generated()  # a block never holds a mask, padding or frame token
 
     @property
     def embedding_matrix(self) -> torch.Tensor:
@@ -114,7 +122,7 @@ class LocalAR:
     def decode(
         self,
         marginals: torch.Tensor,
-        generator: torch.Generator,
+        generator: torch.Generator | list[tuple[torch.Generator, int]],
         temperature: float = 0.1,
         top_p: float = 0.8,
         forced: torch.Tensor | None = None,
@@ -122,6 +130,8 @@ class LocalAR:
         """Decode N blocks as one batch with the KV cache: B forward calls in all.
 
         marginals (N, B, V); forced (N, B) token ids (-1 = free) are fed and kept instead of sampled.
+        `generator`: one for all rows, or (generator, rows) groups in row order, so that blocks of several
+        canvases decoded as one batch sample exactly as they would alone.
         Returns tokens (N, B) and the entropy (N, B) of the AR's untempered next-token distribution.
         """
         started = time.perf_counter()
@@ -134,8 +144,9 @@ class LocalAR:
         entropies = torch.empty(n, block)
         for j in range(block):
             logits = self._last_logits(inputs, cache).float()  # (N, V)
+            logits[:, self.banned_ids] = float("-inf")
             entropies[:, j] = entropy(logits)
-            token = sample_top_p(logits, temperature, top_p, generator)
+            token = _sample(logits, temperature, top_p, generator)
             if forced is not None:
                 token = torch.where(forced[:, j] >= 0, forced[:, j], token)
             tokens[:, j] = token

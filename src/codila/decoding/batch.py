@@ -1,0 +1,44 @@
+"""CanvasBatch: several canvases decoded together, one DLM forward per step for all of them.
+
+Each canvas gets one row of `ids` (N, T). Rows are left-padded so that every decoded region starts at the same
+column: one set of output rows (the region columns) then serves the whole batch, and row r of a canvas's region
+is logits row r. Rows are right-padded to T. Padding is masked out of attention and position ids count real
+tokens only, so a padded canvas sees exactly what it would see alone. Each canvas's `ids` becomes a view into
+its row: decoders commit into their canvas and the batch sees it without a copy.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from codila.decoding.canvas import Canvas
+from codila.models.dlm import DiffusionLM
+
+
+class CanvasBatch:
+    def __init__(self, canvases: list[Canvas], pad_id: int):
+        self.canvases = canvases
+        start = max(canvas.start for canvas in canvases)
+        self.offsets = [start - canvas.start for canvas in canvases]
+        width = max(offset + len(canvas.ids) for offset, canvas in zip(self.offsets, canvases))
+        self.ids = torch.full((len(canvases), width), pad_id, dtype=torch.long)
+        self.attention_mask = torch.zeros((len(canvases), width), dtype=torch.long)
+        for row, (offset, canvas) in enumerate(zip(self.offsets, canvases)):
+            self.ids[row, offset : offset + len(canvas.ids)] = canvas.ids
+            self.attention_mask[row, offset : offset + len(canvas.ids)] = 1
+            canvas.ids = self.ids[row, offset : offset + len(canvas.ids)]  # a view: commits land in the batch
+        self.position_ids = (self.attention_mask.cumsum(1) - 1).clamp(min=0)
+        self.region_columns = torch.arange(start, start + max(canvas.length for canvas in canvases))
+
+    def active(self) -> list[int]:
+        """Rows whose canvas still has masks."""
+        return [row for row, canvas in enumerate(self.canvases) if bool(canvas.masked().any())]
+
+    def region_logits(self, dlm: DiffusionLM, rows: list[int]) -> torch.Tensor:
+        """One DLM forward over `rows`: logits (len(rows), R, V) of the region columns; a canvas's region
+        position p (0 = its first decoded token) is row p. Without padding the call is the plain unbatched one."""
+        ids = self.ids[rows]
+        mask = self.attention_mask[rows]
+        if bool(mask.all()):
+            return dlm.logits(ids, self.region_columns)
+        return dlm.logits(ids, self.region_columns, mask, self.position_ids[rows])
