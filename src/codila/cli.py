@@ -285,6 +285,7 @@ def evaluate(
 def bench(
     n: int = typer.Option(40, help="Spans decoded per setting (after 2 untimed warm-up spans)."),
     length: int = typer.Option(32, help="Masked tokens per span."),
+    batch_sizes: str = typer.Option("1,8", help="Comma-separated batch sizes to measure."),
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
     seed: int = typer.Option(0),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
@@ -296,10 +297,13 @@ def bench(
     from codila.bench import run_bench
     from codila.eval.table import rows_markdown, rows_table
 
-    rows = run_bench(checkpoints or SHIPPED, n, length, seed, json_path=json_path)
+    sizes = tuple(int(size) for size in batch_sizes.split(",") if size.strip())
+    if not sizes or min(sizes) < 1:
+        raise CodilaError(f"batch sizes must be positive integers, got {batch_sizes!r}")
+    rows = run_bench(checkpoints or SHIPPED, n, length, seed, batch_sizes=sizes, json_path=json_path)
     if markdown is not None:
         markdown.write_text(rows_markdown(rows))
-    Console(width=max(120, Console().width)).print(rows_table(rows, f"decoding speed, {n} spans of {length} tokens, batch 1"))
+    Console(width=max(120, Console().width)).print(rows_table(rows, f"decoding speed, {n} spans of {length} tokens"))
 
 
 @app.command()
