@@ -203,6 +203,7 @@ def demo(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
     markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
     record: bool = typer.Option(False, help="Also write the rows into the checkpoints' manifest.json files."),
+    batch_size: int = typer.Option(1, help="Spans decoded together (outputs do not change; throughput may)."),
 ):
     """Infill held-out code with every decoder on the shipped tiny models and print one table."""
     from rich.console import Console
@@ -210,8 +211,10 @@ def demo(
     from codila.demo import DEFAULT_TAU, run_demo
     from codila.eval.table import rows_markdown, rows_table
 
+    if batch_size < 1:
+        raise CodilaError(f"batch size must be >= 1, got {batch_size}")
     rows = run_demo(checkpoints or SHIPPED, n, length, files, None, seed, DEFAULT_TAU if tau is None else tau, json_path,
-                    record=record)
+                    record=record, batch_size=batch_size)
     if markdown is not None:
         markdown.write_text(rows_markdown(rows))
     Console(width=max(120, Console().width)).print(rows_table(rows, f"infilling {n} spans of {length} tokens ({'files in ' + str(files) if files else 'stdlib test split'})"))

@@ -13,8 +13,8 @@ from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
 from codila.eval.infill_run import run_infill_setting
 from codila.eval.settings import DecodeSetting, ModelSet
-from codila.models.io import SHIPPED
-from codila.models.io import MANIFEST_FILE
+from codila.models.io import MANIFEST_FILE, SHIPPED
+from codila.train.manifest import base_manifest
 
 DEFAULT_TAU = 0.5  # chosen on validation-split spans (see README), never on the test split
 
@@ -39,6 +39,7 @@ def run_demo(
     json_path: str | Path | None = None,
     progress: bool = True,
     record: bool = False,
+    batch_size: int = 1,
 ) -> list[dict]:
     """Rows of metrics, one per demo setting, on `n` spans of `length` tokens from held-out files (the stdlib's
     test split, or every file of `files`). `record` adds the rows to the manifests of the checkpoints used."""
@@ -51,11 +52,11 @@ def run_demo(
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("demo", total=len(settings) * n)
         for setting in settings:
-            rows.append(run_infill_setting(models, setting, spans, seed, lambda: bar.advance(task)))
+            rows.append(run_infill_setting(models, setting, spans, seed, lambda: bar.advance(task), batch_size))
     if json_path is not None:
         Path(json_path).write_text("".join(json.dumps(row) + "\n" for row in rows))
     if record:
-        record_in_manifests(Path(checkpoints), settings, rows, {"n": n, "length": length, "seed": seed,
+        record_in_manifests(Path(checkpoints), settings, rows, {"n": n, "length": length, "seed": seed, "batch_size": batch_size,
                                                                  "files": str(files or "stdlib test split")})
     return rows
 
@@ -69,7 +70,7 @@ def record_in_manifests(checkpoints: Path, settings: list[DecodeSetting], rows: 
     for name, its_rows in used.items():
         path = checkpoints / name / MANIFEST_FILE
         manifest = json.loads(path.read_text()) if path.exists() else {}
-        manifest["demo_metrics"] = {"command": "codila demo --record", **run, "rows": its_rows}
+        manifest["demo_metrics"] = {**base_manifest(), **run, "rows": its_rows}  # the command, commit and time of this run
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(manifest, indent=2) + "\n")
         tmp.replace(path)
