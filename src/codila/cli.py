@@ -369,13 +369,14 @@ def export(
     source: Path = typer.Argument(..., help="A checkpoint directory (e.g. runs/dlm/checkpoint)."),
     destination: Path = typer.Argument(..., help="Where to write the copy (e.g. checkpoints/dlm)."),
     dtype: str = typer.Option("float16", help="Storage dtype of the weights: float16, bfloat16 or float32."),
+    note: Optional[str] = typer.Option(None, help="A note for the manifest (choices made, where the run stands)."),
 ):
     """Copy a checkpoint for shipping with smaller weights (loading always upcasts to float32)."""
     from codila.models.io import export_checkpoint
 
     if dtype not in ("float16", "bfloat16", "float32"):
         raise CodilaError(f"unknown dtype {dtype!r}; choose float16, bfloat16 or float32")
-    export_checkpoint(source, destination, dtype)
+    export_checkpoint(source, destination, dtype, note)
     typer.echo(f"exported {source} -> {destination} ({dtype})")
 
 

@@ -17,7 +17,7 @@ META_FILE = "codila.json"
 MANIFEST_FILE = "manifest.json"
 
 
-def export_checkpoint(source: str | Path, destination: str | Path, dtype: str = "float16") -> None:
+def export_checkpoint(source: str | Path, destination: str | Path, dtype: str = "float16", note: str | None = None) -> None:
     """Copy a checkpoint with its weights stored in `dtype` (half the size of float32; loading upcasts to float32
     again, so the shipped models are exactly what every measurement ran on). Atomic like every save."""
     import torch
@@ -27,7 +27,8 @@ def export_checkpoint(source: str | Path, destination: str | Path, dtype: str = 
     model, tokenizer, meta = load_model(source, meta.get("kind", "?"))
     manifest_path = source / MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    save_checkpoint(destination, model.to(getattr(torch, dtype)), tokenizer, meta, {**manifest, "stored_dtype": dtype})
+    extra = {"stored_dtype": dtype, **({"notes": note} if note else {})}
+    save_checkpoint(destination, model.to(getattr(torch, dtype)), tokenizer, meta, {**manifest, **extra})
 
 
 def save_checkpoint(
