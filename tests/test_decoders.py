@@ -13,6 +13,7 @@ SETTINGS = [
     ("dlm", DlmDecodeConfig(tokens_per_step=1), None),
     ("dlm", DlmDecodeConfig(tokens_per_step=3, selection="confidence", temperature=1.0), None),
     ("dlm", DlmDecodeConfig(tokens_per_step=2, selection="margin", semi_ar_block=4), None),
+    ("dlm", DlmDecodeConfig(threshold=0.05), None),
     *(("codila", CodilaDecodeConfig(mode=mode, tau=3.0, tokens_per_step=2), b) for mode in MODES for b in (2, 4)),
     ("codila", CodilaDecodeConfig(mode="static", scope=1), 8),
 ]
@@ -132,3 +133,14 @@ def test_a_batch_decodes_exactly_like_its_canvases_alone(dlm, ars, name, config,
     for one, many in zip(alone, together):
         assert torch.equal(one.ids, many.ids) and torch.equal(one.commit_step, many.commit_step)
         assert (one.tokens_per_step, one.dlm_forwards, one.ar_steps) == (many.tokens_per_step, many.dlm_forwards, many.ar_steps)
+
+
+def test_threshold_decoding_commits_every_confident_position(dlm):
+    canvas = canvases(dlm)[1]
+    spec = get_decoder("dlm")
+    everything = spec.decode(dlm, None, canvas, DlmDecodeConfig(threshold=1e-9), torch.Generator())
+    assert everything.tokens_per_step[0] == canvas.length  # every position clears a tiny threshold: one step
+    one_by_one = spec.decode(dlm, None, canvas, DlmDecodeConfig(threshold=1.0), torch.Generator())
+    assert set(one_by_one.tokens_per_step) == {1}  # nothing is certain: the single most confident each step
+    with pytest.raises(CodilaError, match="threshold"):
+        spec.decode(dlm, None, canvas, DlmDecodeConfig(threshold=1.5), torch.Generator())

@@ -22,13 +22,16 @@ class DlmDecodeConfig:
         (highest top-1 probability) or "margin" (largest top-1 minus top-2 probability).
     temperature: 0 commits the argmax token; > 0 samples (top_p nucleus) from the DLM's marginal.
     semi_ar_block: 0 decodes the whole region in any order; n > 0 decodes blocks of n positions left to
-        right, any order inside a block (LLaDA's semi-autoregressive remasking)."""
+        right, any order inside a block (LLaDA's semi-autoregressive remasking).
+    threshold: > 0 is Fast-dLLM's parallel decoding: every position whose top-1 probability is at least
+        `threshold` is committed (at least the most certain one); tokens_per_step is then ignored."""
 
     tokens_per_step: int = 1
     selection: str = "entropy"
     temperature: float = 0.0
     top_p: float = 1.0
     semi_ar_block: int = 0
+    threshold: float = 0.0
 
 
 def certainty(logits: torch.Tensor, selection: str) -> torch.Tensor:
@@ -59,7 +62,12 @@ def _step(log: CommitLog, logits: torch.Tensor, config: DlmDecodeConfig, generat
     start = log.canvas.start
     candidates = active_positions(log.canvas, config.semi_ar_block)
     scores = certainty(logits[candidates - start], config.selection)  # (C,)
-    chosen = candidates[rank_first(scores, min(config.tokens_per_step, len(candidates)), descending=True)]
+    count = min(config.tokens_per_step, len(candidates))
+    if config.threshold > 0:
+        confident = torch.softmax(logits[candidates - start], dim=-1).max(-1).values >= config.threshold
+        count = max(1, int(confident.sum()))
+        scores = certainty(logits[candidates - start], "confidence")
+    chosen = candidates[rank_first(scores, count, descending=True)]
     log.commit(chosen, sample_top_p(logits[chosen - start], config.temperature, config.top_p, generator))
 
 
@@ -69,6 +77,8 @@ def decode_dlm_batch(dlm: DiffusionLM, ar, canvases: list[Canvas], config: DlmDe
     most certain masked positions (sampled with its own generator)."""
     if config.tokens_per_step < 1:
         raise CodilaError(f"tokens per step must be >= 1, got {config.tokens_per_step}")
+    if not 0 <= config.threshold <= 1:
+        raise CodilaError(f"the confidence threshold is a probability in [0, 1], got {config.threshold}")
     certainty(torch.zeros(2), config.selection)  # validates the name before any work
     logs = [CommitLog(canvas.copy(), dlm.special.eos_id) for canvas in canvases]
     batch = CanvasBatch([log.canvas for log in logs], dlm.special.pad_id)
