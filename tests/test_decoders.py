@@ -14,6 +14,8 @@ SETTINGS = [
     ("dlm", DlmDecodeConfig(tokens_per_step=3, selection="confidence", temperature=1.0), None),
     ("dlm", DlmDecodeConfig(tokens_per_step=2, selection="margin", semi_ar_block=4), None),
     ("dlm", DlmDecodeConfig(threshold=0.05), None),
+    ("dlm", DlmDecodeConfig(tokens_per_step=2, semi_ar_block=8, cache="prefix"), None),
+    ("dlm", DlmDecodeConfig(semi_ar_block=4, cache="dual"), None),
     *(("codila", CodilaDecodeConfig(mode=mode, tau=3.0, tokens_per_step=2), b) for mode in MODES for b in (2, 4)),
     ("codila", CodilaDecodeConfig(mode="static", scope=1), 8),
 ]
@@ -144,3 +146,18 @@ def test_threshold_decoding_commits_every_confident_position(dlm):
     assert set(one_by_one.tokens_per_step) == {1}  # nothing is certain: the single most confident each step
     with pytest.raises(CodilaError, match="threshold"):
         spec.decode(dlm, None, canvas, DlmDecodeConfig(threshold=1.5), torch.Generator())
+
+
+@pytest.mark.parametrize("mode", ["prefix", "dual"])
+def test_the_dlm_cache_is_exact_until_the_block_changes(dlm, mode):
+    from codila.models.dlm_cache import DlmKvCache
+
+    canvas = canvases(dlm)[0]
+    start, end = canvas.start + 4, canvas.start + 8
+    cache = DlmKvCache(dlm, mode)
+    fresh = cache.refresh(canvas.ids, start, end)
+    reused = cache.block_logits(canvas.ids, start, end)
+    plain = dlm.logits(canvas.ids[None], torch.arange(start, end))[0]
+    assert torch.allclose(fresh, plain, atol=1e-5) and torch.allclose(reused, plain, atol=1e-4)
+    with pytest.raises(CodilaError, match="semi-autoregressive"):
+        get_decoder("dlm").decode(dlm, None, canvas, DlmDecodeConfig(cache=mode), torch.Generator())

@@ -81,7 +81,7 @@ def train_ar_command(
     typer.echo(f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
 
 
-DECODE_OPTIONS = ("tokens_per_step", "selection", "semi_ar_block", "threshold", "mode", "scope", "tau", "temperature", "top_p")
+DECODE_OPTIONS = ("tokens_per_step", "selection", "semi_ar_block", "threshold", "cache", "mode", "scope", "tau", "temperature", "top_p")
 
 
 def _decode_options(decoder: str, given: dict):
@@ -145,6 +145,7 @@ _K = typer.Option(None, "--k", "--tokens-per-step", help="dlm / codila verify: t
 _SELECTION = typer.Option(None, help="dlm: entropy, confidence or margin.")
 _SEMI = typer.Option(None, help="dlm: semi-autoregressive block length (0 = any order).")
 _THRESHOLD = typer.Option(None, help="dlm: commit every position at least this confident (Fast-dLLM), 0 = off.")
+_CACHE = typer.Option(None, help="dlm with --semi-ar-block: none, prefix or dual (Fast-dLLM's approximate KV cache).")
 _MODE = typer.Option(None, help="codila: static, dynamic or verify.")
 _SCOPE = typer.Option(None, help="codila: candidate blocks per step (default 10).")
 _TAU = typer.Option(None, help="codila dynamic: entropy threshold.")
@@ -160,7 +161,7 @@ def generate(
     length: int = typer.Option(64, help="Tokens to generate (a multiple of B for codila)."),
     dlm: Optional[Path] = _DLM,
     ar: Optional[Path] = _AR, decoder: str = _DECODER, tokens_per_step: Optional[int] = _K, selection: Optional[str] = _SELECTION,
-    semi_ar_block: Optional[int] = _SEMI, threshold: Optional[float] = _THRESHOLD, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
+    semi_ar_block: Optional[int] = _SEMI, threshold: Optional[float] = _THRESHOLD, cache: Optional[str] = _CACHE, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
     temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
 ):
@@ -176,7 +177,7 @@ def infill(
     length: int = typer.Option(32, help="Masked tokens between prefix and suffix (a multiple of B for codila)."),
     dlm: Optional[Path] = _DLM,
     ar: Optional[Path] = _AR, decoder: str = _DECODER, tokens_per_step: Optional[int] = _K, selection: Optional[str] = _SELECTION,
-    semi_ar_block: Optional[int] = _SEMI, threshold: Optional[float] = _THRESHOLD, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
+    semi_ar_block: Optional[int] = _SEMI, threshold: Optional[float] = _THRESHOLD, cache: Optional[str] = _CACHE, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
     temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
 ):
@@ -252,7 +253,7 @@ def evaluate(
     files: Optional[Path] = typer.Option(None, help="code-infill: cut spans from every .py file here."),
     ar: Optional[str] = typer.Option(None, help="AR checkpoint name inside the checkpoints folder (codila default ar-b4)."),
     decoder: str = _DECODER, tokens_per_step: Optional[int] = _K, selection: Optional[str] = _SELECTION,
-    semi_ar_block: Optional[int] = _SEMI, threshold: Optional[float] = _THRESHOLD, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
+    semi_ar_block: Optional[int] = _SEMI, threshold: Optional[float] = _THRESHOLD, cache: Optional[str] = _CACHE, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
     temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
 ):

@@ -13,6 +13,7 @@ from codila.decoding.result import CommitLog, DecodeResult
 from codila.decoding.sampling import entropy, rank_first, sample_top_p
 from codila.errors import CodilaError
 from codila.models.dlm import DiffusionLM
+from codila.models.dlm_cache import DlmKvCache
 
 
 @dataclass
@@ -24,7 +25,9 @@ class DlmDecodeConfig:
     semi_ar_block: 0 decodes the whole region in any order; n > 0 decodes blocks of n positions left to
         right, any order inside a block (LLaDA's semi-autoregressive remasking).
     threshold: > 0 is Fast-dLLM's parallel decoding: every position whose top-1 probability is at least
-        `threshold` is committed (at least the most certain one); tokens_per_step is then ignored."""
+        `threshold` is committed (at least the most certain one); tokens_per_step is then ignored.
+    cache: "none", or Fast-dLLM's approximate KV cache for semi-AR decoding: "prefix" or "dual"
+        (see codila.models.dlm_cache); needs semi_ar_block > 0. Cached canvases decode one at a time."""
 
     tokens_per_step: int = 1
     selection: str = "entropy"
@@ -32,6 +35,7 @@ class DlmDecodeConfig:
     top_p: float = 1.0
     semi_ar_block: int = 0
     threshold: float = 0.0
+    cache: str = "none"
 
 
 def certainty(logits: torch.Tensor, selection: str) -> torch.Tensor:
@@ -57,9 +61,10 @@ def active_positions(canvas: Canvas, semi_ar_block: int) -> torch.Tensor:
     return masked[block_of == block_of.min()]
 
 
-def _step(log: CommitLog, logits: torch.Tensor, config: DlmDecodeConfig, generator: torch.Generator) -> None:
-    """Commit the K most certain masked positions of one canvas, given its region logits (R, V)."""
-    start = log.canvas.start
+def _step(log: CommitLog, logits: torch.Tensor, config: DlmDecodeConfig, generator: torch.Generator, start: int | None = None) -> None:
+    """Commit the K most certain masked positions of one canvas, given logits (R, V) of positions start.. (default:
+    its region)."""
+    start = log.canvas.start if start is None else start
     candidates = active_positions(log.canvas, config.semi_ar_block)
     scores = certainty(logits[candidates - start], config.selection)  # (C,)
     count = min(config.tokens_per_step, len(candidates))
@@ -80,6 +85,10 @@ def decode_dlm_batch(dlm: DiffusionLM, ar, canvases: list[Canvas], config: DlmDe
     if not 0 <= config.threshold <= 1:
         raise CodilaError(f"the confidence threshold is a probability in [0, 1], got {config.threshold}")
     certainty(torch.zeros(2), config.selection)  # validates the name before any work
+    if config.cache != "none":
+        if config.semi_ar_block < 1:
+            raise CodilaError("a DLM cache needs semi-autoregressive blocks: set --semi-ar-block")
+        return [_decode_cached(dlm, canvas, config, generator) for canvas, generator in zip(canvases, generators)]
     logs = [CommitLog(canvas.copy(), dlm.special.eos_id) for canvas in canvases]
     batch = CanvasBatch([log.canvas for log in logs], dlm.special.pad_id)
     forwards = [0] * len(logs)
@@ -91,6 +100,23 @@ def decode_dlm_batch(dlm: DiffusionLM, ar, canvases: list[Canvas], config: DlmDe
             forwards[row] += 1
     share = (time.perf_counter() - started) / len(logs)
     return [log.finish(forwards[row], 0, seconds=share) for row, log in enumerate(logs)]
+
+
+def _decode_cached(dlm: DiffusionLM, canvas: Canvas, config: DlmDecodeConfig, generator: torch.Generator) -> DecodeResult:
+    """Semi-AR decoding of one canvas with the approximate KV cache, refreshed when a new block starts."""
+    log = CommitLog(canvas.copy(), dlm.special.eos_id)
+    cache = DlmKvCache(dlm, config.cache)
+    forwards_before, current = dlm.forwards, None
+    while not log.done():
+        first_masked = int(active_positions(log.canvas, config.semi_ar_block).min())
+        start = canvas.start + (first_masked - canvas.start) // config.semi_ar_block * config.semi_ar_block
+        end = min(start + config.semi_ar_block, canvas.end)
+        if start != current:
+            logits, current = cache.refresh(log.canvas.ids, start, end), start
+        else:
+            logits = cache.block_logits(log.canvas.ids, start, end)
+        _step(log, logits, config, generator, start)
+    return log.finish(dlm.forwards - forwards_before, 0)
 
 
 def decode_dlm(dlm: DiffusionLM, ar, canvas: Canvas, config: DlmDecodeConfig, generator: torch.Generator) -> DecodeResult:

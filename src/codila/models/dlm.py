@@ -39,7 +39,11 @@ class DiffusionLM:
         rows = (positions - 1).clamp(min=0) if self.shifted_logits else positions  # row i-1 predicts token i
         logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, is_causal=False,
                             logits_to_keep=rows).logits
-        logits = logits.float()  # (B, P, V)
+        return self.finish_logits(logits)
+
+    def finish_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """Raw model logits (B, P, V) -> float32, with the tokens no position may take at -inf."""
+        logits = logits.float()
         logits[..., self.banned_ids] = float("-inf")
         return logits
 
