@@ -1,6 +1,7 @@
 """`codila eval`: tasks end to end on tiny models, sweeps, resumable runs, the any-order analysis."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -81,6 +82,10 @@ def test_executable_tasks_run_end_to_end(tiny_checkpoints, tmp_path, task):
     rows = run_eval(task, get_sweep("quick")[2:3], tmp_path / "run", options, tiny_checkpoints, progress=False)
     assert rows[0]["samples"] == 2 and rows[0]["n"] == 2 and 0 <= rows[0]["pass_at_1"] <= 1
     assert (rows[0]["exact_match"] is None) == (task == "mbpp")
+    batched = run_eval(task, get_sweep("quick")[2:3], tmp_path / "batched", replace(options, batch_size=3), tiny_checkpoints,
+                       progress=False)
+    untimed = lambda row: {k: v for k, v in row.items() if k not in ("tokens_per_s", "ar_time_share")}
+    assert untimed(batched[0]) == untimed(rows[0])
 
 
 def test_a_completion_length_that_leaves_no_context_is_refused(tiny_checkpoints, tmp_path):

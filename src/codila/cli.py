@@ -247,6 +247,7 @@ def evaluate(
     limit: Optional[int] = typer.Option(None, help="First N problems (code-infill: N spans, default 200)."),
     samples: int = typer.Option(1, help="Answers per problem (pass@1 is the unbiased estimate)."),
     completion_length: int = typer.Option(64, help="Tokens decoded for completion tasks."),
+    batch_size: int = typer.Option(1, help="Canvases decoded together (outputs do not change; throughput may)."),
     resume: bool = typer.Option(False, help="Continue an interrupted run in --out (finished settings are kept)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the rows here, one JSON object per line."),
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
@@ -277,8 +278,10 @@ def evaluate(
     else:
         spec, config = _decode_options(decoder, locals())
         settings = [DecodeSetting(decoder, config, ar or ("ar-b4" if spec.needs_ar else None), conditioning)]
+    if batch_size < 1 or samples < 1:
+        raise CodilaError("--batch-size and --samples must be >= 1")
     options = EvalOptions(limit=limit, samples=samples, seed=seed, plan=CanvasPlan(completion_length=completion_length),
-                          files=str(files) if files else None)
+                          files=str(files) if files else None, batch_size=batch_size)
     out = out or Path("runs") / f"eval-{task}-{sweep or decoder}"
     rows = run_eval(task, settings, out, options, checkpoints or SHIPPED, resume)
     if json_path is not None:

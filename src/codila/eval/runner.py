@@ -31,7 +31,8 @@ def task_names() -> list[str]:
 @dataclass(frozen=True)
 class EvalOptions:
     """limit: the first N problems (or N spans for code-infill; default 200 there, all problems elsewhere).
-    samples: answers per problem (pass@1 is then the unbiased estimator). files: code-infill's source folder."""
+    samples: answers per problem (pass@1 is then the unbiased estimator). files: code-infill's source folder.
+    batch_size: canvases decoded together (outputs do not depend on it)."""
 
     limit: int | None = None
     samples: int = 1
@@ -39,6 +40,7 @@ class EvalOptions:
     plan: CanvasPlan = field(default_factory=CanvasPlan)
     span_length: int = 32
     files: str | None = None
+    batch_size: int = 1
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -88,9 +90,10 @@ def run_eval(
         for setting in todo:
             advance = lambda: bar.advance(tracker)
             if task_name == CODE_INFILL:
-                row = {**run_infill_setting(models, setting, items, options.seed, advance), "task": CODE_INFILL}
+                row = {**run_infill_setting(models, setting, items, options.seed, advance, options.batch_size), "task": CODE_INFILL}
             else:
-                row = run_task_setting(models, setting, task, items, options.plan, options.samples, options.seed, advance=advance)
+                row = run_task_setting(models, setting, task, items, options.plan, options.samples, options.seed, advance=advance,
+                                       batch_size=options.batch_size)
             with (out / ROWS_FILE).open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
             rows.append(row)

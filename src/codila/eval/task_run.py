@@ -76,8 +76,9 @@ def run_task_setting(
     seed: int = 0,
     limits: SandboxLimits = SandboxLimits(),
     advance: Callable[[], None] = lambda: None,
+    batch_size: int = 1,
 ) -> dict:
-    """Decode every problem `samples` times and execute each answer. One row: the setting's keys, pass_at_1
+    """Decode every problem `samples` times (`batch_size` canvases at a time) and execute each answer. One row: the setting's keys, pass_at_1
     (unbiased pass@k estimator over the samples), syntax_error_rate (prompt + answer + suffix does not parse),
     exact_match (infilling: answer == reference, whitespace-trimmed), the speed columns of `DecodeTally.row`
     (per answer; execution time excluded), truncated (problems whose context was cut), samples, n."""
@@ -85,14 +86,16 @@ def run_task_setting(
     ar = models.for_setting(setting)
     decoder = get_decoder(setting.method)
     correct = np.zeros(len(problems), dtype=int)
-    syntax_errors = exact = truncated = 0
+    syntax_errors = exact = 0
     tally = DecodeTally()
-    for index, problem in enumerate(problems):
-        canvas, cut = problem_canvas(problem, task, dlm, plan)
-        truncated += cut
-        for sample in range(samples):
-            generator = torch.Generator().manual_seed(seed + index * samples + sample)
-            result = decoder.decode(dlm, ar, canvas, setting.config, generator)
+    fitted = [problem_canvas(problem, task, dlm, plan) for problem in problems]
+    jobs = [(index, sample) for index in range(len(problems)) for sample in range(samples)]
+    for first in range(0, len(jobs), batch_size):
+        chunk = jobs[first : first + batch_size]
+        canvases = [fitted[index][0] for index, _ in chunk]
+        generators = [torch.Generator().manual_seed(seed + index * samples + sample) for index, sample in chunk]
+        for (index, _), result in zip(chunk, decoder.decode_batch(dlm, ar, canvases, setting.config, generators)):
+            problem = problems[index]
             answer = generated_text(task, result.generated.tolist(), dlm)
             correct[index] += run_program(task.program(problem, answer), limits).passed
             syntax_errors += not parses(problem.prefix + answer + problem.suffix)
@@ -108,7 +111,7 @@ def run_task_setting(
         "syntax_error_rate": syntax_errors / answers,
         "exact_match": exact / answers if task.infilling else None,
         **tally.row(),
-        "truncated": truncated,
+        "truncated": sum(cut for _, cut in fitted),
         "samples": samples,
         "n": len(problems),
     }
