@@ -58,7 +58,7 @@ def test_humaneval_end_to_end_with_resume(tiny_checkpoints, tmp_path):
     out = tmp_path / "run"
     options = EvalOptions(limit=2, plan=CanvasPlan(completion_length=16))
     rows = run_eval("humaneval", quick_sweep(), out, options, tiny_checkpoints, progress=False)
-    assert [row["label"] for row in rows] == ["DLM K=1", "DLM K=4", "CoDiLA B=4 static soft", "CoDiLA B=4 dynamic soft tau=0.5"]
+    assert [row["label"] for row in rows] == ["DLM K=1", "DLM K=4", "CoDiLA B=4 static soft", "CoDiLA B=4 dynamic soft tau=8.0"]
     for row in rows:
         assert TASK_ROW_KEYS <= set(row) and row["n"] == 2 and row["task"] == "humaneval"
         assert 0 <= row["pass_at_1"] <= 1 and 0 <= row["syntax_error_rate"] <= 1 and row["exact_match"] is None
@@ -98,7 +98,7 @@ def test_paper_sweep_on_code_infill(tiny_checkpoints, corpus_dir, tmp_path):
     settings = get_sweep("paper")
     models = ModelSet(tiny_checkpoints)
     labels = [setting.label(models.for_setting(setting)) for setting in settings]
-    assert len(set(labels)) == len(labels) == 18
+    assert len(set(labels)) == len(labels) == 19
     rows = run_eval(CODE_INFILL, settings, tmp_path / "run", EvalOptions(limit=1, span_length=16, files=str(corpus_dir)),
                     tiny_checkpoints, progress=False)
     assert [row["label"] for row in rows] == labels
