@@ -1,6 +1,5 @@
 """The `codila` command as a user runs it: a real subprocess, real tiny checkpoints."""
 
-import json
 import subprocess
 import sys
 
@@ -48,3 +47,22 @@ def test_bad_input_is_one_line_and_exit_2(tiny_checkpoints, args, message):
 def test_ls_lists_the_registry():
     out = codila("ls")
     assert out.returncode == 0 and out.stdout.split()[0] == "dlm" and "codila" in out.stdout
+
+
+def test_eval_report_and_analysis_commands(tiny_checkpoints, corpus_dir, tmp_path):
+    ck, runs = tiny_checkpoints, tmp_path / "runs"
+    out = codila("eval", "code-infill", "--decoder", "dlm", "--k", 2, "--limit", 2, "--checkpoints", ck, "--files", corpus_dir,
+                 "--out", runs / "infill", "--json", tmp_path / "rows.jsonl")
+    assert out.returncode == 0, out.stderr
+    assert (runs / "infill" / "pareto.png").exists() and len((tmp_path / "rows.jsonl").read_text().splitlines()) == 1
+    again = codila("eval", "code-infill", "--decoder", "dlm", "--checkpoints", ck, "--out", runs / "infill")
+    assert again.returncode == 2 and "--resume" in again.stderr
+    out = codila("report", "--runs", runs, "--out", tmp_path / "report.html")
+    assert out.returncode == 0 and "(1 runs)" in out.stdout and "<img" in (tmp_path / "report.html").read_text()
+    out = codila("analyze", "ar-loss", "--checkpoints", ck, "--ars", "ar-b2,ar-b4", "--files", corpus_dir, "--batches", 1,
+                 "--out", runs / "loss")
+    assert out.returncode == 0 and "| ar-b4 | 4 | soft | yes |" in out.stdout, out.stderr
+    for args, message in ((["eval", "gsm8k"], "unknown task"), (["eval", "mbpp", "--sweep", "huge"], "unknown sweep"),
+                          (["bench", "--batch-sizes", "0"], "batch sizes")):
+        bad = codila(*args, "--checkpoints", ck)
+        assert bad.returncode == 2 and message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
