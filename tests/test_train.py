@@ -68,3 +68,15 @@ def test_an_unframed_ar_trains_saves_and_decodes(tiny_checkpoints, tmp_path, cor
     assert not ar.framed and ar.frame(ar.condition(marginals)).shape[1] == 4  # no <think> / </think> around the block
     tokens, entropies = ar.decode(marginals, torch.Generator().manual_seed(0))
     assert tokens.shape == entropies.shape == (3, 4)
+
+
+def test_a_dlm_warm_starts_from_a_checkpoint(tiny_checkpoints, tmp_path, corpus_dir):
+    scratch = train_dlm(tmp_path / "scratch", tiny_config(2), preset="test", window=WINDOW, vocab_size=400, files=corpus_dir,
+                        progress=False)
+    warm = train_dlm(tmp_path / "warm", tiny_config(2), preset="test", files=corpus_dir, progress=False,
+                     init=tiny_checkpoints / "dlm")
+    first_loss = lambda run: json.loads((tmp_path / run / "log.jsonl").read_text().splitlines()[0])["train_loss"]
+    assert first_loss("warm") < first_loss("scratch")  # it starts where the trained tiny DLM ended
+    manifest = json.loads((tmp_path / "warm" / "checkpoint" / "manifest.json").read_text())
+    assert manifest["init_from"]["steps"] == 30 and manifest["window"] == WINDOW and scratch["steps"] == warm["steps"] == 2
+    assert (tmp_path / "warm" / "checkpoint" / "tokenizer.json").read_text() == (tiny_checkpoints / "dlm" / "tokenizer.json").read_text()

@@ -47,12 +47,14 @@ def train_dlm_command(
     save_every: float = typer.Option(300.0, help="Seconds between checkpoints."),
     eval_every: int = typer.Option(100),
     resume: bool = typer.Option(False, help="Continue the run in --out."),
+    init: Optional[Path] = typer.Option(None, help="Warm start from this DLM checkpoint (e.g. checkpoints/dlm): its weights "
+                                                   "and tokenizer, a fresh optimizer and schedule."),
 ):
     """Train a masked diffusion LM on code windows."""
     from codila.train.dlm import train_dlm
 
     summary = train_dlm(out, _train_config(steps, batch_size, lr, seed, save_every, eval_every), preset, window,
-                        vocab_size, tokenizer, files, resume)
+                        vocab_size, tokenizer, files, resume, init=init)
     typer.echo(f"trained DLM: {summary['steps']} steps, validation loss {summary['final_validation_loss']}, checkpoint in {out / 'checkpoint'}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -9,11 +10,19 @@ from transformers import Qwen3ForCausalLM
 
 from codila.data.corpus import load_files, split_hash
 from codila.data.windows import WindowSampler
+from codila.models.io import MANIFEST_FILE, load_model
 from codila.models.presets import qwen3_config
 from codila.tokenizer import SpecialIds, load_tokenizer, train_tokenizer
 from codila.train.dlm_recipe import DlmRecipe
 from codila.train.loop import TrainConfig, check_run_dir, train
 from codila.train.manifest import base_manifest
+
+
+def _init_record(init: str | Path) -> dict:
+    """What the manifest says about a warm start: the checkpoint and how it was made."""
+    path = Path(init) / MANIFEST_FILE
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    return {"path": str(init), **{key: previous.get(key) for key in ("command", "git_commit", "steps", "tokens_seen")}}
 
 
 def train_dlm(
@@ -26,22 +35,32 @@ def train_dlm(
     files: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    init: str | Path | None = None,
 ) -> dict:
+    """Train a DLM into `out`. `init`: start from this DLM checkpoint's weights and tokenizer (a warm start with
+    a fresh optimizer and schedule: how a run continues across machines or sessions when only the exported
+    checkpoint survived); its window and architecture are kept."""
     check_run_dir(Path(out), resume)
     train_files = load_files(files, "train")
     validation_files = load_files(files, "validation")
     out = Path(out)
-    if resume:
+    init_from = _init_record(init) if init is not None else None
+    if init is not None and not resume:
+        model, tokenizer, _ = load_model(init, "dlm")
+        model.train()
+        window = model.config.max_position_embeddings
+    elif resume:
         tokenizer = load_tokenizer(out / "checkpoint")
     elif tokenizer_path is not None:
         tokenizer = load_tokenizer(tokenizer_path)
     else:
         tokenizer = train_tokenizer((f.text for f in train_files), vocab_size)
     special = SpecialIds.from_tokenizer(tokenizer)
-    torch.manual_seed(config.seed)  # weight initialisation inside transformers draws from the global generator
-    model = Qwen3ForCausalLM(qwen3_config(preset, len(tokenizer), window, bidirectional=True))
+    if init is None or resume:
+        torch.manual_seed(config.seed)  # weight initialisation inside transformers draws from the global generator
+        model = Qwen3ForCausalLM(qwen3_config(preset, len(tokenizer), window, bidirectional=True))
     manifest = base_manifest(kind="dlm", preset=preset, window=window, vocab_size=len(tokenizer),
-                             parameters=sum(p.numel() for p in model.parameters()),
+                             parameters=sum(p.numel() for p in model.parameters()), init_from=init_from,
                              data={"source": str(files or "python stdlib"), "split": "train", "files": len(train_files),
                                    "split_hash": split_hash(train_files)})
     return train(DlmRecipe(model, special.mask_id), tokenizer, WindowSampler(train_files, tokenizer, window, special.eos_id),
