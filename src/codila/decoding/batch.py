@@ -19,11 +19,11 @@ class CanvasBatch:
     def __init__(self, canvases: list[Canvas], pad_id: int):
         self.canvases = canvases
         start = max(canvas.start for canvas in canvases)
-        self.offsets = [start - canvas.start for canvas in canvases]
-        width = max(offset + len(canvas.ids) for offset, canvas in zip(self.offsets, canvases))
+        offsets = [start - canvas.start for canvas in canvases]
+        width = max(offset + len(canvas.ids) for offset, canvas in zip(offsets, canvases))
         self.ids = torch.full((len(canvases), width), pad_id, dtype=torch.long)
         self.attention_mask = torch.zeros((len(canvases), width), dtype=torch.long)
-        for row, (offset, canvas) in enumerate(zip(self.offsets, canvases)):
+        for row, (offset, canvas) in enumerate(zip(offsets, canvases)):
             self.ids[row, offset : offset + len(canvas.ids)] = canvas.ids
             self.attention_mask[row, offset : offset + len(canvas.ids)] = 1
             canvas.ids = self.ids[row, offset : offset + len(canvas.ids)]  # a view: commits land in the batch

@@ -66,12 +66,12 @@ def _step(log: CommitLog, logits: torch.Tensor, config: DlmDecodeConfig, generat
     its region)."""
     start = log.canvas.start if start is None else start
     candidates = active_positions(log.canvas, config.semi_ar_block)
-    scores = certainty(logits[candidates - start], config.selection)  # (C,)
-    count = min(config.tokens_per_step, len(candidates))
-    if config.threshold > 0:
-        confident = torch.softmax(logits[candidates - start], dim=-1).max(-1).values >= config.threshold
-        count = max(1, int(confident.sum()))
-        scores = certainty(logits[candidates - start], "confidence")
+    if config.threshold > 0:  # Fast-dLLM: every position at least this confident, most confident first
+        scores = certainty(logits[candidates - start], "confidence")  # (C,) top-1 probabilities
+        count = max(1, int((scores >= config.threshold).sum()))
+    else:
+        scores = certainty(logits[candidates - start], config.selection)  # (C,)
+        count = min(config.tokens_per_step, len(candidates))
     chosen = candidates[rank_first(scores, count, descending=True)]
     log.commit(chosen, sample_top_p(logits[chosen - start], config.temperature, config.top_p, generator))
 

@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerFast
 
 from codila.errors import CodilaError
@@ -20,11 +21,8 @@ MANIFEST_FILE = "manifest.json"
 def export_checkpoint(source: str | Path, destination: str | Path, dtype: str = "float16", note: str | None = None) -> None:
     """Copy a checkpoint with its weights stored in `dtype` (half the size of float32; loading upcasts to float32
     again, so the shipped models are exactly what every measurement ran on). Atomic like every save."""
-    import torch
-
     source = Path(source)
-    meta = json.loads((source / META_FILE).read_text()) if (source / META_FILE).is_file() else {}
-    model, tokenizer, meta = load_model(source, meta.get("kind", "?"))
+    model, tokenizer, meta = load_model(source, None)
     manifest_path = source / MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     extra = {"stored_dtype": dtype, **({"notes": note} if note else {})}
@@ -51,7 +49,8 @@ def save_checkpoint(
     shutil.rmtree(old, ignore_errors=True)
 
 
-def read_meta(directory: str | Path, expected_kind: str) -> dict:
+def read_meta(directory: str | Path, expected_kind: str | None) -> dict:
+    """codila.json of a checkpoint; `expected_kind` None accepts any kind."""
     directory = Path(directory)
     if not directory.is_dir():
         raise CodilaError(f"checkpoint {directory} does not exist: train one (`codila train {expected_kind}`) or fix the path")
@@ -59,12 +58,12 @@ def read_meta(directory: str | Path, expected_kind: str) -> dict:
     if not meta_path.is_file():
         raise CodilaError(f"{directory} has no {META_FILE}: not a codila checkpoint")
     meta = json.loads(meta_path.read_text())
-    if meta.get("kind") != expected_kind:
+    if expected_kind is not None and meta.get("kind") != expected_kind:
         raise CodilaError(f"{directory} is a {meta.get('kind')!r} checkpoint, but a {expected_kind!r} checkpoint is needed here")
     return meta
 
 
-def load_model(directory: str | Path, expected_kind: str) -> tuple[PreTrainedModel, PreTrainedTokenizerFast, dict]:
+def load_model(directory: str | Path, expected_kind: str | None) -> tuple[PreTrainedModel, PreTrainedTokenizerFast, dict]:
     """(model in eval mode, fp32, its tokenizer, its codila.json) from a local directory."""
     meta = read_meta(directory, expected_kind)
     model = AutoModelForCausalLM.from_pretrained(str(directory), local_files_only=True, dtype="float32")
