@@ -13,6 +13,7 @@ from rich.console import Console
 
 from codila.data.corpus import load_files
 from codila.data.spans import sample_spans
+from codila.demo import DEMO_BATCH_SIZE
 from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
 from codila.models.io import SHIPPED
@@ -28,13 +29,14 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=32)
     parser.add_argument("--taus", type=float, nargs="+", default=[0.25, 0.5, 1.0, 1.5])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=DEMO_BATCH_SIZE, help="spans decoded together (outputs do not change)")
     args = parser.parse_args()
     models = ModelSet(args.checkpoints)
     context = (models.dlm.max_length - args.length) // 2
     spans = sample_spans(load_files(None, "validation"), models.dlm.tokenizer, args.n, args.length, context, args.seed)
     settings = [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=1))]
     settings += [DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=tau), "ar-b4") for tau in args.taus]
-    rows = [run_infill_setting(models, setting, spans, args.seed) for setting in settings]
+    rows = [run_infill_setting(models, setting, spans, args.seed, batch_size=args.batch_size) for setting in settings]
     Console(width=140).print(rows_table(rows, f"validation split, {args.n} spans of {args.length} tokens"))
     print(rows_markdown(rows))
 

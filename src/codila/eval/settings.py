@@ -38,10 +38,22 @@ class DecodeSetting:
     def label(self, ar: LocalAR | None) -> str:
         d = self.describe(ar)
         if d["mode"] is None:
-            return f"DLM K={d['k']}"
+            return self._dlm_label()
         extra = f" tau={d['tau']}" if d["tau"] is not None else f" K={d['k']}" if d["mode"] == "verify" else ""
         extra += f" scope={d['scope']}" if d["scope"] != CodilaDecodeConfig.scope else ""
         return f"CoDiLA B={d['block_size']} {d['mode']} {d['conditioning']}{extra}"
+
+    def _dlm_label(self) -> str:
+        """"DLM K=1", plus what differs from the paper's baseline: selection, semi-AR blocks, threshold, cache."""
+        config = self.config
+        label = f"DLM threshold={config.threshold}" if config.threshold > 0 else f"DLM K={config.tokens_per_step}"
+        if config.selection != DlmDecodeConfig.selection:
+            label += f" {config.selection}"
+        if config.semi_ar_block:
+            label += f" semi-AR {config.semi_ar_block}"
+        if config.cache != DlmDecodeConfig.cache:
+            label += f" {config.cache} cache"
+        return label
 
 
 class ModelSet:

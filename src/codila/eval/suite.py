@@ -19,15 +19,17 @@ SUITE_LIMITS = {
     "humaneval-infilling-random-span": 20,
 }
 SUITE_PLAN = CanvasPlan(completion_length=64, infill_multiple=8)
+SUITE_BATCH_SIZE = 8  # canvases decoded together: outputs do not depend on it, throughput does
 
 
-def run_suite(sweep: str, runs: str | Path, checkpoints: str | Path, limit: int | None = None, progress: bool = True) -> list[Path]:
+def run_suite(sweep: str, runs: str | Path, checkpoints: str | Path, limit: int | None = None, progress: bool = True,
+              batch_size: int = SUITE_BATCH_SIZE) -> list[Path]:
     """Run (or resume) the sweep on every task; returns the run folders."""
     settings = get_sweep(sweep)
     folders = []
     for task, default_limit in SUITE_LIMITS.items():
         folder = Path(runs) / f"{sweep}-{task}"
-        options = EvalOptions(limit=limit or default_limit, plan=SUITE_PLAN)
+        options = EvalOptions(limit=limit or default_limit, plan=SUITE_PLAN, batch_size=batch_size)
         run_eval(task, settings, folder, options, checkpoints, resume=True, progress=progress)
         folders.append(folder)
     return folders

@@ -35,6 +35,7 @@ BENCH_COLUMNS: tuple[Column, ...] = (
     ("batch_size", "batch", "{}"),
     ("tokens_per_s", "tokens/s", "{:.1f}"),
     ("speedup", "x DLM K=1", "{:.2f}"),
+    ("syntax_valid", "syntax-valid %", "{:.1%}"),
     ("tokens_per_step", "tokens/step", "{:.2f}"),
     ("dlm_forwards_per_token", "DLM fwd/token", "{:.3f}"),
     ("ar_time_share", "AR time %", "{:.1%}"),

@@ -38,7 +38,7 @@ class DiffusionLM:
             positions = torch.arange(input_ids.shape[1])
         rows = (positions - 1).clamp(min=0) if self.shifted_logits else positions  # row i-1 predicts token i
         logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, is_causal=False,
-                            logits_to_keep=rows).logits
+                            logits_to_keep=rows, use_cache=False).logits  # a decoding step keeps no keys/values
         return self.finish_logits(logits)
 
     def finish_logits(self, logits: torch.Tensor) -> torch.Tensor:

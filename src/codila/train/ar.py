@@ -9,12 +9,13 @@ from transformers import Qwen3ForCausalLM
 
 from codila.data.corpus import load_files, split_hash
 from codila.data.windows import WindowSampler
-from codila.models.loading import load_dlm
+from codila.errors import CodilaError
+from codila.models.loading import load_ar, load_dlm
 from codila.models.local_ar import LocalAR
 from codila.models.presets import qwen3_config
 from codila.train.ar_recipe import ArRecipe
 from codila.train.loop import TrainConfig, check_run_dir, train
-from codila.train.manifest import base_manifest
+from codila.train.manifest import base_manifest, init_record, read_manifest
 
 
 def train_ar(
@@ -28,7 +29,11 @@ def train_ar(
     resume: bool = False,
     progress: bool = True,
     framed: bool = True,
+    init: str | Path | None = None,
 ) -> dict:
+    """Train an AR for blocks of `block_size` on the frozen DLM in `dlm_path` into `out`. `init`: start from this AR
+    checkpoint's weights (a warm start with a fresh optimizer, e.g. after the DLM was trained further); it must
+    have the same block size, conditioning, frame and tokenizer."""
     check_run_dir(Path(out), resume)
     dlm = load_dlm(dlm_path)
     for parameter in dlm.model.parameters():
@@ -36,13 +41,28 @@ def train_ar(
     window = dlm.max_length - dlm.max_length % block_size
     train_files = load_files(files, "train")
     validation_files = load_files(files, "validation")
-    torch.manual_seed(config.seed)  # weight initialisation inside transformers draws from the global generator
-    model = Qwen3ForCausalLM(qwen3_config(preset, len(dlm.tokenizer), 2 * block_size + 2, bidirectional=False))
-    ar = LocalAR(model, dlm.tokenizer, block_size, conditioning, framed)
+    if init is not None and not resume:
+        ar = _warm_start(init, dlm, block_size, conditioning, framed)
+        ar.model.train()
+        preset = read_manifest(init).get("preset", preset)
+    else:
+        torch.manual_seed(config.seed)  # weight initialisation inside transformers draws from the global generator
+        model = Qwen3ForCausalLM(qwen3_config(preset, len(dlm.tokenizer), 2 * block_size + 2, bidirectional=False))
+        ar = LocalAR(model, dlm.tokenizer, block_size, conditioning, framed)
     manifest = base_manifest(kind="ar", preset=preset, block_size=block_size, conditioning=conditioning, framed=framed, dlm=str(dlm_path),
-                             parameters=sum(p.numel() for p in model.parameters()),
+                             parameters=sum(p.numel() for p in ar.model.parameters()),
+                             init_from=init_record(init) if init is not None else None,
                              data={"source": str(files or "python stdlib"), "split": "train", "files": len(train_files),
                                    "split_hash": split_hash(train_files), "window": window})
     eos = dlm.special.eos_id
     return train(ArRecipe(ar, dlm), dlm.tokenizer, WindowSampler(train_files, dlm.tokenizer, window, eos),
                  WindowSampler(validation_files, dlm.tokenizer, window, eos), config, out, resume, manifest, progress)
+
+
+def _warm_start(init: str | Path, dlm, block_size: int, conditioning: str, framed: bool) -> LocalAR:
+    ar = load_ar(init, dlm)
+    trained = (ar.block_size, ar.conditioning, ar.framed)
+    if trained != (block_size, conditioning, framed):
+        raise CodilaError(f"the AR in {init} was trained with block size, conditioning, frame = {trained}; "
+                          f"asked for {(block_size, conditioning, framed)}: pass the matching options or drop --init")
+    return ar

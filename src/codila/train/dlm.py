@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -10,19 +9,12 @@ from transformers import Qwen3ForCausalLM
 
 from codila.data.corpus import load_files, split_hash
 from codila.data.windows import WindowSampler
-from codila.models.io import MANIFEST_FILE, load_model
+from codila.models.io import load_model
 from codila.models.presets import qwen3_config
 from codila.tokenizer import SpecialIds, load_tokenizer, train_tokenizer
 from codila.train.dlm_recipe import DlmRecipe
 from codila.train.loop import TrainConfig, check_run_dir, train
-from codila.train.manifest import base_manifest
-
-
-def _init_record(init: str | Path) -> dict:
-    """What the manifest says about a warm start: the checkpoint and how it was made."""
-    path = Path(init) / MANIFEST_FILE
-    previous = json.loads(path.read_text()) if path.is_file() else {}
-    return {"path": str(init), **{key: previous.get(key) for key in ("command", "git_commit", "steps", "tokens_seen")}}
+from codila.train.manifest import base_manifest, init_record
 
 
 def train_dlm(
@@ -44,7 +36,7 @@ def train_dlm(
     train_files = load_files(files, "train")
     validation_files = load_files(files, "validation")
     out = Path(out)
-    init_from = _init_record(init) if init is not None else None
+    init_from = init_record(init) if init is not None else None
     if init is not None and not resume:
         model, tokenizer, _ = load_model(init, "dlm")
         model.train()
