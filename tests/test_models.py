@@ -134,6 +134,25 @@ def test_qwen3_step_matches_the_model_with_grouped_query_attention():
         assert torch.allclose(step(inputs[:, 5:6], cache), reference[:, 5], atol=1e-5)
 
 
+
+def test_qwen3_step_follows_weights_changed_in_place():
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from codila.models.qwen3_step import Qwen3Step
+
+    torch.manual_seed(0)
+    config = Qwen3Config(vocab_size=50, hidden_size=32, num_hidden_layers=1, intermediate_size=48, num_attention_heads=2,
+                         num_key_value_heads=2, head_dim=16, max_position_embeddings=8)
+    model = Qwen3ForCausalLM(config).eval()
+    inputs = torch.randn(2, 3, 32)
+    step = Qwen3Step(model)
+    with torch.no_grad():
+        before = step(inputs, [])
+        model.model.layers[0].mlp.up_proj.weight.mul_(2.0)  # what an optimizer step does between two decodings
+        after = step(inputs, [])
+        assert not torch.allclose(before, after)
+        assert torch.allclose(after, model(inputs_embeds=inputs).logits[:, -1], atol=1e-5)
+
 def test_the_ar_never_emits_mask_padding_or_frame_tokens(ars):
     ar = ars[4]
     vocab = ar.embedding_matrix.shape[0]
