@@ -33,5 +33,5 @@ def test_diffusion_loss_weights_masked_tokens_by_one_over_t():
     logits = torch.zeros(1, 4, 10)  # uniform: every token costs log(10)
     targets = torch.zeros(1, 4, dtype=torch.long)
     masked = torch.tensor([[True, False, True, False]])
-    loss = masked_diffusion_loss(logits, targets, masked, torch.tensor([0.5]))
+    loss = masked_diffusion_loss(logits[masked], targets, masked, torch.tensor([0.5]))
     assert torch.isclose(loss, torch.log(torch.tensor(10.0)) * 2 / 0.5 / 4)

@@ -36,6 +36,17 @@ def test_shifted_logits_are_realigned(dlm):
     assert torch.allclose(dlm.logits(ids, positions), plain[:, positions], atol=1e-5)
 
 
+
+@pytest.mark.parametrize("shifted", [False, True])
+def test_selected_marginals_are_the_full_marginals_at_those_positions(dlm, shifted):
+    model = DiffusionLM(dlm.model, dlm.tokenizer, shifted_logits=shifted)
+    generator = torch.Generator().manual_seed(3)
+    ids = torch.randint(0, 300, (3, 16), generator=generator)
+    selected = torch.rand(3, 16, generator=generator) < 0.4
+    forwards = model.forwards
+    assert torch.allclose(model.selected_marginals(ids, selected), model.marginals(ids)[selected], atol=1e-6)
+    assert model.forwards == forwards + 2
+
 def test_soft_embedding_of_one_hot_is_the_hard_embedding(ars):
     ar = ars[4]
     tokens = torch.tensor([[5, 17, 42, 99]])

@@ -8,6 +8,16 @@ from transformers import PreTrainedModel, PreTrainedTokenizerFast
 from codila.tokenizer import SpecialIds
 
 
+def selected_logits(model: PreTrainedModel, input_ids: torch.Tensor, selected: torch.Tensor, shifted_logits: bool = False) -> torch.Tensor:
+    """Raw position-aligned logits (M, V) of a bidirectional `model` at the `selected` (B, L) bool positions of
+    `input_ids`, in row-major order. Only those rows go through the output layer: a training loss needs no others
+    (and the output layer over a 4k vocabulary is a sixth of a small model's compute). Keeps gradients."""
+    hidden = model.base_model(input_ids=input_ids, is_causal=False, use_cache=False).last_hidden_state  # (B, L, H)
+    if shifted_logits:  # row i-1 predicts token i; position 0 reads row 0
+        hidden = torch.cat([hidden[:, :1], hidden[:, :-1]], dim=1)
+    return model.get_output_embeddings()(hidden[selected])  # (M, V)
+
+
 class DiffusionLM:
     """Wraps a bidirectional transformers model; returns position-aligned logits and counts forwards.
 
@@ -40,6 +50,14 @@ class DiffusionLM:
         logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, is_causal=False,
                             logits_to_keep=rows, use_cache=False).logits  # a decoding step keeps no keys/values
         return self.finish_logits(logits)
+
+    @torch.no_grad()
+    def selected_marginals(self, input_ids: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
+        """Distributions (M, V) at the `selected` (B, L) bool positions of `input_ids`, in row-major order (the
+        rows `marginals(input_ids)[selected]` would give, without the output layer on the others). Counts one
+        forward."""
+        self.forwards += 1
+        return torch.softmax(self.finish_logits(selected_logits(self.model, input_ids, selected, self.shifted_logits)), dim=-1)
 
     def finish_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """Raw model logits (B, P, V) -> float32, with the tokens no position may take at -inf."""

@@ -22,7 +22,8 @@ class ArRecipe:
         batch, length = windows.shape
         block = self.ar.block_size
         noisy, masked_blocks = mask_blocks(windows, self.dlm.mask_id, block, generator)  # (N, L), (N, L / B)
-        marginals = self.dlm.marginals(noisy)  # (N, L, V), no gradient: the DLM is frozen
-        block_marginals = marginals.view(batch, length // block, block, -1)[masked_blocks]  # (M, B, V)
+        masked = masked_blocks.repeat_interleave(block, dim=1)  # (N, L)
+        # the masked blocks' marginals (M, B, V), row-major like the block selection; no gradient: the DLM is frozen
+        block_marginals = self.dlm.selected_marginals(noisy, masked).unflatten(0, (-1, block))
         targets = windows.view(batch, length // block, block)[masked_blocks]  # (M, B)
         return self.ar.loss(block_marginals, targets)

@@ -7,6 +7,7 @@ from transformers import PreTrainedModel
 
 from codila.diffusion.losses import masked_diffusion_loss
 from codila.diffusion.masking import mask_tokens
+from codila.models.dlm import selected_logits
 
 
 class DlmRecipe:
@@ -17,5 +18,5 @@ class DlmRecipe:
 
     def loss(self, windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         noisy, masked, t = mask_tokens(windows, self.mask_id, generator)
-        logits = self.model(input_ids=noisy, is_causal=False).logits  # (B, L, V)
-        return masked_diffusion_loss(logits, windows, masked, t)
+        masked_logits = selected_logits(self.model, noisy, masked)  # (M, V): the output layer runs on masked rows only
+        return masked_diffusion_loss(masked_logits, windows, masked, t)
