@@ -1,5 +1,7 @@
 """`codila bench` on tiny models: counts are exact, ratios are against the DLM at K=1 of the same run."""
 
+import pytest
+
 from codila.bench import bench_settings, run_bench
 
 
@@ -20,3 +22,16 @@ def test_bench_rows(tiny_checkpoints, corpus_dir, tmp_path):
     for cached in ("DLM K=1 semi-AR 8 prefix cache", "DLM K=1 semi-AR 8 dual cache"):
         assert by_label[cached]["dlm_forwards"] == semi_ar["dlm_forwards"] == 16  # one token per forward, cached or not
     assert 1 <= by_label["DLM threshold=0.9 confidence semi-AR 8 dual cache"]["dlm_forwards"] <= 16
+
+
+def test_peak_memory_is_measured_per_window():
+    import torch
+
+    from codila.bench import peak_memory_mb, reset_peak_memory
+
+    big = torch.ones(50_000_000)  # 200 MB, touched
+    with_big = peak_memory_mb()
+    del big
+    if not reset_peak_memory():
+        pytest.skip("this kernel cannot reset the peak resident set")
+    assert peak_memory_mb() < with_big - 150

@@ -231,7 +231,7 @@ def demo(
 def _oracle_check(task_name: str, oracle: str, limit: Optional[int], workers: int) -> None:
     from rich.progress import Progress
 
-    from codila.eval.oracle import ORACLES, oracle_pass_rate
+    from codila.eval.oracle import ORACLES, checked_problems, oracle_pass_rate
     from codila.eval.tasks.registry import get_task
 
     if oracle not in ORACLES:
@@ -239,7 +239,10 @@ def _oracle_check(task_name: str, oracle: str, limit: Optional[int], workers: in
     if workers < 1:
         raise CodilaError(f"--workers must be >= 1, got {workers}")
     task = get_task(task_name)
-    problems = task.load()[:limit]
+    problems = checked_problems(oracle, task.load()[:limit])
+    skipped = len(task.load()[:limit]) - len(problems)
+    if skipped:
+        typer.echo(f"{skipped} problems with a blank reference left out: the empty answer is their reference", err=True)
     with Progress(transient=True) as bar:
         progress = bar.add_task(f"{task_name} --oracle {oracle}", total=len(problems))
         rate, surprising = oracle_pass_rate(task, oracle, problems, workers=workers, advance=lambda: bar.advance(progress))
