@@ -127,15 +127,20 @@ def test_exported_checkpoints_are_half_size_and_load_as_float32(tiny_checkpoints
     assert load_ar(tmp_path / "ar", small).conditioning == "top1"
 
 
-def test_qwen3_step_matches_the_model_with_grouped_query_attention():
+def _random_qwen3(kv_heads: int):
+    """A randomly initialised 2-layer Qwen3 causal LM (4 query heads of 8 dimensions) in eval mode."""
     from transformers import Qwen3Config, Qwen3ForCausalLM
-
-    from codila.models.qwen3_step import Qwen3Step
 
     torch.manual_seed(0)
     config = Qwen3Config(vocab_size=50, hidden_size=32, num_hidden_layers=2, intermediate_size=48, num_attention_heads=4,
-                         num_key_value_heads=2, head_dim=8, max_position_embeddings=16)
-    model = Qwen3ForCausalLM(config).eval()
+                         num_key_value_heads=kv_heads, head_dim=8, max_position_embeddings=16)
+    return Qwen3ForCausalLM(config).eval()
+
+
+def test_qwen3_step_matches_the_model_with_grouped_query_attention():
+    from codila.models.qwen3_step import Qwen3Step
+
+    model = _random_qwen3(kv_heads=2)
     inputs = torch.randn(3, 6, 32)
     step, cache = Qwen3Step(model), []
     with torch.no_grad():
@@ -145,16 +150,10 @@ def test_qwen3_step_matches_the_model_with_grouped_query_attention():
         assert torch.allclose(step(inputs[:, 5:6], cache), reference[:, 5], atol=1e-5)
 
 
-
 def test_qwen3_step_follows_weights_changed_in_place():
-    from transformers import Qwen3Config, Qwen3ForCausalLM
-
     from codila.models.qwen3_step import Qwen3Step
 
-    torch.manual_seed(0)
-    config = Qwen3Config(vocab_size=50, hidden_size=32, num_hidden_layers=1, intermediate_size=48, num_attention_heads=2,
-                         num_key_value_heads=2, head_dim=16, max_position_embeddings=8)
-    model = Qwen3ForCausalLM(config).eval()
+    model = _random_qwen3(kv_heads=4)
     inputs = torch.randn(2, 3, 32)
     step = Qwen3Step(model)
     with torch.no_grad():

@@ -239,8 +239,9 @@ def _oracle_check(task_name: str, oracle: str, limit: Optional[int], workers: in
     if workers < 1:
         raise CodilaError(f"--workers must be >= 1, got {workers}")
     task = get_task(task_name)
-    problems = checked_problems(oracle, task.load()[:limit])
-    skipped = len(task.load()[:limit]) - len(problems)
+    loaded = task.load()[:limit]
+    problems = checked_problems(oracle, loaded)
+    skipped = len(loaded) - len(problems)
     if skipped:
         typer.echo(f"{skipped} problems with a blank reference left out: the empty answer is their reference", err=True)
     with Progress(transient=True) as bar:
