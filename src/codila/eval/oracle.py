@@ -23,13 +23,14 @@ def checked_problems(oracle: str, problems: list[Problem]) -> list[Problem]:
     return [problem for problem in problems if oracle != "empty" or problem.reference.strip()]
 
 
-def oracle_pass_rate(task: Task, oracle: str, problems: list[Problem], limits: SandboxLimits = SandboxLimits(),
+def oracle_pass_rate(task: Task, oracle: str, problems: list[Problem], limits: SandboxLimits | None = None,
                      workers: int = 1, advance: Callable[[], None] = lambda: None) -> tuple[float, list[str]]:
     """(fraction of `problems` whose oracle answer passes, the task ids that did not behave as expected).
 
     Pass `checked_problems(oracle, problems)` to leave out the problems the oracle says nothing about.
     `workers` programs run at once (each in its own sandbox with its own uid); `advance` is called per program."""
     answer = ORACLES[oracle]
+    limits = limits or SandboxLimits(timeout_s=task.timeout_s)
 
     def passes(problem: Problem) -> bool:
         ok = run_program(task.program(problem, answer(problem)), limits).passed

@@ -74,7 +74,7 @@ def run_task_setting(
     plan: CanvasPlan,
     samples: int = 1,
     seed: int = 0,
-    limits: SandboxLimits = SandboxLimits(),
+    limits: SandboxLimits | None = None,
     advance: Callable[[], None] = lambda: None,
     batch_size: int = 1,
 ) -> dict:
@@ -85,6 +85,7 @@ def run_task_setting(
     dlm = models.dlm
     ar = models.for_setting(setting)
     decoder = get_decoder(setting.method)
+    limits = limits or SandboxLimits(timeout_s=task.timeout_s)
     correct = np.zeros(len(problems), dtype=int)
     syntax_errors = exact = 0
     tally = DecodeTally()
