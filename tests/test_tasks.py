@@ -3,15 +3,12 @@
 import pytest
 
 from codila.errors import CodilaError
-from codila.eval.oracle import checked_problems, oracle_pass_rate
+from codila.eval.oracle import checked_problems, insensitive_gaps, oracle_pass_rate
 from codila.eval.tasks.base import cut_at_stop
 from codila.eval.tasks.registry import TASKS, get_task
 
 SIZES = {"humaneval": 164, "mbpp": 427, "humaneval-infilling-single-line": 1033,
          "humaneval-infilling-multi-line": 5815, "humaneval-infilling-random-span": 1640}
-# gaps whose removal the original tests do not notice (found by the full `empty` oracle run; see README)
-EMPTY_PASSES = {"MultiLineInfilling/HumanEval/81/L6_L7", "RandomSpanInfilling/HumanEval/97/5", "RandomSpanInfilling/HumanEval/105/8",
-                "RandomSpanInfilling/HumanEval/127/9", "RandomSpanInfilling/HumanEval/148/7"}
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
@@ -25,7 +22,17 @@ def test_oracles_on_a_sample(name):
     non_blank = checked_problems("empty", sample)
     _, unexpected = oracle_pass_rate(task, "empty", non_blank, workers=3, advance=lambda: ran.append(1))  # concurrent sandboxes
     assert len(ran) == len(non_blank)
-    assert set(unexpected) <= EMPTY_PASSES
+    assert unexpected == []  # known insensitive gaps (insensitive_gaps.txt) are expected to pass empty
+
+
+def test_known_insensitive_gaps_pass_empty_and_other_gaps_do_not():
+    task = get_task("humaneval-infilling-multi-line")
+    by_id = {problem.task_id: problem for problem in task.load()}
+    known = by_id["MultiLineInfilling/HumanEval/66/L0_L0"]  # `if s == "": return 0` before `return sum(...)`
+    other = by_id["MultiLineInfilling/HumanEval/66/L1_L1"]
+    assert known.task_id in insensitive_gaps() and other.task_id not in insensitive_gaps()
+    assert oracle_pass_rate(task, "empty", [known, other]) == (0.5, [])
+    assert len(insensitive_gaps()) == 86
 
 
 def test_the_empty_oracle_leaves_out_blank_references():
