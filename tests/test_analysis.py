@@ -35,7 +35,9 @@ def test_ar_loss_analysis_scores_every_ar_on_the_same_tokens(tiny_checkpoints, c
     models = ModelSet(tiny_checkpoints)
     names = ["ar-b1", "ar-b2", "ar-b4", "ar-b8", "ar-b4-top1"]
     rows = run_ar_loss_analysis(models.dlm, {n: models.ar(n) for n in names}, tmp_path, batches=2, batch_size=4, files=corpus_dir)
-    assert [row["ar"] for row in rows] == names and all(row["heldout_loss"] > 0 for row in rows)
+    assert [row["ar"] for row in rows] == names + ["dlm-marginals"] and all(row["heldout_loss"] > 0 for row in rows)
     again = run_ar_loss_analysis(models.dlm, {n: models.ar(n) for n in names}, tmp_path, batches=2, batch_size=4, files=corpus_dir)
     assert again == rows  # seeded windows and masks
     assert (tmp_path / "ar_loss.png").stat().st_size > 0 and "| ar-b8 | 8 |" in (tmp_path / "notes.md").read_text()
+    lines = (tmp_path / "ar_loss.jsonl").read_text().splitlines()
+    assert len(lines) == len(names) + 1 and '"dlm-marginals"' in lines[0]

@@ -105,3 +105,19 @@ def test_paper_sweep_on_code_infill(tiny_checkpoints, corpus_dir, tmp_path):
     by_label = {row["label"]: row for row in rows}
     assert by_label["CoDiLA B=2 static top1"]["ar"] == "ar-b2" and by_label["CoDiLA B=4 static top1"]["ar"] == "ar-b4-top1"
     assert json.loads((tmp_path / "run" / "run.json").read_text())["task"] == CODE_INFILL
+
+
+def test_the_suite_runs_every_task_then_the_analyses_and_states_what_it_ran(tiny_checkpoints, tmp_path):
+    from codila.eval.suite import SUITE_LIMITS, run_suite
+
+    (tmp_path / "copula").mkdir()
+    (tmp_path / "copula" / "notes.md").write_text("done before\n")  # an analysis with results is not run again
+    folders = run_suite("quick", tmp_path, tiny_checkpoints, limit=1, progress=False, batch_size=2,
+                        plan=CanvasPlan(completion_length=16, infill_multiple=8))  # the tiny DLM's canvas holds 64 tokens
+    for task in SUITE_LIMITS:
+        rows = read_rows(tmp_path / f"quick-{task}" / "rows.jsonl")
+        assert [row["n"] for row in rows] == [1] * len(quick_sweep())
+    assert (tmp_path / "ar-loss" / "notes.md").exists() and (tmp_path / "copula" / "notes.md").read_text() == "done before\n"
+    summary = (tmp_path / "quick-suite" / "notes.md").read_text()
+    assert "4 decoder settings" in summary and "humaneval 1" in summary and "wall time" in summary
+    assert len(folders) == len(SUITE_LIMITS) + 2

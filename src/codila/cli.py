@@ -337,7 +337,8 @@ def bench(
 
 @app.command()
 def report(
-    sweep: Optional[str] = typer.Option(None, help="First run (or resume) this sweep on every task with the suite's limits."),
+    sweep: Optional[str] = typer.Option(None, help="First run (or resume) this sweep on every task with the suite's limits, "
+                                                   "then the AR-loss analysis and the copula check."),
     runs: Path = typer.Option(Path("runs"), help="Folder of run folders to render."),
     out: Path = typer.Option(Path("runs/report.html"), help="The HTML page to write."),
     limit: Optional[int] = typer.Option(None, help="With --sweep: problems per task instead of the suite's limits."),
@@ -388,8 +389,7 @@ def analyze_ar_loss(
     from codila.eval.settings import ModelSet
 
     models = ModelSet(checkpoints or SHIPPED)
-    names = ars.split(",") if ars else sorted(p.name for p in models.root.iterdir() if (p / "codila.json").is_file()
-                                               and '"ar"' in (p / "codila.json").read_text())
+    names = ars.split(",") if ars else models.ar_names()
     run_ar_loss_analysis(models.dlm, {name: models.ar(name) for name in names}, out, batches, files=files, seed=seed)
     typer.echo((out / "notes.md").read_text())
 

@@ -20,20 +20,36 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     return front[::-1]
 
 
-def pareto_plot(rows: list[dict], accuracy_key: str, path: str | Path, title: str) -> None:
-    """Accuracy against tokens/s, one labelled point per setting, the Pareto front as a line."""
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    points = [(row["tokens_per_s"], row[accuracy_key]) for row in rows]
-    for row, (x, y) in zip(rows, points):
-        axes.scatter(x, y, color="tab:orange" if row["method"] == "codila" else "tab:blue", zorder=3)
-        axes.annotate(row["label"], (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    front = pareto_front(points)
-    axes.plot([x for x, _ in front], [y for _, y in front], color="gray", linestyle="--", zorder=2, label="Pareto front")
-    axes.set_xlabel("tokens per second (generated tokens, this machine)")
-    axes.set_ylabel(accuracy_key.replace("_", " "))
-    axes.set_title(title)
-    axes.legend(loc="best", fontsize=7)
-    axes.grid(alpha=0.3)
+FAMILIES = (  # (legend label, colour, marker, predicate on a row): the first that matches draws the point
+    ("DLM", "tab:blue", "o", lambda row: row["method"] == "dlm"),
+    ("CoDiLA static soft", "tab:orange", "s", lambda row: row["mode"] == "static" and row["conditioning"] == "soft"),
+    ("CoDiLA static top-k", "tab:green", "^", lambda row: row["mode"] == "static"),
+    ("CoDiLA dynamic", "tab:red", "D", lambda row: row["mode"] == "dynamic"),
+    ("other", "tab:gray", "x", lambda row: True),
+)
+
+
+def pareto_plot(rows: list[dict], accuracies: dict[str, str], path: str | Path, title: str) -> None:
+    """One panel per accuracy column ({row key: axis label}) against tokens/s: a point per setting, marked by
+    family, the Pareto front as a line with its settings labelled (the others would overlap)."""
+    figure, panels = plt.subplots(1, len(accuracies), figsize=(6.5 * len(accuracies), 4.5), squeeze=False)
+    for axes, (key, name) in zip(panels[0], accuracies.items()):
+        points = [(row["tokens_per_s"], row[key]) for row in rows]
+        families = [next(family for family in FAMILIES if family[3](row)) for row in rows]
+        for family in FAMILIES:
+            members = [point for point, of in zip(points, families) if of is family]
+            if members:
+                axes.scatter(*zip(*members), color=family[1], marker=family[2], zorder=3, label=family[0])
+        front = pareto_front(points)
+        axes.plot([x for x, _ in front], [y for _, y in front], color="gray", linestyle="--", zorder=2, label="Pareto front")
+        for row, point in zip(rows, points):
+            if point in front:
+                axes.annotate(row["label"], point, fontsize=6, xytext=(3, 3), textcoords="offset points")
+        axes.set_xlabel("tokens per second (generated tokens, this machine)")
+        axes.set_ylabel(name)
+        axes.grid(alpha=0.3)
+        axes.legend(loc="best", fontsize=7)
+    figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=130)
     plt.close(figure)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,11 @@ class ModelSet:
         if (name, conditioning) not in self._ars:
             self._ars[name, conditioning] = load_ar(self.root / name, self.dlm, conditioning)
         return self._ars[name, conditioning]
+
+    def ar_names(self) -> list[str]:
+        """The folders of the checkpoints folder that hold a local AR, sorted."""
+        return sorted(path.name for path in self.root.iterdir() if (path / "codila.json").is_file()
+                      and json.loads((path / "codila.json").read_text()).get("kind") == "ar")
 
     def for_setting(self, setting: DecodeSetting) -> LocalAR | None:
         spec = get_decoder(setting.method)
