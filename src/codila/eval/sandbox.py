@@ -43,7 +43,7 @@ def _fresh_uid() -> int:
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    timeout_s: float = 10.0  # wall clock per program: MBPP's slowest reference (mbpp/123) takes 7 s on a loaded 2-core CPU
+    timeout_s: float = 10.0  # wall clock per program; a task may ask for more (Task.timeout_s)
     memory_mb: int = 2048
     max_processes: int = 32
     max_output_chars: int = 2000

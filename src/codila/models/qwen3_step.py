@@ -4,9 +4,10 @@ Why: a local AR decodes B tokens per CoDiLA step, so its per-call cost is pure o
 forward, and on a CPU a small AR's call is dominated by the number of tensor ops, not by arithmetic. This
 step runs Qwen3's exact math (RMSNorm, q/k norms, rotary embeddings, grouped-query attention, SwiGLU) with
 few ops: fused q/k/v and gate/up projections, one rotation for queries and keys together, torch's fused
-RMSNorm and a rotary table computed once. Measured on this 2-core CPU for two 128-wide layers on 10 blocks:
-transformers' layers 2.3 ms per call, plain ops 1.4 ms (first version), fused ops about 25 % less again
-(`scripts/profile_decoder.py`). Tests check it against the model's own forward; other architectures use
+RMSNorm and a rotary table computed once. Measured on 2-core CPUs for two 128-wide layers on 10 blocks:
+transformers' layers 2.3 ms per call, plain ops 1.4 ms (first version); fused ops about 25 % less than plain
+ops in a micro-benchmark on a slower machine of the same kind (`scripts/profile_decoder.py` shows where a
+decoding step's time goes). Tests check it against the model's own forward; other architectures use
 the transformers path (`supports`).
 """
 

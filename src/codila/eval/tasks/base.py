@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from codila.errors import CodilaError
+from codila.eval.sandbox import SandboxLimits
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Task:
     program: Callable[[Problem, str], str]  # (problem, generated text) -> the Python program to execute
     stop: tuple[str, ...] = ()  # completion is cut at the first of these (after the prompt)
     description: str = ""
-    timeout_s: float = 10.0  # wall clock per program in the sandbox
+    timeout_s: float = SandboxLimits.timeout_s  # wall clock per program in the sandbox
 
 
 def shared_data_dir() -> Path:
