@@ -34,6 +34,7 @@ def test_infill_and_generate_print_text_and_counts(tiny_checkpoints):
     (["infill", "--prefix-file", "{ck}/none.py", "--decoder", "dlm"], "no such file"),
     (["generate", "x", "--foo", "1"], "No such option: --foo"),
     (["infill", "--prefix", "x", "--ar", "{ck}/ar-b4", "--conditioning", "top9"], "unknown conditioning"),
+    (["train", "ar", "--out", "{ck}/never", "--gap-fraction", "1.5"], "--gap-fraction is a share"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tiny_checkpoints, args, message):
     args = [str(a).replace("{ck}", str(tiny_checkpoints)) for a in args]

@@ -3,7 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codila.diffusion.losses import masked_diffusion_loss
-from codila.diffusion.masking import mask_blocks, mask_tokens
+from codila.diffusion.masking import gap_regions, mask_blocks, mask_tokens
 
 MASK = 99
 
@@ -35,3 +35,43 @@ def test_diffusion_loss_weights_masked_tokens_by_one_over_t():
     masked = torch.tensor([[True, False, True, False]])
     loss = masked_diffusion_loss(logits[masked], targets, masked, torch.tensor([0.5]))
     assert torch.isclose(loss, torch.log(torch.tensor(10.0)) * 2 / 0.5 / 4)
+
+
+def _runs(row: torch.Tensor) -> int:
+    """Number of maximal runs of True in a 1D bool tensor."""
+    padded = torch.cat([torch.zeros(1, dtype=torch.bool), row])
+    return int((padded[1:] & ~padded[:-1]).sum())
+
+
+@given(seed=st.integers(0, 10_000), unit=st.sampled_from([1, 2, 4, 8]))
+@settings(max_examples=40, deadline=None)
+def test_gap_regions_are_one_contiguous_run_of_at_most_half_or_everything(seed, unit):
+    region = gap_regions(64, 64, unit, 0.5, torch.Generator().manual_seed(seed))  # (64, 64 // unit)
+    n_units = 64 // unit
+    for row in region:
+        if not bool(row.all()):
+            assert _runs(row) == 1 and 1 <= int(row.sum()) <= max(1, n_units // 2)
+    assert not bool(gap_regions(8, 64, unit, 0.0, torch.Generator().manual_seed(seed)).logical_not().any())
+    assert not bool(gap_regions(8, 64, unit, 1.0, torch.Generator().manual_seed(seed)).all(1).any())
+
+
+def test_gap_token_masking_masks_inside_one_gap_and_keeps_the_plain_process_without_it():
+    tokens = torch.zeros(400, 64, dtype=torch.long)
+    _, masked, t = mask_tokens(tokens, MASK, torch.Generator().manual_seed(0), gap_fraction=1.0)
+    assert all(_runs(row) <= 1 or int(row.nonzero().max() - row.nonzero().min()) < 32 for row in masked)
+    assert float(masked.float().mean()) < 0.5 * float(t.mean())  # at most half the window may be masked
+    plain = mask_tokens(tokens, MASK, torch.Generator().manual_seed(3))
+    zero_gap = mask_tokens(tokens, MASK, torch.Generator().manual_seed(3), gap_fraction=0.0)
+    assert all(torch.equal(a, b) for a, b in zip(plain, zero_gap))
+
+
+@given(seed=st.integers(0, 10_000), block=st.sampled_from([1, 2, 4, 8]))
+@settings(max_examples=40, deadline=None)
+def test_gap_block_masking_masks_whole_blocks_inside_one_run(seed, block):
+    tokens = torch.randint(0, 50, (16, 64), generator=torch.Generator().manual_seed(seed))
+    noisy, blocks = mask_blocks(tokens, MASK, block, torch.Generator().manual_seed(seed), gap_fraction=1.0)
+    assert bool(blocks.any(1).all())  # still at least one masked block per window
+    for row in blocks:
+        masked_blocks = row.nonzero().flatten()
+        assert int(masked_blocks.max() - masked_blocks.min()) < max(1, (64 // block) // 2)
+    assert torch.equal(noisy == MASK, blocks.repeat_interleave(block, dim=1))

@@ -42,11 +42,12 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, corpus_dir, monke
 
 
 def test_dlm_and_ar_losses_fall_and_manifests_say_how(tiny_checkpoints, tmp_path, corpus_dir):
-    summary = train_ar(tiny_checkpoints / "dlm", tmp_path / "ar", 2, tiny_config(40, 8), preset="test", files=corpus_dir, progress=False)
+    summary = train_ar(tiny_checkpoints / "dlm", tmp_path / "ar", 2, tiny_config(40, 8), preset="test", files=corpus_dir,
+                       progress=False, gap_fraction=0.5)
     log = [json.loads(line) for line in (tmp_path / "ar" / "log.jsonl").read_text().splitlines()]
     assert sum(r["train_loss"] for r in log[-5:]) < sum(r["train_loss"] for r in log[:5])
     manifest = json.loads((tmp_path / "ar" / "checkpoint" / "manifest.json").read_text())
-    assert manifest["block_size"] == 2 and manifest["steps"] == 40 == summary["steps"]
+    assert manifest["block_size"] == 2 and manifest["steps"] == 40 == summary["steps"] and manifest["gap_fraction"] == 0.5
     assert manifest["data"]["split"] == "train" and len(manifest["data"]["split_hash"]) == 16
     assert manifest["command"].startswith("codila")
     dlm_manifest = json.loads((tiny_checkpoints / "dlm" / "manifest.json").read_text())

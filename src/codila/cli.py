@@ -49,12 +49,14 @@ def train_dlm_command(
     resume: bool = typer.Option(False, help="Continue the run in --out."),
     init: Optional[Path] = typer.Option(None, help="Warm start from this DLM checkpoint (e.g. checkpoints/dlm): its weights "
                                                    "and tokenizer, a fresh optimizer and schedule."),
+    gap_fraction: float = typer.Option(0.0, help="Share of windows masked inside one contiguous gap only (infilling "
+                                                 "canvases); the rest anywhere."),
 ):
     """Train a masked diffusion LM on code windows."""
     from codila.train.dlm import train_dlm
 
     summary = train_dlm(out, _train_config(steps, batch_size, lr, seed, save_every, eval_every), preset, window,
-                        vocab_size, tokenizer, files, resume, init=init)
+                        vocab_size, tokenizer, files, resume, init=init, gap_fraction=gap_fraction)
     typer.echo(f"trained DLM: {summary['steps']} steps, validation loss {summary['final_validation_loss']}, checkpoint in {out / 'checkpoint'}")
 
 
@@ -76,12 +78,14 @@ def train_ar_command(
     resume: bool = typer.Option(False),
     init: Optional[Path] = typer.Option(None, help="Warm start from this AR checkpoint (same block size, conditioning "
                                                    "and frame), e.g. after the DLM was trained further."),
+    gap_fraction: float = typer.Option(0.0, help="Share of windows masked inside one contiguous gap only (infilling "
+                                                 "canvases); the rest anywhere."),
 ):
     """Train a local AR on the marginals of a frozen DLM."""
     from codila.train.ar import train_ar
 
     summary = train_ar(dlm, out, block_size, _train_config(steps, batch_size, lr, seed, save_every, eval_every),
-                       conditioning, preset, files, resume, framed=frame, init=init)
+                       conditioning, preset, files, resume, framed=frame, init=init, gap_fraction=gap_fraction)
     typer.echo(f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
 
 

@@ -14,7 +14,7 @@ from codila.models.loading import load_ar, load_dlm
 from codila.models.local_ar import LocalAR
 from codila.models.presets import qwen3_config
 from codila.train.ar_recipe import ArRecipe
-from codila.train.loop import TrainConfig, check_run_dir, train
+from codila.train.loop import TrainConfig, check_gap_fraction, check_run_dir, train
 from codila.train.manifest import base_manifest, init_record, read_manifest
 
 
@@ -30,10 +30,13 @@ def train_ar(
     progress: bool = True,
     framed: bool = True,
     init: str | Path | None = None,
+    gap_fraction: float = 0.0,
 ) -> dict:
     """Train an AR for blocks of `block_size` on the frozen DLM in `dlm_path` into `out`. `init`: start from this AR
     checkpoint's weights (a warm start with a fresh optimizer, e.g. after the DLM was trained further); it must
-    have the same block size, conditioning, frame and tokenizer."""
+    have the same block size, conditioning, frame and tokenizer. `gap_fraction`: the share of windows whose
+    response is one contiguous run of blocks (infilling canvases; codila.diffusion.masking.gap_regions)."""
+    check_gap_fraction(gap_fraction)
     check_run_dir(Path(out), resume)
     dlm = load_dlm(dlm_path)
     for parameter in dlm.model.parameters():
@@ -51,11 +54,11 @@ def train_ar(
         ar = LocalAR(model, dlm.tokenizer, block_size, conditioning, framed)
     manifest = base_manifest(kind="ar", preset=preset, block_size=block_size, conditioning=conditioning, framed=framed, dlm=str(dlm_path),
                              parameters=sum(p.numel() for p in ar.model.parameters()),
-                             init_from=init_record(init) if init is not None else None,
+                             init_from=init_record(init) if init is not None else None, gap_fraction=gap_fraction,
                              data={"source": str(files or "python stdlib"), "split": "train", "files": len(train_files),
                                    "split_hash": split_hash(train_files), "window": window})
     eos = dlm.special.eos_id
-    return train(ArRecipe(ar, dlm), dlm.tokenizer, WindowSampler(train_files, dlm.tokenizer, window, eos),
+    return train(ArRecipe(ar, dlm, gap_fraction), dlm.tokenizer, WindowSampler(train_files, dlm.tokenizer, window, eos),
                  WindowSampler(validation_files, dlm.tokenizer, window, eos), config, out, resume, manifest, progress)
 
 

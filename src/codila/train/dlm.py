@@ -13,7 +13,7 @@ from codila.models.io import load_model
 from codila.models.presets import qwen3_config
 from codila.tokenizer import SpecialIds, load_tokenizer, train_tokenizer
 from codila.train.dlm_recipe import DlmRecipe
-from codila.train.loop import TrainConfig, check_run_dir, train
+from codila.train.loop import TrainConfig, check_gap_fraction, check_run_dir, train
 from codila.train.manifest import base_manifest, init_record
 
 
@@ -28,10 +28,13 @@ def train_dlm(
     resume: bool = False,
     progress: bool = True,
     init: str | Path | None = None,
+    gap_fraction: float = 0.0,
 ) -> dict:
     """Train a DLM into `out`. `init`: start from this DLM checkpoint's weights and tokenizer (a warm start with
     a fresh optimizer and schedule: how a run continues across machines or sessions when only the exported
-    checkpoint survived); its window and architecture are kept."""
+    checkpoint survived); its window and architecture are kept. `gap_fraction`: the share of windows masked
+    inside one contiguous gap only (infilling canvases; codila.diffusion.masking.gap_regions)."""
+    check_gap_fraction(gap_fraction)
     check_run_dir(Path(out), resume)
     train_files = load_files(files, "train")
     validation_files = load_files(files, "validation")
@@ -52,8 +55,8 @@ def train_dlm(
         torch.manual_seed(config.seed)  # weight initialisation inside transformers draws from the global generator
         model = Qwen3ForCausalLM(qwen3_config(preset, len(tokenizer), window, bidirectional=True))
     manifest = base_manifest(kind="dlm", preset=preset, window=window, vocab_size=len(tokenizer),
-                             parameters=sum(p.numel() for p in model.parameters()), init_from=init_from,
+                             parameters=sum(p.numel() for p in model.parameters()), init_from=init_from, gap_fraction=gap_fraction,
                              data={"source": str(files or "python stdlib"), "split": "train", "files": len(train_files),
                                    "split_hash": split_hash(train_files)})
-    return train(DlmRecipe(model, special.mask_id), tokenizer, WindowSampler(train_files, tokenizer, window, special.eos_id),
+    return train(DlmRecipe(model, special.mask_id, gap_fraction), tokenizer, WindowSampler(train_files, tokenizer, window, special.eos_id),
                  WindowSampler(validation_files, tokenizer, window, special.eos_id), config, out, resume, manifest, progress)

@@ -1,4 +1,5 @@
-"""The DLM recipe: masked diffusion on code windows (mask each token w.p. t, t ~ U(eps, 1), loss / t)."""
+"""The DLM recipe: masked diffusion on code windows (mask each token w.p. t, t ~ U(eps, 1), loss / t); a
+`gap_fraction` of the windows is masked inside one contiguous gap only (infilling canvases, see gap_regions)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from codila.models.dlm import selected_logits
 
 
 class DlmRecipe:
-    def __init__(self, model: PreTrainedModel, mask_id: int):
+    def __init__(self, model: PreTrainedModel, mask_id: int, gap_fraction: float = 0.0):
         self.model = model
         self.mask_id = mask_id
+        self.gap_fraction = gap_fraction
         self.meta = {"kind": "dlm", "shifted_logits": False}
 
     def loss(self, windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        noisy, masked, t = mask_tokens(windows, self.mask_id, generator)
+        noisy, masked, t = mask_tokens(windows, self.mask_id, generator, gap_fraction=self.gap_fraction)
         masked_logits = selected_logits(self.model, noisy, masked)  # (M, V): the output layer runs on masked rows only
         return masked_diffusion_loss(masked_logits, windows, masked, t)

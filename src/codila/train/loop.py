@@ -54,6 +54,11 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return config.lr * (config.min_lr_fraction + (1 - config.min_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def check_gap_fraction(gap_fraction: float) -> None:
+    if not 0 <= gap_fraction <= 1:
+        raise CodilaError(f"--gap-fraction is a share of the training windows in [0, 1], got {gap_fraction}")
+
+
 def check_run_dir(out: Path, resume: bool) -> Path:
     """The state file of run directory `out`; refuses to overwrite a run or to resume a missing one."""
     state_path = Path(out) / "state.pt"
