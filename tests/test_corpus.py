@@ -1,6 +1,6 @@
 import pytest
 
-from codila.data.corpus import SPLITS, load_files, split_hash, split_of
+from codila.data.corpus import SPLITS, SourceFile, extra_training_files, load_files, package_dir, split_hash, split_of, training_corpus
 from codila.errors import CodilaError
 
 
@@ -27,3 +27,18 @@ def test_files_dir_replaces_the_stdlib(corpus_dir, tmp_path):
         load_files(tmp_path / "missing", "all")
     with pytest.raises(CodilaError, match="unknown split"):
         load_files(corpus_dir, "dev")
+
+
+def test_extra_packages_join_training_without_files_copied_from_held_out_code(corpus_dir):
+    json_files = load_files(package_dir("json"), "all")  # an installed package on every machine: the stdlib's json
+    extra = extra_training_files(["json"], held_out=[])
+    assert sorted(f.relative_path for f in extra) == sorted(f"json/{f.relative_path}" for f in json_files)
+    decoder = next(f for f in json_files if f.relative_path == "decoder.py")
+    edited = SourceFile("elsewhere/decoder.py", decoder.text + "\n# one more line of an edited copy, long enough\n")
+    kept = extra_training_files(["json"], held_out=[edited])
+    assert "json/decoder.py" not in {f.relative_path for f in kept} and len(kept) == len(extra) - 1
+    with pytest.raises(CodilaError, match="not an installed package"):
+        extra_training_files(["no_such_package_here"], held_out=[])
+    train, validation, data = training_corpus(corpus_dir, ["json"])
+    assert len(train) == data["files"] + data["extra_packages"]["files"] and data["extra_packages"]["files"] == len(extra)
+    assert validation == load_files(corpus_dir, "validation") and "json" in data["extra_packages"]["versions"]

@@ -128,13 +128,19 @@ def test_exported_checkpoints_are_half_size_and_load_as_float32(tiny_checkpoints
 
 
 def _random_qwen3(kv_heads: int):
-    """A randomly initialised 2-layer Qwen3 causal LM (4 query heads of 8 dimensions) in eval mode."""
+    """A randomly initialised 2-layer Qwen3 causal LM (4 query heads of 8 dimensions) in eval mode, its norm
+    weights random too (they start at 1, which would hide a wrongly folded norm)."""
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     torch.manual_seed(0)
     config = Qwen3Config(vocab_size=50, hidden_size=32, num_hidden_layers=2, intermediate_size=48, num_attention_heads=4,
                          num_key_value_heads=kv_heads, head_dim=8, max_position_embeddings=16)
-    return Qwen3ForCausalLM(config).eval()
+    model = Qwen3ForCausalLM(config).eval()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "norm" in name:
+                parameter.uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(len(name)))
+    return model
 
 
 def test_qwen3_step_matches_the_model_with_grouped_query_attention():

@@ -32,6 +32,10 @@ def _train_config(steps: int, batch_size: int, lr: float, seed: int, save_every:
     return TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, save_every_seconds=save_every, eval_every=eval_every)
 
 
+def _names(comma_separated: str | None) -> list[str] | None:
+    return [name.strip() for name in comma_separated.split(",") if name.strip()] if comma_separated else None
+
+
 @train_app.command("dlm")
 def train_dlm_command(
     out: Path = typer.Option(..., help="Run directory: state.pt (resume), log.jsonl, checkpoint/ (the model)."),
@@ -51,12 +55,15 @@ def train_dlm_command(
                                                    "and tokenizer, a fresh optimizer and schedule."),
     gap_fraction: float = typer.Option(0.0, help="Share of windows masked inside one contiguous gap only (infilling "
                                                  "canvases); the rest anywhere."),
+    extra_packages: Optional[str] = typer.Option(None, help="Comma-separated installed packages whose source joins the "
+                                                   "training windows (e.g. scipy,sympy); validation stays on the corpus."),
 ):
     """Train a masked diffusion LM on code windows."""
     from codila.train.dlm import train_dlm
 
     summary = train_dlm(out, _train_config(steps, batch_size, lr, seed, save_every, eval_every), preset, window,
-                        vocab_size, tokenizer, files, resume, init=init, gap_fraction=gap_fraction)
+                        vocab_size, tokenizer, files, resume, init=init, gap_fraction=gap_fraction,
+                        extra_packages=_names(extra_packages))
     typer.echo(f"trained DLM: {summary['steps']} steps, validation loss {summary['final_validation_loss']}, checkpoint in {out / 'checkpoint'}")
 
 
@@ -80,12 +87,15 @@ def train_ar_command(
                                                    "and frame), e.g. after the DLM was trained further."),
     gap_fraction: float = typer.Option(0.0, help="Share of windows masked inside one contiguous gap only (infilling "
                                                  "canvases); the rest anywhere."),
+    extra_packages: Optional[str] = typer.Option(None, help="Comma-separated installed packages whose source joins the "
+                                                   "training windows (e.g. scipy,sympy); validation stays on the corpus."),
 ):
     """Train a local AR on the marginals of a frozen DLM."""
     from codila.train.ar import train_ar
 
     summary = train_ar(dlm, out, block_size, _train_config(steps, batch_size, lr, seed, save_every, eval_every),
-                       conditioning, preset, files, resume, framed=frame, init=init, gap_fraction=gap_fraction)
+                       conditioning, preset, files, resume, framed=frame, init=init, gap_fraction=gap_fraction,
+                       extra_packages=_names(extra_packages))
     typer.echo(f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
 
 

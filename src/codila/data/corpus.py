@@ -1,13 +1,17 @@
 """The code corpus: Python source files, split deterministically into train/validation/test by path hash.
 
 Default source: the standard library of the interpreter running codila (test folders and site-packages
-excluded, only files that parse). `--files DIR` replaces it with any directory of .py files.
+excluded, only files that parse). `--files DIR` replaces it with any directory of .py files. Trainers may add
+the source of installed packages (`--extra-packages`): more real code for the training split only, never
+evaluated, with every file that shares most of its lines with a held-out file left out.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.metadata
+import importlib.util
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,3 +77,53 @@ def split_hash(files: list[SourceFile]) -> str:
     for f in files:
         digest.update(f.relative_path.encode() + b"\0" + hashlib.sha256(f.text.encode()).digest())
     return digest.hexdigest()[:16]
+
+
+def package_dir(name: str) -> Path:
+    """The source directory of an installed package (e.g. "scipy"): a local path, nothing is fetched."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise CodilaError(f"--extra-packages: {name!r} is not an installed package here")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _long_lines(text: str, min_length: int = 24) -> set[str]:
+    return {line.strip() for line in text.splitlines() if len(line.strip()) >= min_length}
+
+
+def extra_training_files(packages: list[str], held_out: list[SourceFile], max_overlap: float = 0.5) -> list[SourceFile]:
+    """Every parseable file of the installed `packages` (paths prefixed by the package name), except files that
+    share more than `max_overlap` of their long lines with a `held_out` file (vendored or copied code, which
+    would leak evaluation data into training)."""
+    held_out_lines = set().union(*(_long_lines(f.text) for f in held_out)) if held_out else set()
+    files = []
+    for name in packages:
+        for f in load_files(package_dir(name), "all"):
+            lines = _long_lines(f.text)
+            if lines and len(lines & held_out_lines) > max_overlap * len(lines):
+                continue
+            files.append(SourceFile(f"{name}/{f.relative_path}", f.text))
+    return files
+
+
+def package_versions(packages: list[str]) -> dict[str, str]:
+    """Installed versions of `packages`, for manifests (the code a model saw depends on them)."""
+    versions = {}
+    for name in packages:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+def training_corpus(root: str | Path | None, extra_packages: list[str] | None) -> tuple[list[SourceFile], list[SourceFile], dict]:
+    """(train files, validation files, the manifest's data record) of a training run: the train split of `root`
+    (default: the stdlib) plus every file of `extra_packages`; validation is always `root`'s own split."""
+    train, validation = load_files(root, "train"), load_files(root, "validation")
+    data = {"source": str(root or "python stdlib"), "split": "train", "files": len(train), "split_hash": split_hash(train)}
+    if extra_packages:
+        extra = extra_training_files(extra_packages, validation + load_files(root, "test"))
+        data["extra_packages"] = {"versions": package_versions(extra_packages), "files": len(extra), "hash": split_hash(extra)}
+        train = train + extra
+    return train, validation, data

@@ -80,7 +80,7 @@ def _commit_dynamic(log: CommitLog, marginals, blocks, tokens, entropies, config
         log.commit(blocks[best][take], tokens[best][take])
         return
     free_marginals = marginals[free]  # (F, V): DLM fallback, its most confident masked position in scope
-    best = rank_first(free_marginals.max(-1).values, 1, descending=True)[0]
+    best = rank_first(free_marginals.amax(-1), 1, descending=True)[0]
     token = sample_top_p(free_marginals[best].log(), config.temperature, config.top_p, generator)
     log.commit(blocks[free][best][None], token[None])
 

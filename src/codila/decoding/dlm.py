@@ -44,7 +44,7 @@ def certainty(logits: torch.Tensor, selection: str) -> torch.Tensor:
         return -entropy(logits)
     probs = torch.softmax(logits, dim=-1)
     if selection == "confidence":
-        return probs.max(-1).values
+        return probs.amax(-1)  # amax: max with indices is ~20x slower on a CPU
     if selection == "margin":
         top2 = probs.topk(2, dim=-1).values
         return top2[..., 0] - top2[..., 1]

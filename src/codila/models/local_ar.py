@@ -70,13 +70,14 @@ class LocalAR:
     def condition(self, marginals: torch.Tensor, forced: torch.Tensor | None = None) -> torch.Tensor:
         """Conditioning embeddings (N, B, H) from DLM marginals (N, B, V).
 
-        Soft: the expected embedding. Where the DLM's argmax is EOS, or a token is already committed
-        (`forced` >= 0, (N, B)), the hard embedding of that token replaces the mixture.
+        Soft: the expected embedding. Where EOS is the DLM's most likely token (ties included), or a token is
+        already committed (`forced` >= 0, (N, B)), the hard embedding of that token replaces the mixture.
         """
         weights = marginals if self.top_k is None else truncate_marginals(marginals, self.top_k)
         soft = weights @ self.embedding_matrix  # (N, B, H)
-        hard_ids = marginals.argmax(-1)  # (N, B)
-        use_hard = hard_ids == self.special.eos_id
+        eos = self.special.eos_id
+        use_hard = marginals[..., eos] >= marginals.amax(-1)  # (N, B); amax: argmax is ~20x slower on a CPU
+        hard_ids = torch.full_like(use_hard, eos, dtype=torch.long)
         if forced is not None:
             use_hard = use_hard | (forced >= 0)
             hard_ids = torch.where(forced >= 0, forced, hard_ids)

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from transformers import Qwen3ForCausalLM
 
-from codila.data.corpus import load_files, split_hash
+from codila.data.corpus import training_corpus
 from codila.data.windows import WindowSampler
 from codila.errors import CodilaError
 from codila.models.loading import load_ar, load_dlm
@@ -31,19 +31,20 @@ def train_ar(
     framed: bool = True,
     init: str | Path | None = None,
     gap_fraction: float = 0.0,
+    extra_packages: list[str] | None = None,
 ) -> dict:
     """Train an AR for blocks of `block_size` on the frozen DLM in `dlm_path` into `out`. `init`: start from this AR
     checkpoint's weights (a warm start with a fresh optimizer, e.g. after the DLM was trained further); it must
     have the same block size, conditioning, frame and tokenizer. `gap_fraction`: the share of windows whose
-    response is one contiguous run of blocks (infilling canvases; codila.diffusion.masking.gap_regions)."""
+    response is one contiguous run of blocks (infilling canvases; codila.diffusion.masking.gap_regions).
+    `extra_packages`: installed packages whose source joins the training windows (as for the DLM)."""
     check_gap_fraction(gap_fraction)
     check_run_dir(Path(out), resume)
     dlm = load_dlm(dlm_path)
     for parameter in dlm.model.parameters():
         parameter.requires_grad_(False)
     window = dlm.max_length - dlm.max_length % block_size
-    train_files = load_files(files, "train")
-    validation_files = load_files(files, "validation")
+    train_files, validation_files, data = training_corpus(files, extra_packages)
     if init is not None and not resume:
         ar = _warm_start(init, dlm, block_size, conditioning, framed)
         ar.model.train()
@@ -55,8 +56,7 @@ def train_ar(
     manifest = base_manifest(kind="ar", preset=preset, block_size=block_size, conditioning=conditioning, framed=framed, dlm=str(dlm_path),
                              parameters=sum(p.numel() for p in ar.model.parameters()),
                              init_from=init_record(init) if init is not None else None, gap_fraction=gap_fraction,
-                             data={"source": str(files or "python stdlib"), "split": "train", "files": len(train_files),
-                                   "split_hash": split_hash(train_files), "window": window})
+                             data={**data, "window": window})
     eos = dlm.special.eos_id
     return train(ArRecipe(ar, dlm, gap_fraction), dlm.tokenizer, WindowSampler(train_files, dlm.tokenizer, window, eos),
                  WindowSampler(validation_files, dlm.tokenizer, window, eos), config, out, resume, manifest, progress)

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from transformers import Qwen3ForCausalLM
 
-from codila.data.corpus import load_files, split_hash
+from codila.data.corpus import training_corpus
 from codila.data.windows import WindowSampler
 from codila.models.io import load_model
 from codila.models.presets import qwen3_config
@@ -29,15 +29,16 @@ def train_dlm(
     progress: bool = True,
     init: str | Path | None = None,
     gap_fraction: float = 0.0,
+    extra_packages: list[str] | None = None,
 ) -> dict:
     """Train a DLM into `out`. `init`: start from this DLM checkpoint's weights and tokenizer (a warm start with
     a fresh optimizer and schedule: how a run continues across machines or sessions when only the exported
     checkpoint survived); its window and architecture are kept. `gap_fraction`: the share of windows masked
-    inside one contiguous gap only (infilling canvases; codila.diffusion.masking.gap_regions)."""
+    inside one contiguous gap only (infilling canvases; codila.diffusion.masking.gap_regions). `extra_packages`:
+    installed packages whose source joins the training windows (codila.data.corpus.extra_training_files)."""
     check_gap_fraction(gap_fraction)
     check_run_dir(Path(out), resume)
-    train_files = load_files(files, "train")
-    validation_files = load_files(files, "validation")
+    train_files, validation_files, data = training_corpus(files, extra_packages)
     out = Path(out)
     init_from = init_record(init) if init is not None else None
     if init is not None and not resume:
@@ -56,7 +57,6 @@ def train_dlm(
         model = Qwen3ForCausalLM(qwen3_config(preset, len(tokenizer), window, bidirectional=True))
     manifest = base_manifest(kind="dlm", preset=preset, window=window, vocab_size=len(tokenizer),
                              parameters=sum(p.numel() for p in model.parameters()), init_from=init_from, gap_fraction=gap_fraction,
-                             data={"source": str(files or "python stdlib"), "split": "train", "files": len(train_files),
-                                   "split_hash": split_hash(train_files)})
+                             data=data)
     return train(DlmRecipe(model, special.mask_id, gap_fraction), tokenizer, WindowSampler(train_files, tokenizer, window, special.eos_id),
                  WindowSampler(validation_files, tokenizer, window, special.eos_id), config, out, resume, manifest, progress)
