@@ -27,18 +27,18 @@ test-slow: setup
 # of installed packages), the ARs fine-tuned on it. The shipped checkpoints are stage 2's.
 ARS := ar-b1 ar-b2 ar-b4 ar-b8 ar-b4-top1 ar-b4-noframe
 EXTRA := torch,scipy,sympy,numpy,matplotlib,networkx
-STAGE2 := --gap-fraction 0.5 --extra-packages $(EXTRA)
+STAGE2 := --gap-fraction 0.5 --extra-packages $(EXTRA) --extra-share 0.5
 checkpoints: setup
 	$(VENV)/bin/codila train dlm --out runs/dlm --steps 2400
 	for b in 1 2 4 8; do $(VENV)/bin/codila train ar --dlm runs/dlm/checkpoint --out runs/ar-b$$b --block-size $$b; done
 	$(VENV)/bin/codila train ar --dlm runs/dlm/checkpoint --out runs/ar-b4-top1 --block-size 4 --conditioning top1
 	$(VENV)/bin/codila train ar --dlm runs/dlm/checkpoint --out runs/ar-b4-noframe --block-size 4 --no-frame
 	for name in dlm $(ARS); do $(VENV)/bin/codila export runs/$$name/checkpoint runs/stage1/$$name; done
-	$(VENV)/bin/codila train dlm --out runs/dlm3 --init runs/stage1/dlm --steps 2400 --lr 4e-4 --seed 3 $(STAGE2)
+	$(VENV)/bin/codila train dlm --out runs/dlm3 --init runs/stage1/dlm --steps 2400 --lr 3e-4 --seed 3 $(STAGE2)
 	for b in 2 4 8; do $(VENV)/bin/codila train ar --dlm runs/dlm3/checkpoint --out runs/ar-b$$b-2 --block-size $$b \
-		--init runs/stage1/ar-b$$b --steps 1000 --lr 5e-4 --seed 1 $(STAGE2); done
+		--init runs/stage1/ar-b$$b --steps 800 --lr 5e-4 --seed 1 $(STAGE2); done
 	$(VENV)/bin/codila train ar --dlm runs/dlm3/checkpoint --out runs/ar-b4-top1-2 --block-size 4 --conditioning top1 \
-		--init runs/stage1/ar-b4-top1 --steps 1000 --lr 5e-4 --seed 1 $(STAGE2)
+		--init runs/stage1/ar-b4-top1 --steps 800 --lr 5e-4 --seed 1 $(STAGE2)
 	$(VENV)/bin/codila train ar --dlm runs/dlm3/checkpoint --out runs/ar-b1-2 --block-size 1 \
 		--init runs/stage1/ar-b1 --steps 400 --lr 5e-4 --seed 1 $(STAGE2)
 	$(VENV)/bin/codila train ar --dlm runs/dlm3/checkpoint --out runs/ar-b4-noframe-2 --block-size 4 --no-frame \

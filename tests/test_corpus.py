@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from codila.data.corpus import SPLITS, SourceFile, extra_training_files, load_files, package_dir, split_hash, split_of, training_corpus
 from codila.errors import CodilaError
@@ -39,6 +40,22 @@ def test_extra_packages_join_training_without_files_copied_from_held_out_code(co
     assert "json/decoder.py" not in {f.relative_path for f in kept} and len(kept) == len(extra) - 1
     with pytest.raises(CodilaError, match="not an installed package"):
         extra_training_files(["no_such_package_here"], held_out=[])
-    train, validation, data = training_corpus(corpus_dir, ["json"])
-    assert len(train) == data["files"] + data["extra_packages"]["files"] and data["extra_packages"]["files"] == len(extra)
+    train, extra_files, validation, data = training_corpus(corpus_dir, ["json"])
+    assert len(train) == data["files"] and len(extra_files) == data["extra_packages"]["files"] == len(extra)
     assert validation == load_files(corpus_dir, "validation") and "json" in data["extra_packages"]["versions"]
+
+
+def test_window_sampler_draws_extra_files_with_the_share_asked(dlm):
+    from codila.data.windows import WindowSampler
+
+    main, extra = load_files(package_dir("json"), "all"), load_files(package_dir("email"), "all")
+    sampler = WindowSampler(main, dlm.tokenizer, 16, dlm.special.eos_id, extra, extra_share=0.25)
+    from_extra = torch.arange(len(sampler.files)) >= len(main)  # every file of these packages encodes to tokens
+    assert abs(float(sampler.weights[from_extra].sum() / sampler.weights.sum()) - 0.25) < 1e-6
+    draws = torch.multinomial(sampler.weights, 4000, replacement=True, generator=torch.Generator().manual_seed(0))
+    assert 0.22 < float(from_extra[draws].float().mean()) < 0.28
+    proportional = WindowSampler(main, dlm.tokenizer, 16, dlm.special.eos_id, extra)
+    assert torch.equal(proportional.weights, torch.tensor([len(ids) for ids in proportional.files], dtype=torch.float))
+    for bad_share, bad_extra in ((1.0, extra), (0.5, [])):
+        with pytest.raises(CodilaError, match="--extra-share"):
+            WindowSampler(main, dlm.tokenizer, 16, dlm.special.eos_id, bad_extra, extra_share=bad_share)

@@ -57,13 +57,15 @@ def train_dlm_command(
                                                  "canvases); the rest anywhere."),
     extra_packages: Optional[str] = typer.Option(None, help="Comma-separated installed packages whose source joins the "
                                                    "training windows (e.g. scipy,sympy); validation stays on the corpus."),
+    extra_share: Optional[float] = typer.Option(None, help="Probability that a window comes from --extra-packages "
+                                                "(default: in proportion to their size)."),
 ):
     """Train a masked diffusion LM on code windows."""
     from codila.train.dlm import train_dlm
 
     summary = train_dlm(out, _train_config(steps, batch_size, lr, seed, save_every, eval_every), preset, window,
                         vocab_size, tokenizer, files, resume, init=init, gap_fraction=gap_fraction,
-                        extra_packages=_names(extra_packages))
+                        extra_packages=_names(extra_packages), extra_share=extra_share)
     typer.echo(f"trained DLM: {summary['steps']} steps, validation loss {summary['final_validation_loss']}, checkpoint in {out / 'checkpoint'}")
 
 
@@ -89,13 +91,15 @@ def train_ar_command(
                                                  "canvases); the rest anywhere."),
     extra_packages: Optional[str] = typer.Option(None, help="Comma-separated installed packages whose source joins the "
                                                    "training windows (e.g. scipy,sympy); validation stays on the corpus."),
+    extra_share: Optional[float] = typer.Option(None, help="Probability that a window comes from --extra-packages "
+                                                "(default: in proportion to their size)."),
 ):
     """Train a local AR on the marginals of a frozen DLM."""
     from codila.train.ar import train_ar
 
     summary = train_ar(dlm, out, block_size, _train_config(steps, batch_size, lr, seed, save_every, eval_every),
                        conditioning, preset, files, resume, framed=frame, init=init, gap_fraction=gap_fraction,
-                       extra_packages=_names(extra_packages))
+                       extra_packages=_names(extra_packages), extra_share=extra_share)
     typer.echo(f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
 
 

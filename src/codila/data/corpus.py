@@ -117,13 +117,13 @@ def package_versions(packages: list[str]) -> dict[str, str]:
     return versions
 
 
-def training_corpus(root: str | Path | None, extra_packages: list[str] | None) -> tuple[list[SourceFile], list[SourceFile], dict]:
-    """(train files, validation files, the manifest's data record) of a training run: the train split of `root`
-    (default: the stdlib) plus every file of `extra_packages`; validation is always `root`'s own split."""
-    train, validation = load_files(root, "train"), load_files(root, "validation")
+def training_corpus(root: str | Path | None, extra_packages: list[str] | None
+                    ) -> tuple[list[SourceFile], list[SourceFile], list[SourceFile], dict]:
+    """(train files, extra files, validation files, the manifest's data record) of a training run: the train split
+    of `root` (default: the stdlib), every file of `extra_packages`; validation is always `root`'s own split."""
+    train, validation, extra = load_files(root, "train"), load_files(root, "validation"), []
     data = {"source": str(root or "python stdlib"), "split": "train", "files": len(train), "split_hash": split_hash(train)}
     if extra_packages:
         extra = extra_training_files(extra_packages, validation + load_files(root, "test"))
         data["extra_packages"] = {"versions": package_versions(extra_packages), "files": len(extra), "hash": split_hash(extra)}
-        train = train + extra
-    return train, validation, data
+    return train, extra, validation, data

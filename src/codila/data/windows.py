@@ -11,17 +11,27 @@ from codila.errors import CodilaError
 
 class WindowSampler:
     """Samples windows of `length` tokens: a file with probability proportional to its length, a start
-    uniform in [0, len - length // 2] (so some windows run past the end and learn EOS padding)."""
+    uniform in [0, len - length // 2] (so some windows run past the end and learn EOS padding).
 
-    def __init__(self, files: list[SourceFile], tokenizer: PreTrainedTokenizerFast, length: int, eos_id: int):
+    `extra` files join the pool; with `extra_share` set, a window comes from them with that probability (else
+    every file weighs its length)."""
+
+    def __init__(self, files: list[SourceFile], tokenizer: PreTrainedTokenizerFast, length: int, eos_id: int,
+                 extra: list[SourceFile] = (), extra_share: float | None = None):
         if not files:
             raise CodilaError("no files to sample training windows from")
+        if extra_share is not None and not (0 <= extra_share < 1 and extra):
+            raise CodilaError(f"--extra-share is a probability in [0, 1) and needs --extra-packages, got {extra_share}")
         self.length = length
         self.eos_id = eos_id
-        encoded = tokenizer([f.text for f in files], add_special_tokens=False)["input_ids"]
+        encoded = tokenizer([f.text for f in [*files, *extra]], add_special_tokens=False)["input_ids"]
+        is_extra = torch.tensor([index >= len(files) for index, ids in enumerate(encoded) if ids])
         self.files = [torch.tensor(ids, dtype=torch.long) for ids in encoded if ids]
         self.weights = torch.tensor([len(ids) for ids in self.files], dtype=torch.float)
         self.n_tokens = int(self.weights.sum())
+        if extra_share is not None:
+            share = torch.where(is_extra, extra_share / self.weights[is_extra].sum(), (1 - extra_share) / self.weights[~is_extra].sum())
+            self.weights = self.weights * share
 
     def sample(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         """(batch_size, length) token windows."""

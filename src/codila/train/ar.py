@@ -32,19 +32,20 @@ def train_ar(
     init: str | Path | None = None,
     gap_fraction: float = 0.0,
     extra_packages: list[str] | None = None,
+    extra_share: float | None = None,
 ) -> dict:
     """Train an AR for blocks of `block_size` on the frozen DLM in `dlm_path` into `out`. `init`: start from this AR
     checkpoint's weights (a warm start with a fresh optimizer, e.g. after the DLM was trained further); it must
     have the same block size, conditioning, frame and tokenizer. `gap_fraction`: the share of windows whose
     response is one contiguous run of blocks (infilling canvases; codila.diffusion.masking.gap_regions).
-    `extra_packages`: installed packages whose source joins the training windows (as for the DLM)."""
+    `extra_packages`, `extra_share`: installed packages whose source joins the training windows (as for the DLM)."""
     check_gap_fraction(gap_fraction)
     check_run_dir(Path(out), resume)
     dlm = load_dlm(dlm_path)
     for parameter in dlm.model.parameters():
         parameter.requires_grad_(False)
     window = dlm.max_length - dlm.max_length % block_size
-    train_files, validation_files, data = training_corpus(files, extra_packages)
+    train_files, extra_files, validation_files, data = training_corpus(files, extra_packages)
     if init is not None and not resume:
         ar = _warm_start(init, dlm, block_size, conditioning, framed)
         ar.model.train()
@@ -56,9 +57,10 @@ def train_ar(
     manifest = base_manifest(kind="ar", preset=preset, block_size=block_size, conditioning=conditioning, framed=framed, dlm=str(dlm_path),
                              parameters=sum(p.numel() for p in ar.model.parameters()),
                              init_from=init_record(init) if init is not None else None, gap_fraction=gap_fraction,
+                             extra_share=extra_share,
                              data={**data, "window": window})
     eos = dlm.special.eos_id
-    return train(ArRecipe(ar, dlm, gap_fraction), dlm.tokenizer, WindowSampler(train_files, dlm.tokenizer, window, eos),
+    return train(ArRecipe(ar, dlm, gap_fraction), dlm.tokenizer, WindowSampler(train_files, dlm.tokenizer, window, eos, extra_files, extra_share),
                  WindowSampler(validation_files, dlm.tokenizer, window, eos), config, out, resume, manifest, progress)
 
 

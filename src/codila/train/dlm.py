@@ -30,15 +30,17 @@ def train_dlm(
     init: str | Path | None = None,
     gap_fraction: float = 0.0,
     extra_packages: list[str] | None = None,
+    extra_share: float | None = None,
 ) -> dict:
     """Train a DLM into `out`. `init`: start from this DLM checkpoint's weights and tokenizer (a warm start with
     a fresh optimizer and schedule: how a run continues across machines or sessions when only the exported
     checkpoint survived); its window and architecture are kept. `gap_fraction`: the share of windows masked
     inside one contiguous gap only (infilling canvases; codila.diffusion.masking.gap_regions). `extra_packages`:
-    installed packages whose source joins the training windows (codila.data.corpus.extra_training_files)."""
+    installed packages whose source joins the training windows (codila.data.corpus.extra_training_files), drawn
+    with probability `extra_share` (None: in proportion to their length)."""
     check_gap_fraction(gap_fraction)
     check_run_dir(Path(out), resume)
-    train_files, validation_files, data = training_corpus(files, extra_packages)
+    train_files, extra_files, validation_files, data = training_corpus(files, extra_packages)
     out = Path(out)
     init_from = init_record(init) if init is not None else None
     if init is not None and not resume:
@@ -57,6 +59,7 @@ def train_dlm(
         model = Qwen3ForCausalLM(qwen3_config(preset, len(tokenizer), window, bidirectional=True))
     manifest = base_manifest(kind="dlm", preset=preset, window=window, vocab_size=len(tokenizer),
                              parameters=sum(p.numel() for p in model.parameters()), init_from=init_from, gap_fraction=gap_fraction,
+                             extra_share=extra_share,
                              data=data)
-    return train(DlmRecipe(model, special.mask_id, gap_fraction), tokenizer, WindowSampler(train_files, tokenizer, window, special.eos_id),
+    return train(DlmRecipe(model, special.mask_id, gap_fraction), tokenizer, WindowSampler(train_files, tokenizer, window, special.eos_id, extra_files, extra_share),
                  WindowSampler(validation_files, tokenizer, window, special.eos_id), config, out, resume, manifest, progress)
