@@ -30,8 +30,10 @@ class WindowSampler:
         self.weights = torch.tensor([len(ids) for ids in self.files], dtype=torch.float)
         self.n_tokens = int(self.weights.sum())
         if extra_share is not None:
-            share = torch.where(is_extra, extra_share / self.weights[is_extra].sum(), (1 - extra_share) / self.weights[~is_extra].sum())
-            self.weights = self.weights * share
+            if not (bool(is_extra.any()) and bool((~is_extra).any())):
+                raise CodilaError("--extra-share: both the corpus and the extra packages need non-empty files")
+            total_extra, total_main = self.weights[is_extra].sum(), self.weights[~is_extra].sum()
+            self.weights = self.weights * torch.where(is_extra, extra_share / total_extra, (1 - extra_share) / total_main)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         """(batch_size, length) token windows."""

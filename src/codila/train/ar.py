@@ -60,8 +60,9 @@ def train_ar(
                              extra_share=extra_share,
                              data={**data, "window": window})
     eos = dlm.special.eos_id
-    return train(ArRecipe(ar, dlm, gap_fraction), dlm.tokenizer, WindowSampler(train_files, dlm.tokenizer, window, eos, extra_files, extra_share),
-                 WindowSampler(validation_files, dlm.tokenizer, window, eos), config, out, resume, manifest, progress)
+    train_windows = WindowSampler(train_files, dlm.tokenizer, window, eos, extra_files, extra_share)
+    return train(ArRecipe(ar, dlm, gap_fraction), dlm.tokenizer, train_windows, WindowSampler(validation_files, dlm.tokenizer, window, eos),
+                 config, out, resume, manifest, progress)
 
 
 def _warm_start(init: str | Path, dlm, block_size: int, conditioning: str, framed: bool) -> LocalAR:

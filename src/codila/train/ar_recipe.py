@@ -23,7 +23,8 @@ class ArRecipe:
     def loss(self, windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         batch, length = windows.shape
         block = self.ar.block_size
-        noisy, masked_blocks = mask_blocks(windows, self.dlm.mask_id, block, generator, gap_fraction=self.gap_fraction)  # (N, L), (N, L / B)
+        # (N, L), (N, L / B)
+        noisy, masked_blocks = mask_blocks(windows, self.dlm.mask_id, block, generator, gap_fraction=self.gap_fraction)
         masked = masked_blocks.repeat_interleave(block, dim=1)  # (N, L)
         # the masked blocks' marginals (M, B, V), row-major like the block selection; no gradient: the DLM is frozen
         block_marginals = self.dlm.selected_marginals(noisy, masked).unflatten(0, (-1, block))

@@ -61,5 +61,6 @@ def train_dlm(
                              parameters=sum(p.numel() for p in model.parameters()), init_from=init_from, gap_fraction=gap_fraction,
                              extra_share=extra_share,
                              data=data)
-    return train(DlmRecipe(model, special.mask_id, gap_fraction), tokenizer, WindowSampler(train_files, tokenizer, window, special.eos_id, extra_files, extra_share),
+    train_windows = WindowSampler(train_files, tokenizer, window, special.eos_id, extra_files, extra_share)
+    return train(DlmRecipe(model, special.mask_id, gap_fraction), tokenizer, train_windows,
                  WindowSampler(validation_files, tokenizer, window, special.eos_id), config, out, resume, manifest, progress)
