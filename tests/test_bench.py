@@ -3,11 +3,12 @@
 import pytest
 
 from codila.bench import bench_settings, run_bench
+from codila.errors import CodilaError
 
 
 def test_bench_rows(tiny_checkpoints, corpus_dir, tmp_path):
     rows = run_bench(tiny_checkpoints, n=3, length=16, batch_sizes=(1, 2), files=corpus_dir, json_path=tmp_path / "bench.jsonl",
-                     progress=False)
+                     progress=False, repeats=3)
     assert len(rows) == 2 * len(bench_settings()) == len((tmp_path / "bench.jsonl").read_text().splitlines())
     by_label = {row["label"]: row for row in rows if row["batch_size"] == 1}
     batched = {row["label"]: row for row in rows if row["batch_size"] == 2}
@@ -18,6 +19,9 @@ def test_bench_rows(tiny_checkpoints, corpus_dir, tmp_path):
     assert by_label["CoDiLA B=4 static soft"]["dlm_forwards_per_token"] == 0.25
     assert 0 < by_label["CoDiLA B=8 static soft"]["ar_time_share"] < 1
     assert all(row["peak_mem_mb"] > 0 and row["tokens_per_s"] > 0 for row in rows)
+    assert all(len(row["tokens_per_s_passes"]) == 3 and sorted(row["tokens_per_s_passes"])[1] == row["tokens_per_s"] for row in rows)
+    with pytest.raises(CodilaError, match="repeats"):
+        run_bench(tiny_checkpoints, n=1, files=corpus_dir, progress=False, repeats=0)
     semi_ar = by_label["DLM K=1 semi-AR 8"]
     for cached in ("DLM K=1 semi-AR 8 prefix cache", "DLM K=1 semi-AR 8 dual cache"):
         assert by_label[cached]["dlm_forwards"] == semi_ar["dlm_forwards"] == 16  # one token per forward, cached or not

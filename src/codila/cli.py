@@ -330,7 +330,8 @@ def evaluate(
 
 @app.command()
 def bench(
-    n: int = typer.Option(40, help="Spans decoded per setting (after 2 untimed warm-up spans)."),
+    n: int = typer.Option(24, help="Spans decoded per setting and pass (after 2 untimed warm-up spans)."),
+    repeats: int = typer.Option(3, help="Passes over all settings, interleaved; each row is its median pass."),
     length: int = typer.Option(32, help="Masked tokens per span."),
     batch_sizes: str = typer.Option("1,8", help="Comma-separated batch sizes to measure."),
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
@@ -347,10 +348,10 @@ def bench(
     sizes = tuple(int(size) for size in batch_sizes.split(",") if size.strip())
     if not sizes or min(sizes) < 1:
         raise CodilaError(f"batch sizes must be positive integers, got {batch_sizes!r}")
-    rows = run_bench(checkpoints or SHIPPED, n, length, seed, batch_sizes=sizes, json_path=json_path)
+    rows = run_bench(checkpoints or SHIPPED, n, length, seed, batch_sizes=sizes, json_path=json_path, repeats=repeats)
     if markdown is not None:
         markdown.write_text(rows_markdown(rows))
-    Console(width=max(120, Console().width)).print(rows_table(rows, f"decoding speed, {n} spans of {length} tokens"))
+    Console(width=max(120, Console().width)).print(rows_table(rows, f"decoding speed, {n} spans of {length} tokens, median of {repeats} passes"))
 
 
 @app.command()
