@@ -17,8 +17,8 @@ from codila.data.corpus import load_files
 from codila.data.spans import sample_spans
 from codila.decoding.dlm import DlmDecodeConfig
 from codila.demo import DEFAULT_TAU, demo_settings
-from codila.eval.infill_run import run_infill_setting
 from codila.errors import CodilaError
+from codila.eval.infill_run import run_infill_setting
 from codila.eval.settings import DecodeSetting, ModelSet
 from codila.models.io import SHIPPED
 
