@@ -32,6 +32,15 @@ def _train_config(steps: int, batch_size: int, lr: float, seed: int, save_every:
     return TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, save_every_seconds=save_every, eval_every=eval_every)
 
 
+# options both trainers take (the recipe's data and masking)
+GAP_FRACTION = typer.Option(0.0, help="Share of windows masked inside one contiguous gap only (infilling canvases); the rest "
+                                      "anywhere.")
+EXTRA_PACKAGES = typer.Option(None, help="Comma-separated installed packages whose source joins the training windows "
+                                         "(e.g. scipy,sympy); validation stays on the corpus.")
+EXTRA_SHARE = typer.Option(None, help="Probability that a window comes from --extra-packages (default: in proportion to their "
+                                      "size).")
+
+
 def _names(comma_separated: str | None) -> list[str] | None:
     return [name.strip() for name in comma_separated.split(",") if name.strip()] if comma_separated else None
 
@@ -53,12 +62,9 @@ def train_dlm_command(
     resume: bool = typer.Option(False, help="Continue the run in --out."),
     init: Optional[Path] = typer.Option(None, help="Warm start from this DLM checkpoint (e.g. checkpoints/dlm): its weights "
                                                    "and tokenizer, a fresh optimizer and schedule."),
-    gap_fraction: float = typer.Option(0.0, help="Share of windows masked inside one contiguous gap only (infilling "
-                                                 "canvases); the rest anywhere."),
-    extra_packages: Optional[str] = typer.Option(None, help="Comma-separated installed packages whose source joins the "
-                                                   "training windows (e.g. scipy,sympy); validation stays on the corpus."),
-    extra_share: Optional[float] = typer.Option(None, help="Probability that a window comes from --extra-packages "
-                                                "(default: in proportion to their size)."),
+    gap_fraction: float = GAP_FRACTION,
+    extra_packages: Optional[str] = EXTRA_PACKAGES,
+    extra_share: Optional[float] = EXTRA_SHARE,
 ):
     """Train a masked diffusion LM on code windows."""
     from codila.train.dlm import train_dlm
@@ -87,12 +93,9 @@ def train_ar_command(
     resume: bool = typer.Option(False),
     init: Optional[Path] = typer.Option(None, help="Warm start from this AR checkpoint (same block size, conditioning "
                                                    "and frame), e.g. after the DLM was trained further."),
-    gap_fraction: float = typer.Option(0.0, help="Share of windows masked inside one contiguous gap only (infilling "
-                                                 "canvases); the rest anywhere."),
-    extra_packages: Optional[str] = typer.Option(None, help="Comma-separated installed packages whose source joins the "
-                                                   "training windows (e.g. scipy,sympy); validation stays on the corpus."),
-    extra_share: Optional[float] = typer.Option(None, help="Probability that a window comes from --extra-packages "
-                                                "(default: in proportion to their size)."),
+    gap_fraction: float = GAP_FRACTION,
+    extra_packages: Optional[str] = EXTRA_PACKAGES,
+    extra_share: Optional[float] = EXTRA_SHARE,
 ):
     """Train a local AR on the marginals of a frozen DLM."""
     from codila.train.ar import train_ar
