@@ -19,6 +19,7 @@ from codila.data.windows import WindowSampler
 from codila.models.io import load_model
 from codila.tokenizer import SpecialIds
 from codila.train.dlm_recipe import DlmRecipe
+from codila.train.loop import evaluate_loss
 
 
 def main() -> None:
@@ -33,11 +34,7 @@ def main() -> None:
         special = SpecialIds.from_tokenizer(tokenizer)
         windows = WindowSampler(load_files(None, "validation"), tokenizer, model.config.max_position_embeddings, special.eos_id)
         batches = [windows.sample(32, torch.Generator().manual_seed(args.seed + i)) for i in range(args.batches)]
-        losses = []
-        for gap_fraction in (0.0, 0.5, 1.0):
-            recipe, generator = DlmRecipe(model, special.mask_id, gap_fraction), torch.Generator().manual_seed(args.seed)
-            with torch.no_grad():
-                losses.append(sum(recipe.loss(batch, generator).item() for batch in batches) / len(batches))
+        losses = [evaluate_loss(DlmRecipe(model, special.mask_id, gap_fraction), batches, args.seed) for gap_fraction in (0.0, 0.5, 1.0)]
         print(f"| {path} | " + " | ".join(f"{loss:.4f}" for loss in losses) + " |")
 
 

@@ -68,11 +68,11 @@ def run_bench(checkpoints: str | Path = SHIPPED, n: int = 24, length: int = 32, 
     peak_mem_mb (peak resident memory while that row decoded), tokens_per_s_passes (every pass, the row being the
     median one) and speedup (tokens/s over the DLM at K=1, batch 1, of this run). Outputs do not depend on the batch
     size or the pass (greedy decoding is identical; tests check it)."""
+    if repeats < 1:
+        raise CodilaError(f"repeats must be >= 1, got {repeats}")
     models = ModelSet(checkpoints)
     context = (models.dlm.max_length - length) // 2
     spans = sample_spans(load_files(files, "all" if files else "test"), models.dlm.tokenizer, n + WARMUP_SPANS, length, context, seed)
-    if repeats < 1:
-        raise CodilaError(f"repeats must be >= 1, got {repeats}")
     settings = bench_settings(tau)
     passes: dict[tuple[int, int], list[dict]] = {}  # (batch size, setting index) -> one row per pass
     with Progress(disable=not progress, transient=True) as bar:

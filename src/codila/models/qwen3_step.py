@@ -14,14 +14,21 @@ step against the model's own forward; other architectures use the transformers p
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
 KvCache = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values (N, kv_heads, T, head_dim)
-# per layer: qkv ((heads + 2 kv) hd, H) with the input norm folded in; qk_norm (heads + kv, hd) with 1/sqrt(hd) folded
-# into the query rows; output (H, heads hd); gate_up (2 I, H) with the post-attention norm folded in; down (H, I)
-LayerWeights = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+class LayerWeights(NamedTuple):
+    qkv: torch.Tensor  # ((heads + 2 kv_heads) head_dim, H): q, k, v projections stacked, input norm folded in
+    qk_norm: torch.Tensor  # (heads + kv_heads, head_dim): q norm per query head (times 1/sqrt(head_dim)), k norm per key head
+    output: torch.Tensor  # (H, heads head_dim)
+    gate_up: torch.Tensor  # (2 I, H): gate and up projections stacked, post-attention norm folded in
+    down: torch.Tensor  # (H, I)
 
 
 def supports(model: PreTrainedModel) -> bool:
@@ -38,10 +45,9 @@ def _scale_rms(x: torch.Tensor, eps: float) -> torch.Tensor:
 def _attention(hidden: torch.Tensor, weights: LayerWeights, cos: torch.Tensor, signed_sin: torch.Tensor,
                past: tuple[torch.Tensor, torch.Tensor] | None, shape: tuple[int, int, int, float]):
     heads, kv_heads, head_dim, eps = shape
-    qkv_weight, qk_norm, output_weight = weights[:3]
     n, length, _ = hidden.shape
-    qkv = F.linear(hidden, qkv_weight).view(n, length, heads + 2 * kv_heads, head_dim)
-    query_key = (_scale_rms(qkv[:, :, : heads + kv_heads], eps) * qk_norm).transpose(1, 2)  # (N, heads + kv, T, hd)
+    qkv = F.linear(hidden, weights.qkv).view(n, length, heads + 2 * kv_heads, head_dim)
+    query_key = (_scale_rms(qkv[:, :, : heads + kv_heads], eps) * weights.qk_norm).transpose(1, 2)  # (N, heads + kv, T, hd)
     # rotary embedding: rotate_half(x) * sin == roll(x, hd / 2) * signed_sin (the sign lives in the table)
     query_key = torch.addcmul(query_key * cos, query_key.roll(head_dim // 2, -1), signed_sin)
     query, key = query_key[:, :heads], query_key[:, heads:]
@@ -52,7 +58,7 @@ def _attention(hidden: torch.Tensor, weights: LayerWeights, cos: torch.Tensor, s
         key, value = torch.cat([past[0], key], dim=2), torch.cat([past[1], value], dim=2)
         grouped = query.reshape(n, kv_heads, heads // kv_heads, head_dim)  # (N, kv, group, hd)
         output = (torch.softmax(grouped @ key.transpose(2, 3), dim=-1) @ value).view(n, heads, 1, head_dim)
-    return F.linear(output.transpose(1, 2).reshape(n, length, -1), output_weight), (key, value)
+    return F.linear(output.transpose(1, 2).reshape(n, length, -1), weights.output), (key, value)
 
 
 def fused_forward(inputs: torch.Tensor, layers: list[LayerWeights], lm_head: torch.Tensor, cos: torch.Tensor,
@@ -67,8 +73,8 @@ def fused_forward(inputs: torch.Tensor, layers: list[LayerWeights], lm_head: tor
         attended, kv = _attention(_scale_rms(hidden, eps), weights, cos, signed_sin, None if pasts is None else pasts[index], shape)
         cache.append(kv)
         hidden = hidden + attended
-        gate, up = F.linear(_scale_rms(hidden, eps), weights[3]).chunk(2, dim=-1)
-        hidden = hidden + F.linear(F.silu(gate) * up, weights[4])
+        gate, up = F.linear(_scale_rms(hidden, eps), weights.gate_up).chunk(2, dim=-1)
+        hidden = hidden + F.linear(F.silu(gate) * up, weights.down)
     return F.linear(_scale_rms(hidden[:, -1], eps), lm_head), cache
 
 
@@ -97,7 +103,7 @@ class Qwen3Step:
         heads, kv_heads, head_dim, _ = self.shape
         with torch.no_grad():
             self._layers = [
-                (
+                LayerWeights(
                     torch.cat([layer.self_attn.q_proj.weight, layer.self_attn.k_proj.weight, layer.self_attn.v_proj.weight])
                     * layer.input_layernorm.weight,
                     torch.cat([(layer.self_attn.q_norm.weight * head_dim**-0.5).expand(heads, -1),
@@ -124,7 +130,7 @@ class Qwen3Step:
             raise ValueError("after the prefill, decode one token per call")
         offset = 0 if prefill else cache[0][0].shape[2]
         positions = slice(offset, offset + inputs.shape[1])
-        logits, new_cache = fused_forward(inputs, self._layers, self._lm_head, self._cos[positions], self._signed_sin[positions],
-                                    None if prefill else list(cache), self.shape)
+        logits, new_cache = fused_forward(inputs, self._layers, self._lm_head, self._cos[positions],
+                                          self._signed_sin[positions], None if prefill else list(cache), self.shape)
         cache[:] = new_cache
         return logits

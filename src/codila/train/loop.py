@@ -69,7 +69,8 @@ def check_run_dir(out: Path, resume: bool) -> Path:
     return state_path
 
 
-def _evaluate(recipe: Recipe, windows: list[torch.Tensor], seed: int) -> float:
+def evaluate_loss(recipe: Recipe, windows: list[torch.Tensor], seed: int) -> float:
+    """The recipe's mean loss over `windows` (a list of batches), without gradients, masks drawn from `seed`."""
     recipe.model.eval()
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -145,7 +146,7 @@ def train(
             elapsed += time.monotonic() - started
             record = {"step": step, "train_loss": round(loss.item(), 4), "lr": optimizer.param_groups[0]["lr"], "seconds": round(elapsed, 1)}
             if step % config.eval_every == 0 or step == config.steps:
-                record["validation_loss"] = round(_evaluate(recipe, validation, config.seed), 4)
+                record["validation_loss"] = round(evaluate_loss(recipe, validation, config.seed), 4)
             history.append(record)
             log.write(json.dumps(record) + "\n")
             log.flush()
