@@ -1,7 +1,7 @@
 """Profile one decoder setting of `codila bench` with pyinstrument: where a decoding step's time goes.
 
     pip install -e ".[profile]"
-    OMP_NUM_THREADS=1 python scripts/profile_decoder.py "CoDiLA B=4 static soft" --n 10
+    OMP_NUM_THREADS=1 python scripts/profile_decoder.py "CoDiLA B=4 static soft scope=1" --n 10
 
 Decodes `n` held-out test spans (after 2 untimed warm-up spans) and prints the call tree.
 """
@@ -22,7 +22,7 @@ from codila.models.io import SHIPPED
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("setting", help='a label of `codila bench`, e.g. "DLM K=1" or "CoDiLA B=4 static soft"')
+    parser.add_argument("setting", help='a label of `codila bench`, e.g. "DLM K=1" or "CoDiLA B=4 static soft scope=1"')
     parser.add_argument("--checkpoints", default=str(SHIPPED))
     parser.add_argument("--n", type=int, default=10)
     parser.add_argument("--length", type=int, default=32)

@@ -16,8 +16,8 @@ def test_bench_rows(tiny_checkpoints, corpus_dir, tmp_path):
         assert row["syntax_valid"] == batched[label]["syntax_valid"] and row["dlm_forwards"] == batched[label]["dlm_forwards"]
     assert by_label["DLM K=1"]["speedup"] == 1.0 and by_label["DLM K=1"]["dlm_forwards_per_token"] == 1.0
     assert by_label["DLM K=1"]["ar_time_share"] == 0.0
-    assert by_label["CoDiLA B=4 static soft"]["dlm_forwards_per_token"] == 0.25
-    assert 0 < by_label["CoDiLA B=8 static soft"]["ar_time_share"] < 1
+    assert by_label["CoDiLA B=4 static soft scope=1"]["dlm_forwards_per_token"] == 0.25
+    assert 0 < by_label["CoDiLA B=8 static soft scope=1"]["ar_time_share"] < 1
     assert all(row["peak_mem_mb"] > 0 and row["tokens_per_s"] > 0 for row in rows)
     assert all(len(row["tokens_per_s_passes"]) == 3 and sorted(row["tokens_per_s_passes"])[1] == row["tokens_per_s"] for row in rows)
     with pytest.raises(CodilaError, match="repeats"):

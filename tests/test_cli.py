@@ -35,10 +35,13 @@ def test_infill_and_generate_print_text_and_counts(tiny_checkpoints):
     (["generate", "x", "--foo", "1"], "No such option: --foo"),
     (["infill", "--prefix", "x", "--ar", "{ck}/ar-b4", "--conditioning", "top9"], "unknown conditioning"),
     (["train", "ar", "--out", "{ck}/never", "--gap-fraction", "1.5"], "--gap-fraction is a share"),
+    (["infill", "--prefix", "x", "--ar", "{ck}/ar-b4", "--choice", "best"], "unknown block choice 'best'"),
+    (["demo", "--scope", 0, "--checkpoints", "{ck}"], "scope must be >= 1"),
+    (["bench", "--scope", 0, "--checkpoints", "{ck}"], "scope must be >= 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tiny_checkpoints, args, message):
     args = [str(a).replace("{ck}", str(tiny_checkpoints)) for a in args]
-    if "--dlm" not in args:
+    if "--dlm" not in args and args[0] not in ("demo", "bench"):
         args += ["--dlm", str(tiny_checkpoints / "dlm")]
     out = codila(*args)
     assert out.returncode == 2

@@ -18,6 +18,7 @@ SETTINGS = [
     ("dlm", DlmDecodeConfig(semi_ar_block=4, cache="dual"), None),
     *(("codila", CodilaDecodeConfig(mode=mode, tau=3.0, tokens_per_step=2), b) for mode in MODES for b in (2, 4)),
     ("codila", CodilaDecodeConfig(mode="static", scope=1), 8),
+    ("codila", CodilaDecodeConfig(mode="static", choice="dlm-confidence"), 2),
 ]
 
 
@@ -81,6 +82,27 @@ def test_scope_one_decodes_left_to_right(dlm, ars):
     assert result.commit_step[canvas.start : canvas.end].tolist() == [i // 2 for i in range(16)]
 
 
+def test_dlm_confidence_commits_the_block_the_dlm_is_surest_of_first():
+    """On the shipped models (the tiny test DLM is too close to uniform: its block confidences tie)."""
+    from codila.decoding.batch import CanvasBatch
+    from codila.decoding.sampling import rank_first
+    from codila.models.io import SHIPPED
+    from codila.models.loading import load_ar, load_dlm
+
+    dlm = load_dlm(SHIPPED / "dlm")
+    ar = load_ar(SHIPPED / "ar-b2", dlm)
+    encode = lambda text: dlm.tokenizer(text)["input_ids"]
+    canvas = Canvas.infill(encode("for i in range(10):\n    "), 16, encode("\n        print(i)\n"), dlm.mask_id, dlm.max_length)
+    with torch.no_grad():
+        logits = CanvasBatch([canvas.copy()], dlm.special.pad_id).region_logits(dlm, [0])[0]
+    block_confidence = torch.softmax(logits, -1).amax(-1).view(-1, 2).mean(1)  # (8,) blocks of B=2
+    expected = int(rank_first(block_confidence, 1, descending=True))
+    assert expected != 0 and float(block_confidence[expected]) > float(block_confidence.median()) + 0.01  # not the nearest, not a tie
+    result = get_decoder("codila").decode(dlm, ar, canvas, CodilaDecodeConfig(choice="dlm-confidence"), torch.Generator().manual_seed(0))
+    first = result.commit_step[canvas.start : canvas.end].view(-1, 2)[:, 0] == 0
+    assert torch.nonzero(first).flatten().tolist() == [expected]
+
+
 def test_completion_fills_after_eos(dlm):
     canvas = Canvas.completion([5, 6], 8, dlm.mask_id, dlm.max_length)
     from codila.decoding.result import CommitLog
@@ -100,6 +122,8 @@ def test_bad_settings_are_clear_errors(dlm, ars):
         codila(dlm, None, canvas, CodilaDecodeConfig(), torch.Generator())
     with pytest.raises(CodilaError, match="unknown CoDiLA mode"):
         codila(dlm, ars[2], canvas, CodilaDecodeConfig(mode="fast"), torch.Generator())
+    with pytest.raises(CodilaError, match="unknown block choice"):
+        codila(dlm, ars[2], canvas, CodilaDecodeConfig(choice="best"), torch.Generator())
     with pytest.raises(CodilaError, match="unknown selection"):
         get_decoder("dlm").decode(dlm, None, canvas, DlmDecodeConfig(selection="best"), torch.Generator())
     with pytest.raises(CodilaError, match="unknown decoder"):

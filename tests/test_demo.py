@@ -15,7 +15,7 @@ def test_demo_runs_every_setting_on_tiny_models(tiny_checkpoints, corpus_dir, tm
     shutil.copytree(tiny_checkpoints, checkpoints)
     rows = run_demo(checkpoints, n=3, length=16, files=corpus_dir, json_path=tmp_path / "rows.jsonl", progress=False, record=True)
     recorded = json.loads((checkpoints / "ar-b8" / "manifest.json").read_text())["demo_metrics"]
-    assert [row["label"] for row in recorded["rows"]] == ["CoDiLA B=8 static soft"] and recorded["n"] == 3
+    assert [row["label"] for row in recorded["rows"]] == ["CoDiLA B=8 static soft scope=1"] and recorded["n"] == 3
     assert len(json.loads((checkpoints / "dlm" / "manifest.json").read_text())["demo_metrics"]["rows"]) == len(rows)
     written = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
     assert written == rows and len(rows) == len(demo_settings())
@@ -25,8 +25,8 @@ def test_demo_runs_every_setting_on_tiny_models(tiny_checkpoints, corpus_dir, tm
     by_label = {row["label"]: row for row in rows}
     assert by_label["DLM K=1"]["tokens_per_step"] == 1 and by_label["DLM K=1"]["dlm_forwards"] == 16
     assert by_label["DLM K=8"]["dlm_forwards"] == 2
-    assert by_label["CoDiLA B=8 static soft"]["tokens_per_step"] == 8
-    assert by_label["CoDiLA B=4 static top1"]["conditioning"] == "top1"
+    assert by_label["CoDiLA B=8 static soft scope=1"]["tokens_per_step"] == 8
+    assert by_label["CoDiLA B=4 static top1 scope=1"]["conditioning"] == "top1"
     again = run_demo(tiny_checkpoints, n=3, length=16, files=corpus_dir, progress=False)
     untimed = lambda table: [{k: v for k, v in row.items() if k not in ("tokens_per_s", "ar_time_share")} for row in table]
     assert untimed(again) == untimed(rows)  # seeded: the same spans and the same decodes

@@ -16,7 +16,7 @@ from rich.progress import Progress
 from codila.data.corpus import load_files
 from codila.data.spans import sample_spans
 from codila.decoding.dlm import DlmDecodeConfig
-from codila.demo import DEFAULT_TAU, demo_settings
+from codila.demo import DEFAULT_TAU, DEMO_SCOPE, demo_settings
 from codila.errors import CodilaError
 from codila.eval.infill_run import run_infill_setting
 from codila.eval.settings import DecodeSetting, ModelSet
@@ -36,9 +36,9 @@ def cache_settings() -> list[DecodeSetting]:
     return [DecodeSetting("dlm", config) for config in semi_ar + threshold]
 
 
-def bench_settings(tau: float = DEFAULT_TAU) -> list[DecodeSetting]:
+def bench_settings(tau: float = DEFAULT_TAU, scope: int = DEMO_SCOPE) -> list[DecodeSetting]:
     """The demo's settings but the conditioning ablation (it decodes exactly like soft B=4), then the cache rows."""
-    return [setting for setting in demo_settings(tau) if setting.ar != "ar-b4-top1"] + cache_settings()
+    return [setting for setting in demo_settings(tau, scope) if setting.ar != "ar-b4-top1"] + cache_settings()
 
 
 def reset_peak_memory() -> bool:
@@ -62,6 +62,7 @@ def peak_memory_mb() -> float:
 
 
 def run_bench(checkpoints: str | Path = SHIPPED, n: int = 24, length: int = 32, seed: int = 0, tau: float = DEFAULT_TAU,
+              scope: int = DEMO_SCOPE,
               batch_sizes: tuple[int, ...] = (1, 8), files: str | Path | None = None, json_path: str | Path | None = None,
               progress: bool = True, repeats: int = 3) -> list[dict]:
     """One row per setting and batch size: the demo's keys plus batch_size, dlm_forwards_per_token, ar_time_share,
@@ -73,7 +74,7 @@ def run_bench(checkpoints: str | Path = SHIPPED, n: int = 24, length: int = 32, 
     models = ModelSet(checkpoints)
     context = (models.dlm.max_length - length) // 2
     spans = sample_spans(load_files(files, "all" if files else "test"), models.dlm.tokenizer, n + WARMUP_SPANS, length, context, seed)
-    settings = bench_settings(tau)
+    settings = bench_settings(tau, scope)
     passes: dict[tuple[int, int], list[dict]] = {}  # (batch size, setting index) -> one row per pass
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("bench", total=len(settings) * len(batch_sizes) * n * repeats)

@@ -106,7 +106,7 @@ def train_ar_command(
     typer.echo(f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
 
 
-DECODE_OPTIONS = ("tokens_per_step", "selection", "semi_ar_block", "threshold", "cache", "mode", "scope", "tau", "temperature", "top_p")
+DECODE_OPTIONS = ("tokens_per_step", "selection", "semi_ar_block", "threshold", "cache", "mode", "scope", "tau", "choice", "temperature", "top_p")
 
 
 def _decode_options(decoder: str, given: dict):
@@ -174,6 +174,7 @@ _CACHE = typer.Option(None, help="dlm with --semi-ar-block: none, prefix or dual
 _MODE = typer.Option(None, help="codila: static, dynamic or verify.")
 _SCOPE = typer.Option(None, help="codila: candidate blocks per step (default 10).")
 _TAU = typer.Option(None, help="codila dynamic: entropy threshold.")
+_CHOICE = typer.Option(None, help="codila static: block rule, ar-entropy (the paper) or dlm-confidence.")
 _TEMPERATURE = typer.Option(None, help="Sampling temperature (codila default 0.1, dlm default 0).")
 _TOP_P = typer.Option(None, help="Nucleus sampling mass (codila default 0.8).")
 _CONDITIONING = typer.Option(None, help="Override the AR's conditioning: soft, top1 or topk:K.")
@@ -187,7 +188,7 @@ def generate(
     dlm: Optional[Path] = _DLM,
     ar: Optional[Path] = _AR, decoder: str = _DECODER, tokens_per_step: Optional[int] = _K, selection: Optional[str] = _SELECTION,
     semi_ar_block: Optional[int] = _SEMI, threshold: Optional[float] = _THRESHOLD, cache: Optional[str] = _CACHE, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
-    temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
+    choice: Optional[str] = _CHOICE, temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
 ):
     """Complete a prompt: the text goes to stdout, the counts to stderr."""
@@ -203,7 +204,7 @@ def infill(
     dlm: Optional[Path] = _DLM,
     ar: Optional[Path] = _AR, decoder: str = _DECODER, tokens_per_step: Optional[int] = _K, selection: Optional[str] = _SELECTION,
     semi_ar_block: Optional[int] = _SEMI, threshold: Optional[float] = _THRESHOLD, cache: Optional[str] = _CACHE, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
-    temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
+    choice: Optional[str] = _CHOICE, temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
 ):
     """Fill `length` tokens between a prefix and a suffix: the infill goes to stdout, the counts to stderr."""
@@ -219,6 +220,16 @@ def list_decoders():
         typer.echo(f"{spec.name:8} {spec.summary}{'' if not spec.needs_ar else '  [needs --ar]'}")
 
 
+_STATIC_SCOPE = typer.Option(None, help="Static rows' candidate blocks per step (default 1, chosen on validation spans; "
+                                        "the paper's is 10).")
+
+
+def _checked_scope(scope: int) -> int:
+    if scope < 1:
+        raise CodilaError(f"scope must be >= 1, got {scope}")
+    return scope
+
+
 @app.command()
 def demo(
     n: int = typer.Option(200, help="Spans to infill."),
@@ -226,6 +237,7 @@ def demo(
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
     files: Optional[Path] = typer.Option(None, help="Cut spans from every .py file here instead of the stdlib test split."),
     tau: Optional[float] = typer.Option(None, help="Dynamic mode's entropy threshold."),
+    scope: Optional[int] = _STATIC_SCOPE,
     seed: int = typer.Option(0),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
     markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
@@ -236,14 +248,14 @@ def demo(
     """Infill held-out code with every decoder on the shipped tiny models and print one table."""
     from rich.console import Console
 
-    from codila.demo import DEFAULT_TAU, DEMO_BATCH_SIZE, run_demo
+    from codila.demo import DEFAULT_TAU, DEMO_BATCH_SIZE, DEMO_SCOPE, run_demo
     from codila.eval.table import rows_markdown, rows_table
 
     batch_size = DEMO_BATCH_SIZE if batch_size is None else batch_size
     if batch_size < 1:
         raise CodilaError(f"batch size must be >= 1, got {batch_size}")
-    rows = run_demo(checkpoints or SHIPPED, n, length, files, None, seed, DEFAULT_TAU if tau is None else tau, json_path,
-                    record=record, batch_size=batch_size)
+    rows = run_demo(checkpoints or SHIPPED, n, length, files, None, seed, DEFAULT_TAU if tau is None else tau,
+                    _checked_scope(DEMO_SCOPE if scope is None else scope), json_path, record=record, batch_size=batch_size)
     if markdown is not None:
         markdown.write_text(rows_markdown(rows))
     Console(width=max(120, Console().width)).print(rows_table(rows, f"infilling {n} spans of {length} tokens ({'files in ' + str(files) if files else 'stdlib test split'})"))
@@ -297,7 +309,7 @@ def evaluate(
     ar: Optional[str] = typer.Option(None, help="AR checkpoint name inside the checkpoints folder (codila default ar-b4)."),
     decoder: str = _DECODER, tokens_per_step: Optional[int] = _K, selection: Optional[str] = _SELECTION,
     semi_ar_block: Optional[int] = _SEMI, threshold: Optional[float] = _THRESHOLD, cache: Optional[str] = _CACHE, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
-    temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
+    choice: Optional[str] = _CHOICE, temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
 ):
     """Evaluate decoders on a task: pass@1, syntax errors, speed, any-order analysis; resumable."""
@@ -338,6 +350,7 @@ def bench(
     length: int = typer.Option(32, help="Masked tokens per span."),
     batch_sizes: str = typer.Option("1,8", help="Comma-separated batch sizes to measure."),
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
+    scope: Optional[int] = _STATIC_SCOPE,
     seed: int = typer.Option(0),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
     markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
@@ -346,12 +359,14 @@ def bench(
     from rich.console import Console
 
     from codila.bench import run_bench
+    from codila.demo import DEMO_SCOPE
     from codila.eval.table import rows_markdown, rows_table
 
     sizes = tuple(int(size) for size in batch_sizes.split(",") if size.strip())
     if not sizes or min(sizes) < 1:
         raise CodilaError(f"batch sizes must be positive integers, got {batch_sizes!r}")
-    rows = run_bench(checkpoints or SHIPPED, n, length, seed, batch_sizes=sizes, json_path=json_path, repeats=repeats)
+    rows = run_bench(checkpoints or SHIPPED, n, length, seed, scope=_checked_scope(DEMO_SCOPE if scope is None else scope),
+                     batch_sizes=sizes, json_path=json_path, repeats=repeats)
     if markdown is not None:
         markdown.write_text(rows_markdown(rows))
     Console(width=max(120, Console().width)).print(rows_table(rows, f"decoding speed, {n} spans of {length} tokens, median of {repeats} passes"))

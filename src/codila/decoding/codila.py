@@ -1,8 +1,9 @@
 """CoDiLA decoding: the DLM drafts marginals for the whole canvas, the local AR decodes blocks of B.
 
 Each step costs one DLM forward and B batched AR calls. Modes (method.md):
-- static: the AR decodes the nearest `scope` masked blocks as one batch; the block with the lowest mean
-  AR entropy is committed whole (B tokens per step), in any order.
+- static: the AR decodes the nearest `scope` masked blocks as one batch; one block is committed whole (B tokens
+  per step), in any order: by default the one with the lowest mean AR entropy (the paper), or (`choice`) the
+  one where the DLM is most confident (highest mean top-1 marginal).
 - dynamic: commit the longest prefix of a candidate block whose mean AR entropy over its still-masked
   positions is <= tau; if no block offers two or more tokens, commit the DLM's single most confident token.
   Committed tokens of a partly decoded block are fed to the AR as hard embeddings and forced.
@@ -26,6 +27,7 @@ from codila.models.dlm import DiffusionLM
 from codila.models.local_ar import LocalAR
 
 MODES = ("static", "dynamic", "verify")
+CHOICES = ("ar-entropy", "dlm-confidence")
 
 
 @dataclass
@@ -34,7 +36,8 @@ class CodilaDecodeConfig:
     scope: how many of the nearest still-masked blocks are candidates each step (paper: 10).
     tau: dynamic mode's entropy threshold (nats); larger = more tokens per step, less care.
     temperature, top_p: AR sampling (paper: 0.1 and 0.8); also used for the DLM fallback token.
-    tokens_per_step, verify_penalty: verify mode's K and the confidence subtracted on disagreement."""
+    tokens_per_step, verify_penalty: verify mode's K and the confidence subtracted on disagreement.
+    choice: static mode's block rule, ar-entropy (lowest mean AR entropy, the paper) or dlm-confidence."""
 
     mode: str = "static"
     scope: int = 10
@@ -43,6 +46,7 @@ class CodilaDecodeConfig:
     top_p: float = 0.8
     tokens_per_step: int = 1
     verify_penalty: float = 1.0
+    choice: str = "ar-entropy"
 
 
 def _check(dlm: DiffusionLM, ar: LocalAR | None, canvas: Canvas, config: CodilaDecodeConfig) -> None:
@@ -50,6 +54,8 @@ def _check(dlm: DiffusionLM, ar: LocalAR | None, canvas: Canvas, config: CodilaD
         raise CodilaError("CoDiLA needs a local AR checkpoint (--ar PATH)")
     if config.mode not in MODES:
         raise CodilaError(f"unknown CoDiLA mode {config.mode!r}; choose one of {', '.join(MODES)}")
+    if config.choice not in CHOICES:
+        raise CodilaError(f"unknown block choice {config.choice!r}; choose one of {', '.join(CHOICES)}")
     if config.scope < 1 or config.tokens_per_step < 1:
         raise CodilaError("scope and tokens per step must be >= 1")
     if dlm.special != ar.special:
@@ -63,7 +69,10 @@ def _check(dlm: DiffusionLM, ar: LocalAR | None, canvas: Canvas, config: CodilaD
 
 
 def _commit_static(log: CommitLog, marginals, blocks, tokens, entropies, config, generator) -> None:
-    best = int(rank_first(entropies.mean(1), 1, descending=False))
+    if config.choice == "dlm-confidence":
+        best = int(rank_first(marginals.amax(-1).mean(1), 1, descending=True))
+    else:
+        best = int(rank_first(entropies.mean(1), 1, descending=False))
     log.commit(blocks[best], tokens[best])
 
 

@@ -42,6 +42,7 @@ class DecodeSetting:
             return self._dlm_label()
         extra = f" tau={d['tau']}" if d["tau"] is not None else f" K={d['k']}" if d["mode"] == "verify" else ""
         extra += f" scope={d['scope']}" if d["scope"] != CodilaDecodeConfig.scope else ""
+        extra += f" {self.config.choice}" if self.config.choice != CodilaDecodeConfig.choice else ""
         return f"CoDiLA B={d['block_size']} {d['mode']} {d['conditioning']}{extra}"
 
     def _dlm_label(self) -> str:

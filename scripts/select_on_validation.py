@@ -1,20 +1,24 @@
-"""Choose dynamic mode's tau on validation-split spans (never on the test split the demo reports).
+"""Choose CoDiLA's settings on validation-split spans (never on the test split the demo reports).
 
-    python scripts/select_tau.py --n 60 --taus 0.25 0.5 1.0 1.5
+    python scripts/select_on_validation.py --n 60 --taus 0.5 1 2 3 4 5 6 8
+    python scripts/select_on_validation.py --n 60 --mode static --block-sizes 4 8 --scopes 1 2 3 5 10
+    python scripts/select_on_validation.py --n 200 --mode static --scopes 2 10 --choices ar-entropy dlm-confidence
 
-Prints, for DLM K=1 and for CoDiLA B=4 dynamic at each tau, the demo's metrics on validation spans.
+Prints the demo's metrics on validation spans for DLM K=1 (the reference) and for every combination of the
+given block sizes, scopes, block choices and taus (tau only in dynamic mode).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 
 from rich.console import Console
 
 from codila.data.corpus import load_files
 from codila.data.spans import sample_spans
-from codila.demo import DEMO_BATCH_SIZE
-from codila.decoding.codila import CodilaDecodeConfig
+from codila.demo import DEMO_BATCH_SIZE, DEFAULT_TAU
+from codila.decoding.codila import CHOICES, MODES, CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
 from codila.models.io import SHIPPED
 from codila.eval.infill_run import run_infill_setting
@@ -27,15 +31,21 @@ def main() -> None:
     parser.add_argument("--checkpoints", default=str(SHIPPED))
     parser.add_argument("--n", type=int, default=60)
     parser.add_argument("--length", type=int, default=32)
-    parser.add_argument("--taus", type=float, nargs="+", default=[0.25, 0.5, 1.0, 1.5])
+    parser.add_argument("--mode", choices=MODES, default="dynamic")
+    parser.add_argument("--block-sizes", type=int, nargs="+", default=[4])
+    parser.add_argument("--scopes", type=int, nargs="+", default=[CodilaDecodeConfig.scope])
+    parser.add_argument("--choices", nargs="+", choices=CHOICES, default=[CodilaDecodeConfig.choice])
+    parser.add_argument("--taus", type=float, nargs="+", default=[DEFAULT_TAU])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=DEMO_BATCH_SIZE, help="spans decoded together (outputs do not change)")
     args = parser.parse_args()
     models = ModelSet(args.checkpoints)
     context = (models.dlm.max_length - args.length) // 2
     spans = sample_spans(load_files(None, "validation"), models.dlm.tokenizer, args.n, args.length, context, args.seed)
+    taus = args.taus if args.mode == "dynamic" else [CodilaDecodeConfig.tau]
     settings = [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=1))]
-    settings += [DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=tau), "ar-b4") for tau in args.taus]
+    settings += [DecodeSetting("codila", CodilaDecodeConfig(mode=args.mode, scope=scope, tau=tau, choice=choice), f"ar-b{block}")
+                 for block, scope, choice, tau in itertools.product(args.block_sizes, args.scopes, args.choices, taus)]
     rows = [run_infill_setting(models, setting, spans, args.seed, batch_size=args.batch_size) for setting in settings]
     Console(width=140).print(rows_table(rows, f"validation split, {args.n} spans of {args.length} tokens"))
     print(rows_markdown(rows))
