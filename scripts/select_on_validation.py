@@ -3,9 +3,10 @@
     python scripts/select_on_validation.py --n 60 --taus 0.5 1 2 3 4 5 6 8
     python scripts/select_on_validation.py --n 60 --mode static --block-sizes 4 8 --scopes 1 2 3 5 10
     python scripts/select_on_validation.py --n 200 --mode static --scopes 2 10 --choices ar-entropy dlm-confidence
+    python scripts/select_on_validation.py --n 200 --mode static --scopes 1 --semi-ar-blocks 8 16 32 --caches prefix dual
 
 Prints the demo's metrics on validation spans for DLM K=1 (the reference) and for every combination of the
-given block sizes, scopes, block choices and taus (tau only in dynamic mode).
+given block sizes, scopes, block choices, taus (dynamic mode only), semi-AR windows and DLM caches (with a window).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from codila.data.spans import sample_spans
 from codila.demo import DEMO_BATCH_SIZE, DEFAULT_TAU
 from codila.decoding.codila import CHOICES, MODES, CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
+from codila.models.dlm_cache import CACHE_MODES
 from codila.models.io import SHIPPED
 from codila.eval.infill_run import run_infill_setting
 from codila.eval.settings import DecodeSetting, ModelSet
@@ -35,6 +37,8 @@ def main() -> None:
     parser.add_argument("--block-sizes", type=int, nargs="+", default=[4])
     parser.add_argument("--scopes", type=int, nargs="+", default=[CodilaDecodeConfig.scope])
     parser.add_argument("--choices", nargs="+", choices=CHOICES, default=[CodilaDecodeConfig.choice])
+    parser.add_argument("--semi-ar-blocks", type=int, nargs="+", default=[0], help="CoDiLA windows (0 = none)")
+    parser.add_argument("--caches", nargs="+", choices=CACHE_MODES, default=["none"], help="DLM caches (with windows)")
     parser.add_argument("--taus", type=float, nargs="+", default=[DEFAULT_TAU])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=DEMO_BATCH_SIZE, help="spans decoded together (outputs do not change)")
@@ -44,8 +48,10 @@ def main() -> None:
     spans = sample_spans(load_files(None, "validation"), models.dlm.tokenizer, args.n, args.length, context, args.seed)
     taus = args.taus if args.mode == "dynamic" else [CodilaDecodeConfig.tau]
     settings = [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=1))]
-    settings += [DecodeSetting("codila", CodilaDecodeConfig(mode=args.mode, scope=scope, tau=tau, choice=choice), f"ar-b{block}")
-                 for block, scope, choice, tau in itertools.product(args.block_sizes, args.scopes, args.choices, taus)]
+    grid = itertools.product(args.block_sizes, args.scopes, args.choices, taus, args.semi_ar_blocks, args.caches)
+    settings += [DecodeSetting("codila", CodilaDecodeConfig(mode=args.mode, scope=scope, tau=tau, choice=choice, semi_ar_block=window,
+                                                            cache=cache), f"ar-b{block}")
+                 for block, scope, choice, tau, window, cache in grid if window or cache == "none"]
     rows = [run_infill_setting(models, setting, spans, args.seed, batch_size=args.batch_size) for setting in settings]
     Console(width=140).print(rows_table(rows, f"validation split, {args.n} spans of {args.length} tokens"))
     print(rows_markdown(rows))

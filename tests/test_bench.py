@@ -2,7 +2,7 @@
 
 import pytest
 
-from codila.bench import bench_settings, run_bench
+from codila.bench import CODILA_CACHE_WINDOW, bench_settings, run_bench
 from codila.errors import CodilaError
 
 
@@ -26,6 +26,8 @@ def test_bench_rows(tiny_checkpoints, corpus_dir, tmp_path):
     for cached in ("DLM K=1 semi-AR 8 prefix cache", "DLM K=1 semi-AR 8 dual cache"):
         assert by_label[cached]["dlm_forwards"] == semi_ar["dlm_forwards"] == 16  # one token per forward, cached or not
     assert 1 <= by_label["DLM threshold=0.9 confidence semi-AR 8 dual cache"]["dlm_forwards"] <= 16
+    for cache in ("prefix", "dual"):  # a block of 4 per forward, cached or not
+        assert by_label[f"CoDiLA B=4 static soft scope=1 semi-AR {CODILA_CACHE_WINDOW} {cache} cache"]["dlm_forwards"] == 4
 
 
 def test_peak_memory_is_measured_per_window():

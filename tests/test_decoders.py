@@ -19,6 +19,8 @@ SETTINGS = [
     *(("codila", CodilaDecodeConfig(mode=mode, tau=3.0, tokens_per_step=2), b) for mode in MODES for b in (2, 4)),
     ("codila", CodilaDecodeConfig(mode="static", scope=1), 8),
     ("codila", CodilaDecodeConfig(mode="static", choice="dlm-confidence"), 2),
+    ("codila", CodilaDecodeConfig(semi_ar_block=8, cache="dual"), 4),
+    ("codila", CodilaDecodeConfig(mode="dynamic", tau=3.0, semi_ar_block=4, cache="prefix"), 2),
 ]
 
 
@@ -103,6 +105,19 @@ def test_dlm_confidence_commits_the_block_the_dlm_is_surest_of_first():
     assert torch.nonzero(first).flatten().tolist() == [expected]
 
 
+def test_codila_semi_ar_windows_go_left_to_right_and_a_cache_refreshed_every_step_is_exact(dlm, ars):
+    canvas = canvases(dlm)[1]  # 24 masked positions: windows of 8
+    codila = get_decoder("codila").decode
+    windowed = codila(dlm, ars[2], canvas, CodilaDecodeConfig(semi_ar_block=8), torch.Generator().manual_seed(0))
+    steps = windowed.commit_step[canvas.start : canvas.end].view(3, 8)
+    assert all(int(steps[w].max()) < int(steps[w + 1].min()) for w in range(2) if bool((steps[w + 1] >= 0).all()))
+    plain = codila(dlm, ars[4], canvas, CodilaDecodeConfig(semi_ar_block=4), torch.Generator().manual_seed(0))
+    for cache in ("prefix", "dual"):  # windows of one block: every step starts a window, so every forward is a full one
+        cached = codila(dlm, ars[4], canvas, CodilaDecodeConfig(semi_ar_block=4, cache=cache), torch.Generator().manual_seed(0))
+        assert torch.equal(cached.ids, plain.ids) and cached.dlm_forwards == plain.dlm_forwards
+        assert cached.tokens_per_step == plain.tokens_per_step
+
+
 def test_completion_fills_after_eos(dlm):
     canvas = Canvas.completion([5, 6], 8, dlm.mask_id, dlm.max_length)
     from codila.decoding.result import CommitLog
@@ -122,6 +137,12 @@ def test_bad_settings_are_clear_errors(dlm, ars):
         codila(dlm, None, canvas, CodilaDecodeConfig(), torch.Generator())
     with pytest.raises(CodilaError, match="unknown CoDiLA mode"):
         codila(dlm, ars[2], canvas, CodilaDecodeConfig(mode="fast"), torch.Generator())
+    with pytest.raises(CodilaError, match="multiple of the block size 2, got 3"):
+        codila(dlm, ars[2], canvas, CodilaDecodeConfig(semi_ar_block=3), torch.Generator())
+    with pytest.raises(CodilaError, match="needs semi-autoregressive windows"):
+        codila(dlm, ars[2], canvas, CodilaDecodeConfig(cache="dual"), torch.Generator())
+    with pytest.raises(CodilaError, match="unknown DLM cache"):
+        codila(dlm, ars[2], canvas, CodilaDecodeConfig(semi_ar_block=2, cache="full"), torch.Generator())
     with pytest.raises(CodilaError, match="unknown block choice"):
         codila(dlm, ars[2], canvas, CodilaDecodeConfig(choice="best"), torch.Generator())
     with pytest.raises(CodilaError, match="unknown selection"):

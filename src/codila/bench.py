@@ -15,6 +15,7 @@ from rich.progress import Progress
 
 from codila.data.corpus import load_files
 from codila.data.spans import sample_spans
+from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
 from codila.demo import DEFAULT_TAU, DEMO_SCOPE, demo_settings
 from codila.errors import CodilaError
@@ -25,20 +26,25 @@ from codila.models.io import SHIPPED
 WARMUP_SPANS = 2  # decoded first and not timed: the first calls of a model pay one-off allocation costs
 SEMI_AR_BLOCK = 8  # the DLM cache rows decode the span in semi-autoregressive blocks of this many positions
 FAST_DLLM_THRESHOLD = 0.9  # Fast-dLLM's default confidence threshold
+# CoDiLA's cache rows: windows of this many positions (the DLM cache is refreshed when a window starts), chosen on
+# 200 validation-split spans (scripts/select_on_validation.py, README).
+CODILA_CACHE_WINDOW = 32
 
 
-def cache_settings() -> list[DecodeSetting]:
+def cache_settings(scope: int = DEMO_SCOPE) -> list[DecodeSetting]:
     """The DLM in semi-AR order without, with prefix and with dual cache; Fast-dLLM's threshold decoding
-    without and with dual cache (the combination Fast-dLLM reports)."""
+    without and with dual cache (the combination Fast-dLLM reports); CoDiLA B=4 static with either cache (its
+    uncached row is the demo's)."""
     semi_ar = [DlmDecodeConfig(semi_ar_block=SEMI_AR_BLOCK, cache=cache) for cache in ("none", "prefix", "dual")]
     threshold = [DlmDecodeConfig(semi_ar_block=SEMI_AR_BLOCK, threshold=FAST_DLLM_THRESHOLD, selection="confidence", cache=cache)
                  for cache in ("none", "dual")]
-    return [DecodeSetting("dlm", config) for config in semi_ar + threshold]
+    codila = [CodilaDecodeConfig(scope=scope, semi_ar_block=CODILA_CACHE_WINDOW, cache=cache) for cache in ("prefix", "dual")]
+    return [DecodeSetting("dlm", config) for config in semi_ar + threshold] + [DecodeSetting("codila", config, "ar-b4") for config in codila]
 
 
 def bench_settings(tau: float = DEFAULT_TAU, scope: int = DEMO_SCOPE) -> list[DecodeSetting]:
     """The demo's settings but the conditioning ablation (it decodes exactly like soft B=4), then the cache rows."""
-    return [setting for setting in demo_settings(tau, scope) if setting.ar != "ar-b4-top1"] + cache_settings()
+    return [setting for setting in demo_settings(tau, scope) if setting.ar != "ar-b4-top1"] + cache_settings(scope)
 
 
 def reset_peak_memory() -> bool:

@@ -9,6 +9,9 @@ Each step costs one DLM forward and B batched AR calls. Modes (method.md):
   Committed tokens of a partly decoded block are fed to the AR as hard embeddings and forced.
 - verify: DLM confidence decoding of K tokens per step, where a position whose DLM top-1 disagrees with
   the AR's greedy token is penalised (the AR as a local judge; for planning tasks).
+With `semi_ar_block` n > 0 the candidates come from the first unfinished window of n positions only (windows
+left to right, any order inside one: LLaDA's semi-autoregressive order); then Fast-dLLM's approximate DLM KV
+cache (`cache`: prefix or dual, codila.models.dlm_cache) can serve every step of a window after its first.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from codila.decoding.result import CommitLog, DecodeResult
 from codila.decoding.sampling import rank_first, sample_top_p
 from codila.errors import CodilaError
 from codila.models.dlm import DiffusionLM
+from codila.models.dlm_cache import CACHE_MODES, DlmKvCache
 from codila.models.local_ar import LocalAR
 
 MODES = ("static", "dynamic", "verify")
@@ -37,7 +41,10 @@ class CodilaDecodeConfig:
     tau: dynamic mode's entropy threshold (nats); larger = more tokens per step, less care.
     temperature, top_p: AR sampling (paper: 0.1 and 0.8); also used for the DLM fallback token.
     tokens_per_step, verify_penalty: verify mode's K and the confidence subtracted on disagreement.
-    choice: static mode's block rule, ar-entropy (lowest mean AR entropy, the paper) or dlm-confidence."""
+    choice: static mode's block rule, ar-entropy (lowest mean AR entropy, the paper) or dlm-confidence.
+    semi_ar_block: 0 = candidates anywhere in the region; n > 0 (a multiple of B) = from the first unfinished
+        window of n positions only. cache: "none", "prefix" or "dual" (needs semi_ar_block; canvases with a
+        cache decode one at a time)."""
 
     mode: str = "static"
     scope: int = 10
@@ -47,6 +54,8 @@ class CodilaDecodeConfig:
     tokens_per_step: int = 1
     verify_penalty: float = 1.0
     choice: str = "ar-entropy"
+    semi_ar_block: int = 0
+    cache: str = "none"
 
 
 def _check(dlm: DiffusionLM, ar: LocalAR | None, canvas: Canvas, config: CodilaDecodeConfig) -> None:
@@ -60,6 +69,12 @@ def _check(dlm: DiffusionLM, ar: LocalAR | None, canvas: Canvas, config: CodilaD
         raise CodilaError("scope and tokens per step must be >= 1")
     if dlm.special != ar.special:
         raise CodilaError("the DLM and the AR use different tokenizers: CoDiLA needs one shared vocabulary")
+    if config.cache not in CACHE_MODES:
+        raise CodilaError(f"unknown DLM cache {config.cache!r}; choose one of {', '.join(CACHE_MODES)}")
+    if config.cache != "none" and config.semi_ar_block < 1:
+        raise CodilaError("a DLM cache needs semi-autoregressive windows: set --semi-ar-block")
+    if config.semi_ar_block < 0 or config.semi_ar_block % ar.block_size:
+        raise CodilaError(f"--semi-ar-block must be a multiple of the block size {ar.block_size}, got {config.semi_ar_block}")
     canvas.blocks(ar.block_size)  # raises when the region is not a multiple of B
 
 
@@ -106,40 +121,80 @@ def _commit_verify(log: CommitLog, marginals, blocks, tokens, entropies, config,
 _COMMIT = {"static": _commit_static, "dynamic": _commit_dynamic, "verify": _commit_verify}
 
 
+def _window(canvas: Canvas, open_blocks: torch.Tensor, semi_ar_block: int) -> tuple[int, int]:
+    """The positions [start, end) candidates may come from: the region, or its first unfinished semi-AR window."""
+    if semi_ar_block <= 0:
+        return canvas.start, canvas.end
+    start = canvas.start + (int(open_blocks[0, 0]) - canvas.start) // semi_ar_block * semi_ar_block
+    return start, min(start + semi_ar_block, canvas.end)
+
+
+def _candidates(log: CommitLog, blocks: torch.Tensor, config: CodilaDecodeConfig) -> tuple[torch.Tensor, int, int]:
+    """The nearest `scope` unfinished blocks (C, B) of the canvas's current window, and that window."""
+    open_blocks = blocks[log.canvas.masked()[blocks].any(1)]
+    start, end = _window(log.canvas, open_blocks, config.semi_ar_block)
+    return open_blocks[open_blocks[:, 0] < end][: config.scope], start, end
+
+
+def _ar_commit(ar: LocalAR, logs: list[CommitLog], offers: list[tuple[torch.Tensor, torch.Tensor]], config: CodilaDecodeConfig,
+               generators: list[torch.Generator]) -> None:
+    """The AR decodes the offered blocks (C_i, B) with their marginals (C_i, B, V) of every canvas as one batch
+    (committed tokens forced, each canvas sampling with its own generator); then each canvas's mode rule commits."""
+    ids = torch.cat([log.canvas.ids[open_blocks] for log, (open_blocks, _) in zip(logs, offers)])
+    forced = torch.where(ids == logs[0].canvas.mask_id, -1, ids)  # committed tokens of partly decoded blocks
+    sizes = [len(open_blocks) for open_blocks, _ in offers]
+    sampling = (0.0, 1.0) if config.mode == "verify" else (config.temperature, config.top_p)  # verify: greedy judge
+    tokens, entropies = ar.decode(torch.cat([m for _, m in offers]), list(zip(generators, sizes)), *sampling, forced)
+    for log, (open_blocks, block_marginals), block_tokens, block_entropies, generator in zip(
+        logs, offers, tokens.split(sizes), entropies.split(sizes), generators
+    ):
+        _COMMIT[config.mode](log, block_marginals, open_blocks, block_tokens, block_entropies, config, generator)
+
+
 def decode_codila_batch(dlm: DiffusionLM, ar: LocalAR, canvases: list[Canvas], config: CodilaDecodeConfig,
                         generators: list[torch.Generator]) -> list[DecodeResult]:
     """Decode canvases with CoDiLA (one DLM forward and B batched AR calls per step for all unfinished
-    canvases); blocks of the AR's block size, any order within the scope."""
+    canvases); blocks of the AR's block size, any order within the scope (and the semi-AR window)."""
     for canvas in canvases:
         _check(dlm, ar, canvas, config)
+    if config.cache != "none":
+        return [_decode_cached(dlm, ar, canvas, config, generator) for canvas, generator in zip(canvases, generators)]
     logs = [CommitLog(canvas.copy(), dlm.special.eos_id) for canvas in canvases]
     batch = CanvasBatch([log.canvas for log in logs], dlm.special.pad_id)
     blocks = [log.canvas.blocks(ar.block_size) for log in logs]  # (N_i, B) positions of each canvas
-    forwards, ar_forwards = [0] * len(logs), [0] * len(logs)
-    sampling = (0.0, 1.0) if config.mode == "verify" else (config.temperature, config.top_p)  # verify: greedy judge
+    forwards = [0] * len(logs)
     started, ar_started = time.perf_counter(), ar.seconds
     with torch.no_grad():
         while rows := batch.active():
             marginals = torch.softmax(batch.region_logits(dlm, rows), dim=-1)  # (A, R, V)
             offers = []  # per active canvas: candidate blocks (C, B) and their marginals (C, B, V)
             for index, row in enumerate(rows):
-                canvas = logs[row].canvas
-                open_blocks = blocks[row][canvas.masked()[blocks[row]].any(1)][: config.scope]  # nearest first
-                offers.append((open_blocks, marginals[index][open_blocks - canvas.start]))
-            ids = torch.cat([logs[row].canvas.ids[open_blocks] for row, (open_blocks, _) in zip(rows, offers)])
-            forced = torch.where(ids == dlm.mask_id, -1, ids)  # committed tokens of partly decoded blocks
-            groups = [(generators[row], len(open_blocks)) for row, (open_blocks, _) in zip(rows, offers)]
-            tokens, entropies = ar.decode(torch.cat([m for _, m in offers]), groups, *sampling, forced)
-            sizes = [len(open_blocks) for open_blocks, _ in offers]
-            for row, (open_blocks, block_marginals), block_tokens, block_entropies in zip(
-                rows, offers, tokens.split(sizes), entropies.split(sizes)
-            ):
-                _COMMIT[config.mode](logs[row], block_marginals, open_blocks, block_tokens, block_entropies, config, generators[row])
+                open_blocks = _candidates(logs[row], blocks[row], config)[0]
+                offers.append((open_blocks, marginals[index][open_blocks - logs[row].canvas.start]))
+            _ar_commit(ar, [logs[row] for row in rows], offers, config, [generators[row] for row in rows])
+            for row in rows:
                 forwards[row] += 1
-                ar_forwards[row] += ar.block_size
     n = len(logs)
     share, ar_share = (time.perf_counter() - started) / n, (ar.seconds - ar_started) / n
-    return [log.finish(forwards[row], ar_forwards[row], ar_share, share) for row, log in enumerate(logs)]
+    return [log.finish(forwards[row], forwards[row] * ar.block_size, ar_share, share) for row, log in enumerate(logs)]
+
+
+def _decode_cached(dlm: DiffusionLM, ar: LocalAR, canvas: Canvas, config: CodilaDecodeConfig, generator: torch.Generator) -> DecodeResult:
+    """CoDiLA over semi-AR windows with the approximate DLM KV cache, refreshed when a new window starts."""
+    log = CommitLog(canvas.copy(), dlm.special.eos_id)
+    blocks = log.canvas.blocks(ar.block_size)
+    cache = DlmKvCache(dlm, config.cache)
+    forwards_before, ar_before, current, steps = dlm.forwards, ar.seconds, None, 0
+    with torch.no_grad():
+        while not log.done():
+            open_blocks, start, end = _candidates(log, blocks, config)
+            if start != current:
+                logits, current = cache.refresh(log.canvas.ids, start, end), start
+            else:
+                logits = cache.block_logits(log.canvas.ids, start, end)
+            _ar_commit(ar, [log], [(open_blocks, torch.softmax(logits, dim=-1)[open_blocks - start])], config, [generator])
+            steps += 1
+    return log.finish(dlm.forwards - forwards_before, steps * ar.block_size, ar.seconds - ar_before)
 
 
 def decode_codila(dlm: DiffusionLM, ar: LocalAR, canvas: Canvas, config: CodilaDecodeConfig, generator: torch.Generator) -> DecodeResult:

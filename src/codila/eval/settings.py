@@ -43,7 +43,12 @@ class DecodeSetting:
         extra = f" tau={d['tau']}" if d["tau"] is not None else f" K={d['k']}" if d["mode"] == "verify" else ""
         extra += f" scope={d['scope']}" if d["scope"] != CodilaDecodeConfig.scope else ""
         extra += f" {self.config.choice}" if self.config.choice != CodilaDecodeConfig.choice else ""
-        return f"CoDiLA B={d['block_size']} {d['mode']} {d['conditioning']}{extra}"
+        return f"CoDiLA B={d['block_size']} {d['mode']} {d['conditioning']}{extra}{self._window_label()}"
+
+    def _window_label(self) -> str:
+        """" semi-AR n" and " prefix cache" / " dual cache" where the setting uses them (both decoders)."""
+        label = f" semi-AR {self.config.semi_ar_block}" if self.config.semi_ar_block else ""
+        return label + (f" {self.config.cache} cache" if self.config.cache != "none" else "")
 
     def _dlm_label(self) -> str:
         """"DLM K=1", plus what differs from the paper's baseline: selection, semi-AR blocks, threshold, cache."""
@@ -51,11 +56,7 @@ class DecodeSetting:
         label = f"DLM threshold={config.threshold}" if config.threshold > 0 else f"DLM K={config.tokens_per_step}"
         if config.selection != DlmDecodeConfig.selection:
             label += f" {config.selection}"
-        if config.semi_ar_block:
-            label += f" semi-AR {config.semi_ar_block}"
-        if config.cache != DlmDecodeConfig.cache:
-            label += f" {config.cache} cache"
-        return label
+        return label + self._window_label()
 
 
 class ModelSet:
