@@ -5,7 +5,7 @@
     python scripts/select_on_validation.py --n 200 --mode static --scopes 2 10 --choices ar-entropy dlm-confidence
     python scripts/select_on_validation.py --n 200 --mode static --scopes 1 --semi-ar-blocks 8 16 32 --caches prefix dual
 
-Prints the demo's metrics on validation spans for DLM K=1 (the reference) and for every combination of the
+Prints the demo's metrics on validation spans for DLM K=1 (the reference, unless --no-reference) and for every combination of the
 given block sizes, scopes, block choices, taus (dynamic mode only), semi-AR windows and DLM caches (with a window).
 """
 
@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--semi-ar-blocks", type=int, nargs="+", default=[0], help="CoDiLA windows (0 = none)")
     parser.add_argument("--caches", nargs="+", choices=CACHE_MODES, default=["none"], help="DLM caches (with windows)")
     parser.add_argument("--taus", type=float, nargs="+", default=[DEFAULT_TAU])
+    parser.add_argument("--no-reference", action="store_true", help="skip the DLM K=1 row")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=DEMO_BATCH_SIZE, help="spans decoded together (outputs do not change)")
     args = parser.parse_args()
@@ -47,7 +48,7 @@ def main() -> None:
     context = (models.dlm.max_length - args.length) // 2
     spans = sample_spans(load_files(None, "validation"), models.dlm.tokenizer, args.n, args.length, context, args.seed)
     taus = args.taus if args.mode == "dynamic" else [CodilaDecodeConfig.tau]
-    settings = [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=1))]
+    settings = [] if args.no_reference else [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=1))]
     grid = itertools.product(args.block_sizes, args.scopes, args.choices, taus, args.semi_ar_blocks, args.caches)
     settings += [DecodeSetting("codila", CodilaDecodeConfig(mode=args.mode, scope=scope, tau=tau, choice=choice, semi_ar_block=window,
                                                             cache=cache), f"ar-b{block}")
