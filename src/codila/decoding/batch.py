@@ -34,11 +34,13 @@ class CanvasBatch:
         """Rows whose canvas still has masks."""
         return [row for row, canvas in enumerate(self.canvases) if bool(canvas.masked().any())]
 
-    def region_logits(self, dlm: DiffusionLM, rows: list[int]) -> torch.Tensor:
-        """One DLM forward over `rows`: logits (len(rows), R, V) of the region columns; a canvas's region
-        position p (0 = its first decoded token) is row p. Without padding the call is the plain unbatched one."""
+    def region_logits(self, dlm: DiffusionLM, rows: list[int], offsets: torch.Tensor | None = None) -> torch.Tensor:
+        """One DLM forward over `rows`: logits (len(rows), P, V) at region offsets `offsets` (1D, default all: row p
+        is then a canvas's region position p, 0 = its first decoded token). Only those rows go through the output
+        layer. Without padding the call is the plain unbatched one."""
         ids = self.ids[rows]
         mask = self.attention_mask[rows]
+        columns = self.region_columns if offsets is None else self.region_columns[offsets]
         if bool(mask.all()):
-            return dlm.logits(ids, self.region_columns)
-        return dlm.logits(ids, self.region_columns, mask, self.position_ids[rows])
+            return dlm.logits(ids, columns)
+        return dlm.logits(ids, columns, mask, self.position_ids[rows])

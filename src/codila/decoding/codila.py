@@ -166,11 +166,12 @@ def decode_codila_batch(dlm: DiffusionLM, ar: LocalAR, canvases: list[Canvas], c
     started, ar_started = time.perf_counter(), ar.seconds
     with torch.no_grad():
         while rows := batch.active():
-            marginals = torch.softmax(batch.region_logits(dlm, rows), dim=-1)  # (A, R, V)
-            offers = []  # per active canvas: candidate blocks (C, B) and their marginals (C, B, V)
-            for index, row in enumerate(rows):
-                open_blocks = _candidates(logs[row], blocks[row], config)[0]
-                offers.append((open_blocks, marginals[index][open_blocks - logs[row].canvas.start]))
+            candidates = [_candidates(logs[row], blocks[row], config)[0] - logs[row].canvas.start for row in rows]
+            offsets = torch.unique(torch.cat([c.flatten() for c in candidates]))  # region offsets any canvas needs
+            marginals = torch.softmax(batch.region_logits(dlm, rows, offsets), dim=-1)  # (A, len(offsets), V)
+            columns = torch.searchsorted(offsets, torch.cat(candidates)).split([len(c) for c in candidates])
+            offers = [(c + logs[row].canvas.start, marginals[index][block_columns])  # blocks (C, B), marginals (C, B, V)
+                      for index, (row, c, block_columns) in enumerate(zip(rows, candidates, columns))]
             _ar_commit(ar, [logs[row] for row in rows], offers, config, [generators[row] for row in rows])
             for row in rows:
                 forwards[row] += 1
