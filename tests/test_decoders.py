@@ -206,3 +206,14 @@ def test_the_dlm_cache_is_exact_until_the_block_changes(dlm, mode):
     assert torch.allclose(fresh, plain, atol=1e-5) and torch.allclose(reused, plain, atol=1e-4)
     with pytest.raises(CodilaError, match="semi-autoregressive"):
         get_decoder("dlm").decode(dlm, None, canvas, DlmDecodeConfig(cache=mode), torch.Generator())
+
+
+def test_region_logits_at_chosen_offsets_are_those_rows_of_the_full_region(dlm):
+    from codila.decoding.batch import CanvasBatch
+
+    encode = lambda text: dlm.tokenizer(text)["input_ids"]
+    batch = CanvasBatch([*canvases(dlm), Canvas.infill(encode("x = 1\n"), 8, encode("print(x)\n"), dlm.mask_id, dlm.max_length)],
+                        dlm.special.pad_id)
+    offsets = torch.tensor([0, 3, 4, 7])
+    full, chosen = batch.region_logits(dlm, [0, 2]), batch.region_logits(dlm, [0, 2], offsets)
+    assert chosen.shape == (2, 4, full.shape[-1]) and torch.allclose(chosen, full[:, offsets], atol=1e-5)
