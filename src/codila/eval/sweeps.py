@@ -6,18 +6,18 @@ from dataclasses import replace
 
 from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
-from codila.demo import DEFAULT_TAU
+from codila.demo import DEFAULT_TAU, DEMO_SCOPE
 from codila.errors import CodilaError
 from codila.eval.settings import DecodeSetting
 
-PAPER_SCOPES = (10, 20, 30, 50)
+PAPER_SCOPES = (1, 10, 20, 30, 50)  # the paper's four, and the nearest block only (the demo's)
 PAPER_TAUS = (0.5, 1.0, 2.0, 4.0, 6.0, 8.0)  # the shipped AR's entropies are flat: useful taus are large
 
 
 def paper_sweep() -> list[DecodeSetting]:
     """The paper's experiments: DLM K in {1,2,4,8}; CoDiLA static B in {2,4,8} with soft and top-1
     conditioning (the top-1 AR trained for B=4; for B=2 and 8 the soft AR read top-1 at decoding time);
-    scope in {10,20,30,50} at B=4; a tau grid for dynamic B=4."""
+    scope in {1,10,20,30,50} at B=4; a tau grid for dynamic B=4."""
     static = CodilaDecodeConfig()
     settings = [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=k)) for k in (1, 2, 4, 8)]
     settings += [DecodeSetting("codila", static, f"ar-b{b}") for b in (2, 4, 8)]
@@ -29,10 +29,10 @@ def paper_sweep() -> list[DecodeSetting]:
 
 
 def quick_sweep() -> list[DecodeSetting]:
-    """The headline comparison only: DLM K=1 and K=4, CoDiLA B=4 static and dynamic (the demo's tau)."""
+    """The headline comparison only: DLM K=1 and K=4, CoDiLA B=4 static and dynamic (the demo's scope and tau)."""
     return [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=1)), DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=4)),
-            DecodeSetting("codila", CodilaDecodeConfig(), "ar-b4"),
-            DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=DEFAULT_TAU), "ar-b4")]
+            DecodeSetting("codila", CodilaDecodeConfig(scope=DEMO_SCOPE), "ar-b4"),
+            DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=DEFAULT_TAU, scope=DEMO_SCOPE), "ar-b4")]
 
 
 SWEEPS = {"paper": paper_sweep, "quick": quick_sweep}
