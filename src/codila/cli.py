@@ -220,8 +220,8 @@ def list_decoders():
         typer.echo(f"{spec.name:8} {spec.summary}{'' if not spec.needs_ar else '  [needs --ar]'}")
 
 
-_STATIC_SCOPE = typer.Option(None, help="Static rows' candidate blocks per step (default 1, chosen on validation spans; "
-                                        "the paper's is 10).")
+_DEMO_SCOPE = typer.Option(None, "--scope", help="CoDiLA rows' candidate blocks per step (default 1, chosen on validation "
+                                                 "spans; the paper's is 10).")
 
 
 def _checked_scope(scope: int) -> int:
@@ -237,7 +237,7 @@ def demo(
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
     files: Optional[Path] = typer.Option(None, help="Cut spans from every .py file here instead of the stdlib test split."),
     tau: Optional[float] = typer.Option(None, help="Dynamic mode's entropy threshold."),
-    scope: Optional[int] = _STATIC_SCOPE,
+    scope: Optional[int] = _DEMO_SCOPE,
     seed: int = typer.Option(0),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
     markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
@@ -350,7 +350,7 @@ def bench(
     length: int = typer.Option(32, help="Masked tokens per span."),
     batch_sizes: str = typer.Option("1,8", help="Comma-separated batch sizes to measure."),
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
-    scope: Optional[int] = _STATIC_SCOPE,
+    scope: Optional[int] = _DEMO_SCOPE,
     seed: int = typer.Option(0),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
     markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
