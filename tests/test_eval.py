@@ -98,7 +98,7 @@ def test_paper_sweep_on_code_infill(tiny_checkpoints, corpus_dir, tmp_path):
     settings = get_sweep("paper")
     models = ModelSet(tiny_checkpoints)
     labels = [setting.label(models.for_setting(setting)) for setting in settings]
-    assert len(set(labels)) == len(labels) == 19
+    assert len(set(labels)) == len(labels) == 20  # the paper's 19 and scope 1
     rows = run_eval(CODE_INFILL, settings, tmp_path / "run", EvalOptions(limit=1, span_length=16, files=str(corpus_dir)),
                     tiny_checkpoints, progress=False)
     assert [row["label"] for row in rows] == labels
