@@ -110,7 +110,7 @@ def test_codila_semi_ar_windows_go_left_to_right_and_a_cache_refreshed_every_ste
     codila = get_decoder("codila").decode
     windowed = codila(dlm, ars[2], canvas, CodilaDecodeConfig(semi_ar_block=8), torch.Generator().manual_seed(0))
     steps = windowed.commit_step[canvas.start : canvas.end].view(3, 8)
-    assert all(int(steps[w].max()) < int(steps[w + 1].min()) for w in range(2) if bool((steps[w + 1] >= 0).all()))
+    assert all(int(steps[w].max()) < int(steps[w + 1].min()) for w in range(2))  # window by window
     plain = codila(dlm, ars[4], canvas, CodilaDecodeConfig(semi_ar_block=4), torch.Generator().manual_seed(0))
     for cache in ("prefix", "dual"):  # windows of one block: every step starts a window, so every forward is a full one
         cached = codila(dlm, ars[4], canvas, CodilaDecodeConfig(semi_ar_block=4, cache=cache), torch.Generator().manual_seed(0))
