@@ -29,6 +29,17 @@ test-slow: setup
 ARS := ar-b1 ar-b2 ar-b4 ar-b8 ar-b4-top1 ar-b4-noframe
 EXTRA := torch,scipy,sympy,numpy,matplotlib,networkx
 STAGE2 := --gap-fraction 0.5 --extra-packages $(EXTRA) --extra-share 0.5
+# Fine-tune every AR on DLM run $(1) into runs/<name>-$(2), warm-started from the exports in $(3), seed $(4).
+define FINETUNE_ARS
+	for b in 2 4 8; do $(VENV)/bin/codila train ar --dlm runs/$(1)/checkpoint --out runs/ar-b$$b-$(2) --block-size $$b \
+		--init $(3)/ar-b$$b --steps 800 --lr 5e-4 --seed $(4) $(STAGE2); done
+	$(VENV)/bin/codila train ar --dlm runs/$(1)/checkpoint --out runs/ar-b4-top1-$(2) --block-size 4 --conditioning top1 \
+		--init $(3)/ar-b4-top1 --steps 800 --lr 5e-4 --seed $(4) $(STAGE2)
+	$(VENV)/bin/codila train ar --dlm runs/$(1)/checkpoint --out runs/ar-b1-$(2) --block-size 1 \
+		--init $(3)/ar-b1 --steps 400 --lr 5e-4 --seed $(4) $(STAGE2)
+	$(VENV)/bin/codila train ar --dlm runs/$(1)/checkpoint --out runs/ar-b4-noframe-$(2) --block-size 4 --no-frame \
+		--init $(3)/ar-b4-noframe --steps 400 --lr 5e-4 --seed $(4) $(STAGE2)
+endef
 checkpoints: setup
 	$(VENV)/bin/codila train dlm --out runs/dlm --steps 2400
 	for b in 1 2 4 8; do $(VENV)/bin/codila train ar --dlm runs/dlm/checkpoint --out runs/ar-b$$b --block-size $$b; done
@@ -36,25 +47,11 @@ checkpoints: setup
 	$(VENV)/bin/codila train ar --dlm runs/dlm/checkpoint --out runs/ar-b4-noframe --block-size 4 --no-frame
 	for name in dlm $(ARS); do $(VENV)/bin/codila export runs/$$name/checkpoint runs/stage1/$$name; done
 	$(VENV)/bin/codila train dlm --out runs/dlm3 --init runs/stage1/dlm --steps 2400 --lr 3e-4 --seed 3 $(STAGE2)
-	for b in 2 4 8; do $(VENV)/bin/codila train ar --dlm runs/dlm3/checkpoint --out runs/ar-b$$b-2 --block-size $$b \
-		--init runs/stage1/ar-b$$b --steps 800 --lr 5e-4 --seed 1 $(STAGE2); done
-	$(VENV)/bin/codila train ar --dlm runs/dlm3/checkpoint --out runs/ar-b4-top1-2 --block-size 4 --conditioning top1 \
-		--init runs/stage1/ar-b4-top1 --steps 800 --lr 5e-4 --seed 1 $(STAGE2)
-	$(VENV)/bin/codila train ar --dlm runs/dlm3/checkpoint --out runs/ar-b1-2 --block-size 1 \
-		--init runs/stage1/ar-b1 --steps 400 --lr 5e-4 --seed 1 $(STAGE2)
-	$(VENV)/bin/codila train ar --dlm runs/dlm3/checkpoint --out runs/ar-b4-noframe-2 --block-size 4 --no-frame \
-		--init runs/stage1/ar-b4-noframe --steps 400 --lr 5e-4 --seed 1 $(STAGE2)
+	$(call FINETUNE_ARS,dlm3,2,runs/stage1,1)
 	$(VENV)/bin/codila export runs/dlm3/checkpoint runs/stage2/dlm
 	for name in $(ARS); do $(VENV)/bin/codila export runs/$$name-2/checkpoint runs/stage2/$$name; done
 	$(VENV)/bin/codila train dlm --out runs/dlm4 --init runs/stage2/dlm --steps 2800 --lr 3e-4 --seed 4 $(STAGE2)
-	for b in 2 4 8; do $(VENV)/bin/codila train ar --dlm runs/dlm4/checkpoint --out runs/ar-b$$b-3 --block-size $$b \
-		--init runs/stage2/ar-b$$b --steps 800 --lr 5e-4 --seed 2 $(STAGE2); done
-	$(VENV)/bin/codila train ar --dlm runs/dlm4/checkpoint --out runs/ar-b4-top1-3 --block-size 4 --conditioning top1 \
-		--init runs/stage2/ar-b4-top1 --steps 800 --lr 5e-4 --seed 2 $(STAGE2)
-	$(VENV)/bin/codila train ar --dlm runs/dlm4/checkpoint --out runs/ar-b1-3 --block-size 1 \
-		--init runs/stage2/ar-b1 --steps 400 --lr 5e-4 --seed 2 $(STAGE2)
-	$(VENV)/bin/codila train ar --dlm runs/dlm4/checkpoint --out runs/ar-b4-noframe-3 --block-size 4 --no-frame \
-		--init runs/stage2/ar-b4-noframe --steps 400 --lr 5e-4 --seed 2 $(STAGE2)
+	$(call FINETUNE_ARS,dlm4,3,runs/stage2,2)
 	$(VENV)/bin/codila export runs/dlm4/checkpoint checkpoints/dlm
 	for name in $(ARS); do $(VENV)/bin/codila export runs/$$name-3/checkpoint checkpoints/$$name; done
 	$(VENV)/bin/codila demo --record
