@@ -8,7 +8,6 @@ evaluated, with every file that shares most of its lines with a held-out file le
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -16,6 +15,7 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
+from codila.data.syntax import parses
 from codila.errors import CodilaError
 
 SPLITS = ("train", "validation", "test")
@@ -43,14 +43,6 @@ class SourceFile:
     text: str
 
 
-def _parses(text: str) -> bool:
-    try:
-        ast.parse(text)
-    except (SyntaxError, ValueError):
-        return False
-    return True
-
-
 def load_files(root: str | Path | None = None, split: str = "train") -> list[SourceFile]:
     """The parseable .py files of `root` (default: the stdlib) in `split` ("all" for every file), sorted."""
     if split not in SPLITS + ("all",):
@@ -64,7 +56,7 @@ def load_files(root: str | Path | None = None, split: str = "train") -> list[Sou
         if _excluded(rel) or (split != "all" and split_of(rel.as_posix()) != split):
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
-        if _parses(text):
+        if parses(text):
             files.append(SourceFile(rel.as_posix(), text))
     if not files:
         raise CodilaError(f"no parseable .py files in {root} for split {split!r}")

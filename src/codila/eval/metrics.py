@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import ast
-import warnings
-
 from transformers import PreTrainedTokenizerFast
 
 from codila.data.spans import InfillSpan
+from codila.data.syntax import parses
 
-
-def parses(code: str) -> bool:
-    """True when `code` is syntactically valid Python (ast.parse succeeds)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # invalid escape sequences and the like are warnings, not errors
-            ast.parse(code)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return False
-    return True
+__all__ = ["parses", "score_infill"]
 
 
 def score_infill(span: InfillSpan, infill_ids: list[int], tokenizer: PreTrainedTokenizerFast) -> dict[str, float]:

@@ -62,6 +62,8 @@ class LocalAR:
         self.seconds = 0.0  # wall time spent in `decode` (the AR's share of a decoding step)
         self.fast_step = qwen3_step.Qwen3Step(model) if qwen3_step.supports(model) else None
         self.banned_ids = self.special.never_generated()  # a block never holds a mask, padding or frame token
+        # added to the logits: -inf at the banned ids (one add per token instead of an indexed write)
+        self.banned_bias = torch.zeros(model.config.vocab_size).index_fill_(0, self.banned_ids, float("-inf"))
 
     @property
     def embedding_matrix(self) -> torch.Tensor:
@@ -143,12 +145,12 @@ class LocalAR:
         cache = [] if self.fast_step is not None else DynamicCache(config=self.model.config)
         tokens = torch.empty(n, block, dtype=torch.long)
         entropies = torch.empty(n, block)
+        forced_columns = [False] * block if forced is None else (forced >= 0).any(0).tolist()
         for j in range(block):
-            logits = self._last_logits(inputs, cache).float()  # (N, V)
-            logits[:, self.banned_ids] = float("-inf")
+            logits = self._last_logits(inputs, cache).float() + self.banned_bias  # (N, V)
             entropies[:, j] = entropy(logits)
             token = _sample(logits, temperature, top_p, generator)
-            if forced is not None:
+            if forced_columns[j]:
                 token = torch.where(forced[:, j] >= 0, forced[:, j], token)
             tokens[:, j] = token
             inputs = self.embedding_matrix[token][:, None]  # (N, 1, H)
