@@ -31,5 +31,21 @@ def test_sampling_follows_the_renormalised_nucleus():
     frequencies = torch.bincount(tokens, minlength=4).float() / len(tokens)
     assert torch.allclose(frequencies, torch.tensor([0.5, 0.3, 0.15, 0.0]) / 0.95, atol=0.01)
     peaked = torch.zeros(3, 1000)
-    peaked[:, 7] = 10.0  # the shortcut path: the nucleus lies in the top 16
+    peaked[:, 7] = 10.0  # the shortcut path: every nucleus is the most likely token alone
     assert sample_top_p(peaked, 0.1, 0.8, torch.Generator().manual_seed(0)).tolist() == [7, 7, 7]
+
+
+def test_every_path_draws_one_uniform_per_row():
+    """Whether a batch takes the most-likely-token shortcut or the sorted nucleus, the generator advances by one
+    number per row, so that a canvas samples the same whatever it is batched with."""
+    peaked = torch.zeros(2, 1000)
+    peaked[:, 3] = 10.0
+    spread = torch.zeros(2, 1000)  # uniform rows: the nucleus holds 800 tokens, past the top-256 head
+    for logits in (peaked, spread):
+        generator = torch.Generator().manual_seed(5)
+        sample_top_p(logits, 0.1, 0.8, generator)
+        reference = torch.Generator().manual_seed(5)
+        torch.rand(2, 1, generator=reference)
+        assert torch.equal(torch.rand(3, generator=generator), torch.rand(3, generator=reference))
+    mixed = torch.cat([peaked[:1], spread[:1]])  # one row each: the general path, the peaked row still its top token
+    assert sample_top_p(mixed, 0.1, 0.8, torch.Generator().manual_seed(5))[0] == 3

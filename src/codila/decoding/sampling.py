@@ -30,16 +30,20 @@ def sample_top_p(logits: torch.Tensor, temperature: float, top_p: float, generat
     """Nucleus sampling from (..., V) logits; temperature 0 is argmax. Returns (...) token ids.
 
     The smallest set of most likely tokens holding `top_p` of the mass is kept, and one token is drawn from it
-    (renormalised) by inverting its cumulative distribution with one uniform number per row."""
+    (renormalised) by inverting its cumulative distribution with one uniform number per row. When every row's most
+    likely token holds `top_p` alone, that token is the answer (no sort); the generator advances the same either way."""
     if temperature <= 0:
         return logits.argmax(-1)
     probs = torch.softmax(logits / temperature, dim=-1)
+    uniform = torch.rand((*probs.shape[:-1], 1), generator=generator)  # one per row, drawn whichever path follows
+    top_prob, top_token = probs.max(-1)
+    if bool((top_prob >= top_p).all()):  # every nucleus is its most likely token alone (usual at low temperature)
+        return top_token
     sorted_probs, order = _sorted_head(probs, top_p)
     cumulative = sorted_probs.cumsum(-1)
     kept = (cumulative - sorted_probs < top_p).sum(-1, keepdim=True)  # always >= 1: the most likely token
     kept_mass = cumulative.gather(-1, kept - 1)
-    uniform = torch.rand(kept_mass.shape, generator=generator) * kept_mass
-    choice = torch.minimum((cumulative < uniform).sum(-1, keepdim=True), kept - 1)
+    choice = torch.minimum((cumulative < uniform * kept_mass).sum(-1, keepdim=True), kept - 1)
     return order.gather(-1, choice).squeeze(-1)
 
 
