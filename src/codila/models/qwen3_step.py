@@ -8,8 +8,9 @@ gate/up projections, the RMSNorm weights in front of a projection folded into it
 (norm(x) * w @ W.T == norm(x) @ (W * w).T), one norm and one rotation for queries and keys together, a rotary
 table computed once, and plain attention for one-token steps. torch.compile was tried on this function and
 lost: with shapes that change every call (blocks, cache length) it recompiled past its limit (15 graphs, 65 s)
-and ran slower than eager; one fixed shape compiled alone ran a step in about half the time. Tests check the
-step against the model's own forward; other architectures use the transformers path (`supports`).
+and ran slower than eager; compiling only the one-token steps (dynamic shapes, 21 s to compile) left a B=8
+block's decoding where it was on a quiet CPU (7.3 ms eager, 7.5 ms compiled, N=1). Tests check the step against
+the model's own forward; other architectures use the transformers path (`supports`).
 """
 
 from __future__ import annotations
