@@ -4,9 +4,10 @@
     python scripts/select_on_validation.py --n 60 --mode static --block-sizes 4 8 --scopes 1 2 3 5 10
     python scripts/select_on_validation.py --n 200 --mode static --scopes 2 10 --choices ar-entropy dlm-confidence
     python scripts/select_on_validation.py --n 200 --mode static --scopes 1 --semi-ar-blocks 8 16 32 --caches prefix dual
+    python scripts/select_on_validation.py --n 200 --mode static --block-sizes 4 8 --scopes 1 --dlm-ks 1 4 8
 
-Prints the demo's metrics on validation spans for DLM K=1 (the reference, unless --no-reference) and for every combination of the
-given block sizes, scopes, block choices, taus (dynamic mode only), semi-AR windows and DLM caches (with a window).
+Prints the demo's metrics on validation spans for DLM K=1 (the reference, unless --no-reference; --dlm-ks 1 4 8 adds
+the DLM at more tokens per step) and for every combination of the given block sizes, scopes, block choices, taus (dynamic mode only), semi-AR windows and DLM caches (with a window).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def main() -> None:
     parser.add_argument("--semi-ar-blocks", type=int, nargs="+", default=[0], help="CoDiLA windows (0 = none)")
     parser.add_argument("--caches", nargs="+", choices=CACHE_MODES, default=["none"], help="DLM caches (with windows)")
     parser.add_argument("--taus", type=float, nargs="+", default=[DEFAULT_TAU])
-    parser.add_argument("--no-reference", action="store_true", help="skip the DLM K=1 row")
+    parser.add_argument("--no-reference", action="store_true", help="skip the DLM rows")
+    parser.add_argument("--dlm-ks", type=int, nargs="+", default=[1], help="DLM rows (the reference) at these tokens per step")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=DEMO_BATCH_SIZE, help="spans decoded together (outputs do not change)")
     args = parser.parse_args()
@@ -48,7 +50,7 @@ def main() -> None:
     context = (models.dlm.max_length - args.length) // 2
     spans = sample_spans(load_files(None, "validation"), models.dlm.tokenizer, args.n, args.length, context, args.seed)
     taus = args.taus if args.mode == "dynamic" else [CodilaDecodeConfig.tau]
-    settings = [] if args.no_reference else [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=1))]
+    settings = [] if args.no_reference else [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=k)) for k in args.dlm_ks]
     grid = itertools.product(args.block_sizes, args.scopes, args.choices, taus, args.semi_ar_blocks, args.caches)
     settings += [DecodeSetting("codila", CodilaDecodeConfig(mode=args.mode, scope=scope, tau=tau, choice=choice, semi_ar_block=window,
                                                             cache=cache), f"ar-b{block}")
