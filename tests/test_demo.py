@@ -1,3 +1,4 @@
+import gc
 import json
 import shutil
 
@@ -41,3 +42,13 @@ def test_spans_are_seeded_and_scoring_is_exact(dlm, corpus_dir):
         perfect = score_infill(span, span.target_ids, dlm.tokenizer)
         assert perfect == {"syntax_valid": 1.0, "exact_match": 1.0, "token_accuracy": 1.0}
     assert not parses("def f(:\n") and parses("x = 1\n")
+
+
+def test_parsing_leaves_the_garbage_collector_as_it_was():
+    assert gc.isenabled()
+    assert parses("x = 1\n") and not parses("(") and gc.isenabled()
+    gc.disable()
+    try:
+        assert parses("x = 1\n") and not gc.isenabled()
+    finally:
+        gc.enable()
