@@ -92,6 +92,9 @@ def test_cached_decoding_equals_recomputing_the_whole_sequence(ars, path):
     logits[..., ar.special.never_generated()] = float("-inf")
     assert torch.equal(logits.argmax(-1), tokens)
     assert torch.allclose(entropies, entropy(logits), atol=1e-4)
+    sampled, _ = ar.decode(marginals, torch.Generator().manual_seed(4), temperature=1.0, top_p=0.9)
+    unscored, nothing = ar.decode(marginals, torch.Generator().manual_seed(4), temperature=1.0, top_p=0.9, with_entropy=False)
+    assert torch.equal(unscored, sampled) and nothing.isnan().all()  # skipping the entropies changes no token
 
 
 def test_forced_tokens_are_kept(ars):

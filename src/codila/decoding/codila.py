@@ -84,7 +84,9 @@ def _check(dlm: DiffusionLM, ar: LocalAR | None, canvas: Canvas, config: CodilaD
 
 
 def _commit_static(log: CommitLog, marginals, blocks, tokens, entropies, config, generator) -> None:
-    if config.choice == "dlm-confidence":
+    if len(blocks) == 1:  # nothing to choose (its entropies were not computed)
+        best = 0
+    elif config.choice == "dlm-confidence":
         best = int(rank_first(marginals.amax(-1).mean(1), 1, descending=True))
     else:
         best = int(rank_first(entropies.mean(1), 1, descending=False))
@@ -144,7 +146,9 @@ def _ar_commit(ar: LocalAR, logs: list[CommitLog], offers: list[tuple[torch.Tens
     forced = torch.where(ids == logs[0].canvas.mask_id, -1, ids)  # committed tokens of partly decoded blocks
     sizes = [len(open_blocks) for open_blocks, _ in offers]
     sampling = (0.0, 1.0) if config.mode == "verify" else (config.temperature, config.top_p)  # verify: greedy judge
-    tokens, entropies = ar.decode(torch.cat([m for _, m in offers]), list(zip(generators, sizes)), *sampling, forced)
+    # entropies choose among several blocks (static) or end a prefix (dynamic); one static candidate needs none
+    with_entropy = config.mode == "dynamic" or (config.mode == "static" and config.choice == "ar-entropy" and max(sizes) > 1)
+    tokens, entropies = ar.decode(torch.cat([m for _, m in offers]), list(zip(generators, sizes)), *sampling, forced, with_entropy)
     for log, (open_blocks, block_marginals), block_tokens, block_entropies, generator in zip(
         logs, offers, tokens.split(sizes), entropies.split(sizes), generators
     ):

@@ -129,13 +129,15 @@ class LocalAR:
         temperature: float = 0.1,
         top_p: float = 0.8,
         forced: torch.Tensor | None = None,
+        with_entropy: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode N blocks as one batch with the KV cache: B forward calls in all.
 
         marginals (N, B, V); forced (N, B) token ids (-1 = free) are fed and kept instead of sampled.
         `generator`: one for all rows, or (generator, rows) groups in row order, so that blocks of several
         canvases decoded as one batch sample exactly as they would alone.
-        Returns tokens (N, B) and the entropy (N, B) of the AR's untempered next-token distribution.
+        Returns tokens (N, B) and the entropy (N, B) of the AR's untempered next-token distribution (NaN when
+        `with_entropy` is False: a caller with nothing to choose skips its cost).
         """
         started = time.perf_counter()
         n, block = marginals.shape[:2]
@@ -144,11 +146,12 @@ class LocalAR:
         inputs = self.frame(self.condition(marginals, forced))  # (N, B + 2, H)
         cache = [] if self.fast_step is not None else DynamicCache(config=self.model.config)
         tokens = torch.empty(n, block, dtype=torch.long)
-        entropies = torch.empty(n, block)
+        entropies = torch.empty(n, block) if with_entropy else torch.full((n, block), float("nan"))
         forced_columns = [False] * block if forced is None else (forced >= 0).any(0).tolist()
         for j in range(block):
             logits = self._last_logits(inputs, cache).float() + self.banned_bias  # (N, V)
-            entropies[:, j] = entropy(logits)
+            if with_entropy:
+                entropies[:, j] = entropy(logits)
             token = _sample(logits, temperature, top_p, generator)
             if forced_columns[j]:
                 token = torch.where(forced[:, j] >= 0, forced[:, j], token)
