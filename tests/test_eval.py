@@ -58,7 +58,7 @@ def test_humaneval_end_to_end_with_resume(tiny_checkpoints, tmp_path):
     out = tmp_path / "run"
     options = EvalOptions(limit=2, plan=CanvasPlan(completion_length=16))
     rows = run_eval("humaneval", quick_sweep(), out, options, tiny_checkpoints, progress=False)
-    assert [row["label"] for row in rows] == ["DLM K=1", "DLM K=4", "CoDiLA B=4 static soft scope=1", "CoDiLA B=4 dynamic soft tau=6.0 scope=1"]
+    assert [row["label"] for row in rows] == ["DLM K=1", "DLM K=4", "CoDiLA B=4 static soft scope=1", "CoDiLA B=4 dynamic soft tau=5.0 scope=1"]
     for row in rows:
         assert TASK_ROW_KEYS <= set(row) and row["n"] == 2 and row["task"] == "humaneval"
         assert 0 <= row["pass_at_1"] <= 1 and 0 <= row["syntax_error_rate"] <= 1 and row["exact_match"] is None
