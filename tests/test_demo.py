@@ -4,8 +4,9 @@ import shutil
 
 from codila.data.corpus import load_files
 from codila.data.spans import sample_spans
+from codila.data.syntax import parses
 from codila.demo import demo_settings, run_demo
-from codila.eval.metrics import parses, score_infill
+from codila.eval.metrics import score_infill
 
 ROW_KEYS = {"method", "k", "block_size", "mode", "conditioning", "tau", "tokens_per_step", "dlm_forwards", "ar_steps",
             "syntax_valid", "exact_match", "token_accuracy", "tokens_per_s", "n"}

