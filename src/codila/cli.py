@@ -243,7 +243,7 @@ def demo(
     markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
     record: bool = typer.Option(False, help="Also write the rows into the checkpoints' manifest.json files."),
     batch_size: Optional[int] = typer.Option(None, help="Spans decoded together (outputs do not change; throughput does; "
-                                                          "default 8)."),
+                                                          "default 32)."),
 ):
     """Infill held-out code with every decoder on the shipped tiny models and print one table."""
     from rich.console import Console
