@@ -22,7 +22,7 @@ test: setup
 test-slow: setup
 	$(PYTHON) -m pytest -q -m slow
 
-# Retrain every shipped model from scratch (about 7 hours on a 2-core laptop CPU); runs/ keeps resumable state.
+# Retrain every shipped model from scratch (about 8 hours on a 2-core laptop CPU); runs/ keeps resumable state.
 # Stage 1: DLM and ARs on the stdlib alone, exported (float16) as stage 2 starts from them. Stage 2: the DLM continued on
 # infilling gaps and more code (the source of installed packages), the ARs fine-tuned on it. Stage 3: the same recipe
 # continued from stage 2's exports (DLM 2800 steps); stage 4: again from stage 3's (DLM 2400 steps); stage 5: the ARs
