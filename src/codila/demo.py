@@ -24,8 +24,8 @@ from codila.train.manifest import base_manifest
 DEMO_SCOPE = 1
 DEFAULT_TAU = 5.0
 # Spans decoded together by default: outputs are those of batch 1 (tests check it). On this 2-core CPU the DLM's
-# forward runs ~12 % more tokens/s at 32 canvases than at 8, and `codila demo --n 64` took 97 s at batch 32, 105 s at
-# 16 and 116 s at 8 (same metrics): 32 keeps the demo's 200 spans x 9 settings short.
+# forward ran 7-12 % more tokens/s at 32 canvases than at 8 (two timings), and `codila demo --n 64` took 97 s at
+# batch 32, 105 s at 16 and 116 s at 8 (same metrics): 32 keeps the demo's 200 spans x 9 settings short.
 DEMO_BATCH_SIZE = 32
 
 
