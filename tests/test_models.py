@@ -1,7 +1,10 @@
+import shutil
+
 import pytest
 import torch
 
 from codila.decoding.sampling import entropy
+from codila.models import qwen3_kernel
 from codila.errors import CodilaError
 from codila.models.dlm import DiffusionLM
 from codila.models.local_ar import LocalAR, parse_conditioning, truncate_marginals
@@ -146,17 +149,83 @@ def _random_qwen3(kv_heads: int):
     return model
 
 
-def test_qwen3_step_matches_the_model_with_grouped_query_attention():
+needs_compiler = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler")
+
+
+@pytest.fixture
+def tensor_ops(monkeypatch):
+    """Models wrapped from here on decode with qwen3_step's tensor ops, not the compiled kernel."""
+    monkeypatch.setattr(qwen3_kernel, "load", lambda: None)
+
+
+@pytest.fixture
+def fresh_kernel():
+    """`qwen3_kernel.load` forgets its library before and after the test (whose environment may break the build)."""
+    qwen3_kernel.load.cache_clear()
+    yield
+    qwen3_kernel.load.cache_clear()
+
+
+@pytest.mark.parametrize("path", [pytest.param("kernel", marks=needs_compiler), "tensor ops"])
+def test_qwen3_step_matches_the_model_with_grouped_query_attention(path, request):
     from codila.models.qwen3_step import Qwen3Step
 
+    if path == "tensor ops":
+        request.getfixturevalue("tensor_ops")
     model = _random_qwen3(kv_heads=2)
     inputs = torch.randn(3, 6, 32)
     step, cache = Qwen3Step(model), []
     with torch.no_grad():
         reference = model(inputs_embeds=inputs).logits  # (3, 6, V)
         assert torch.allclose(step(inputs[:, :4], cache), reference[:, 3], atol=1e-5)
+        assert step.compiled == (path == "kernel")
         assert torch.allclose(step(inputs[:, 4:5], cache), reference[:, 4], atol=1e-5)
         assert torch.allclose(step(inputs[:, 5:6], cache), reference[:, 5], atol=1e-5)
+        if path == "kernel":  # a row's logits do not depend on the rows computed with it
+            assert torch.equal(step(inputs[1:2, :4], []), step(inputs[:, :4], [])[1:2])
+            with pytest.raises(CodilaError, match="positions end at 16"):
+                step(torch.randn(1, 17, 32), [])
+
+
+@needs_compiler
+def test_the_compiled_block_decodes_like_the_tensor_ops(ars, monkeypatch):
+    ar = ars[4]
+    marginals = torch.softmax(3 * torch.randn(5, 4, ar.embedding_matrix.shape[0], generator=torch.Generator().manual_seed(3)), -1)
+    forced = torch.full((5, 4), -1)
+    forced[1, 2], forced[4, 0] = 11, 12
+    compiled = LocalAR(ar.model, ar.tokenizer, 4)
+    assert compiled.fast_step.compiled
+    monkeypatch.setattr(qwen3_kernel, "load", lambda: None)
+    stepwise = LocalAR(ar.model, ar.tokenizer, 4)
+    assert not stepwise.fast_step.compiled
+    for temperature, top_p in ((0.0, 1.0), (0.1, 0.8), (1.0, 0.9), (3.0, 1.0)):  # argmax, the paper's, nucleus, (nearly) all
+        # two canvases' rows sampling with their own generators (3 and 2 rows), as CoDiLA batches them
+        generators = lambda: [(torch.Generator().manual_seed(5), 3), (torch.Generator().manual_seed(6), 2)]
+        tokens, entropies = compiled.decode(marginals, generators(), temperature, top_p, forced)
+        expected_tokens, expected_entropies = stepwise.decode(marginals, generators(), temperature, top_p, forced)
+        assert torch.equal(tokens, expected_tokens)
+        assert torch.allclose(entropies, expected_entropies, atol=1e-4)
+    assert compiled.forwards == stepwise.forwards == 4 * 4  # the prefill and 3 one-token steps per block
+
+
+@needs_compiler
+def test_the_kernel_is_built_once_and_a_failed_build_falls_back_with_a_warning(monkeypatch, tmp_path, fresh_kernel):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("CC", "false")  # a compiler that always fails
+    with pytest.warns(UserWarning, match="building the local AR's kernel failed"):
+        assert qwen3_kernel.load() is None
+    assert not list(tmp_path.rglob("*.so"))  # nothing half-built left behind
+    monkeypatch.delenv("CC")
+    qwen3_kernel.load.cache_clear()
+    assert qwen3_kernel.load() is not None
+    built = list(tmp_path.rglob("*.so"))
+    assert len(built) == 1
+    qwen3_kernel.load.cache_clear()
+    stamp = built[0].stat().st_mtime_ns
+    assert qwen3_kernel.load() is not None and built[0].stat().st_mtime_ns == stamp  # loaded, not rebuilt
+    monkeypatch.setenv("CODILA_KERNEL", "0")
+    qwen3_kernel.load.cache_clear()
+    assert qwen3_kernel.load() is None
 
 
 def test_qwen3_step_follows_weights_changed_in_place():

@@ -44,6 +44,15 @@ def _sample(logits: torch.Tensor, temperature: float, top_p: float, generator) -
     return torch.cat([sample_top_p(group, temperature, top_p, g) for group, (g, _) in zip(groups, generator)])
 
 
+def _uniforms(rows: int, block: int, temperature: float, generator) -> torch.Tensor:
+    """The uniform numbers (rows, block) `_sample` would draw over a block, drawn up front in the same order (one per
+    row and token; none at temperature 0): a generator's numbers come out the same in one call as in several."""
+    if temperature <= 0:
+        return torch.zeros(rows, block)
+    groups = [(generator, rows)] if isinstance(generator, torch.Generator) else generator
+    return torch.cat([torch.rand((block, count), generator=g) for g, count in groups], dim=1).T
+
+
 class LocalAR:
     """Wraps a transformers causal LM; `block_size` and `conditioning` are the ones it was trained with."""
 
@@ -144,6 +153,20 @@ class LocalAR:
         if block != self.block_size:
             raise CodilaError(f"this AR was trained for blocks of {self.block_size} tokens, got {block}")
         inputs = self.frame(self.condition(marginals, forced))  # (N, B + 2, H)
+        if self.fast_step is not None and self.fast_step.compiled:
+            uniforms = _uniforms(n, block, temperature, generator)
+            tokens, entropies = self.fast_step.decode_block(inputs, block, self.embedding_matrix, self.banned_bias, forced, uniforms,
+                                                            temperature, top_p, with_entropy)
+            self.forwards += block  # the prefill and block - 1 one-token steps
+        else:
+            tokens, entropies = self._decode_stepwise(inputs, block, generator, temperature, top_p, forced, with_entropy)
+        self.seconds += time.perf_counter() - started
+        return tokens, entropies
+
+    def _decode_stepwise(self, inputs: torch.Tensor, block: int, generator, temperature: float, top_p: float,
+                         forced: torch.Tensor | None, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """`decode`'s loop in tensor ops, one forward call per token (models the compiled kernel does not serve)."""
+        n = inputs.shape[0]
         cache = [] if self.fast_step is not None else DynamicCache(config=self.model.config)
         tokens = torch.empty(n, block, dtype=torch.long)
         entropies = torch.empty(n, block) if with_entropy else torch.full((n, block), float("nan"))
@@ -157,5 +180,4 @@ class LocalAR:
                 token = torch.where(forced[:, j] >= 0, forced[:, j], token)
             tokens[:, j] = token
             inputs = self.embedding_matrix[token][:, None]  # (N, 1, H)
-        self.seconds += time.perf_counter() - started
         return tokens, entropies

@@ -11,17 +11,44 @@ lost: with shapes that change every call (blocks, cache length) it recompiled pa
 and ran slower than eager; compiling only the one-token steps (dynamic shapes, 21 s to compile) left a B=8
 block's decoding where it was on a quiet CPU (7.3 ms eager, 7.5 ms compiled, N=1). Tests check the step against
 the model's own forward; other architectures use the transformers path (`supports`).
+
+On a CPU in float32 (models up to KERNEL_MAX_PARAMETERS) the same math runs compiled (qwen3_kernel.c, built on first
+use; these tensor ops where it cannot be built): `decode_block` decodes a whole block in one call, sampling included.
+`scripts/time_ar_block.py`: a B=4 block of the shipped AR took 2.5 ms with these tensor ops and 0.56 ms compiled (N=1;
+N=8 blocks at once 3.9 vs 2.4 ms; B=8: 4.8 vs 0.83 ms, N=8 8.0 vs 4.2 ms).
 """
 
 from __future__ import annotations
 
+import ctypes
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
-KvCache = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values (N, kv_heads, T, head_dim)
+from codila.errors import CodilaError
+from codila.models import qwen3_kernel
+
+# the kernel runs on one core: fine for small ARs (the shipped one has 0.95M parameters); a large model's products
+# keep MKL's threads (not measured here: only small ARs exist on this machine)
+KERNEL_MAX_PARAMETERS = 50_000_000
+
+
+@dataclass
+class KernelCache:
+    buffer: torch.Tensor  # (layers, 2, N, kv_heads, capacity, head_dim): keys and values, the first `length` positions set
+    length: int = 0
+
+
+class KernelWeights(NamedTuple):
+    library: ctypes.CDLL
+    tensors: list[torch.Tensor]  # per layer LayerWeights' five, then the lm_head: kept alive for the addresses below
+    pointers: ctypes.Array
+
+
+KvCache = list  # empty before the prefill; then per layer (keys, values) (N, kv_heads, T, head_dim), or one KernelCache
 
 
 class LayerWeights(NamedTuple):
@@ -30,6 +57,13 @@ class LayerWeights(NamedTuple):
     output: torch.Tensor  # (H, heads head_dim)
     gate_up: torch.Tensor  # (2 I, H): gate and up projections stacked, post-attention norm folded in
     down: torch.Tensor  # (H, I)
+
+
+def pack_weight(weight: torch.Tensor, panel: int) -> torch.Tensor:
+    """(out, in) -> (out / panel rounded up, in, panel), zero-padded: the kernel's layout (qwen3_kernel.c, "Matrix
+    products"), each panel's columns side by side for each input dimension."""
+    out, width = weight.shape
+    return F.pad(weight, (0, 0, 0, -out % panel)).view(-1, panel, width).transpose(1, 2).contiguous()
 
 
 def supports(model: PreTrainedModel) -> bool:
@@ -91,12 +125,16 @@ class Qwen3Step:
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
         self.shape = (config.num_attention_heads, config.num_key_value_heads, head_dim, float(config.rms_norm_eps))
         self._versions: tuple[int, ...] | None = None
+        # the Parameter objects: training, .to() and load_state_dict change their data in place (seen by the versions
+        # and addresses); listing them anew each block would cost more than a small block's decoding
+        self._parameters = list(model.parameters())
         self._layers: list[LayerWeights] = []
         self._cos = self._signed_sin = self._lm_head = torch.empty(0)
+        self._kernel: KernelWeights | None = None
 
     def _refresh(self) -> None:
         """Rebuild the fused weights and the rotary table if any parameter changed since the last build."""
-        parameters = list(self.model.parameters())
+        parameters = self._parameters
         versions = tuple(p._version for p in parameters) + tuple(p.data_ptr() for p in parameters)
         if versions == self._versions:
             return
@@ -121,6 +159,79 @@ class Qwen3Step:
             half = head_dim // 2
             self._cos, self._signed_sin = cos[0], torch.cat([-sin[0, :, :half], sin[0, :, half:]], dim=-1)  # (P, head_dim)
         self._versions = versions
+        self._kernel = self._kernel_pointers(parameters)
+
+    def _kernel_pointers(self, parameters: list[torch.Tensor]) -> KernelWeights | None:
+        """The kernel with this model's weights, or None when it does not serve this model."""
+        on_cpu_float32 = all(p.device.type == "cpu" and p.dtype == torch.float32 for p in parameters)
+        if not on_cpu_float32 or sum(p.numel() for p in parameters) > KERNEL_MAX_PARAMETERS:
+            return None
+        library = qwen3_kernel.load()
+        if library is None:
+            return None
+        panel = library.codila_panel_width()
+        tensors = [w.contiguous() if name == "qk_norm" else pack_weight(w, panel)
+                   for layer in self._layers for name, w in zip(LayerWeights._fields, layer)]
+        tensors.append(pack_weight(self._lm_head, panel))
+        return KernelWeights(library, tensors, (ctypes.c_void_p * len(tensors))(*(w.data_ptr() for w in tensors)))
+
+    def _dims(self, n: int, length: int, past: int, block: int = 0) -> ctypes.Array:
+        """The kernel's dims (qwen3_kernel.c's enum): rows, new positions, cached positions, the model's sizes, block."""
+        heads, kv_heads, head_dim, _ = self.shape
+        return (ctypes.c_int * 12)(n, length, past, self._cos.shape[0], self._lm_head.shape[1], heads, kv_heads, head_dim,
+                                   self._layers[0].down.shape[1], len(self._layers), self._lm_head.shape[0], block)
+
+    def _check_positions(self, end: int) -> None:
+        if end > self._cos.shape[0]:
+            raise CodilaError(f"the AR's positions end at {self._cos.shape[0]} (max_position_embeddings); asked for {end}")
+
+    def _kernel_forward(self, inputs: torch.Tensor, cache: KvCache) -> torch.Tensor:
+        """`__call__` as one call of the compiled kernel; the cache is one preallocated KernelCache."""
+        n, length, _ = inputs.shape
+        _, kv_heads, head_dim, eps = self.shape
+        if not cache:
+            cache.append(KernelCache(torch.empty(len(self._layers), 2, n, kv_heads, self._cos.shape[0], head_dim)))
+        state = cache[0]
+        self._check_positions(state.length + length)
+        inputs = inputs.float().contiguous()
+        logits = torch.empty(n, self._lm_head.shape[0])
+        status = self._kernel.library.codila_qwen3_forward(
+            self._dims(n, length, state.length), eps, self._cos.data_ptr(), self._signed_sin.data_ptr(), self._kernel.pointers,
+            state.buffer.data_ptr(), inputs.data_ptr(), logits.data_ptr())
+        if status != 0:
+            raise MemoryError("the local AR's kernel could not allocate its scratch memory")
+        state.length += length
+        return logits
+
+    @property
+    def compiled(self) -> bool:
+        """True when the compiled kernel serves this model (checked at its last prefill or decoded block)."""
+        self._refresh()
+        return self._kernel is not None
+
+    def decode_block(self, inputs: torch.Tensor, block: int, embedding: torch.Tensor, bias: torch.Tensor, forced: torch.Tensor | None,
+                     uniforms: torch.Tensor, temperature: float, top_p: float, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """A whole block in one kernel call (where `compiled`): prefill `inputs` (N, T, H), then `block` tokens
+        per row, each sampled like `sample_top_p` from the logits + `bias` (V) with the row's uniform number
+        (`uniforms` (N, block)), replaced by `forced` (N, block; -1 = free) where given, and fed back through
+        `embedding` (V, H). Returns tokens (N, block) and entropies (N, block; NaN unless `with_entropy`)."""
+        if not self.compiled:
+            raise CodilaError("the compiled kernel does not serve this model: decode step by step")
+        n, length, _ = inputs.shape
+        self._check_positions(length + block - 1)
+        inputs, uniforms = inputs.float().contiguous(), uniforms.float().contiguous()
+        embedding, bias = embedding.float().contiguous(), bias.float().contiguous()
+        forced = None if forced is None else forced.to(torch.int64).contiguous()
+        tokens = torch.empty(n, block, dtype=torch.int64)
+        entropies = torch.full((n, block), float("nan"))
+        status = self._kernel.library.codila_qwen3_decode_block(
+            self._dims(n, length, 0, block), self.shape[3], self._cos.data_ptr(), self._signed_sin.data_ptr(),
+            self._kernel.pointers, embedding.data_ptr(), bias.data_ptr(), inputs.data_ptr(),
+            None if forced is None else forced.data_ptr(), uniforms.data_ptr(), temperature, top_p, int(with_entropy),
+            tokens.data_ptr(), entropies.data_ptr())
+        if status != 0:
+            raise MemoryError("the local AR's kernel could not allocate its scratch memory")
+        return tokens, entropies
 
     def __call__(self, inputs: torch.Tensor, cache: KvCache) -> torch.Tensor:
         """inputs (N, T, H) embeddings at the positions after the cache's; returns logits (N, V) of the last one."""
@@ -129,6 +240,8 @@ class Qwen3Step:
             self._refresh()
         elif inputs.shape[1] != 1:
             raise ValueError("after the prefill, decode one token per call")
+        if self._kernel is not None:
+            return self._kernel_forward(inputs, cache)
         offset = 0 if prefill else cache[0][0].shape[2]
         positions = slice(offset, offset + inputs.shape[1])
         logits, new_cache = fused_forward(inputs, self._layers, self._lm_head, self._cos[positions],
