@@ -41,3 +41,19 @@ def test_peak_memory_is_measured_per_window():
     if not reset_peak_memory():
         pytest.skip("this kernel cannot reset the peak resident set")
     assert peak_memory_mb() < with_big - 150
+
+
+def test_a_run_fed_in_chunks_decodes_like_one_fed_at_once(tiny_checkpoints, corpus_dir):
+    from codila.data.corpus import load_files
+    from codila.data.spans import sample_spans
+    from codila.decoding.codila import CodilaDecodeConfig
+    from codila.eval.infill_run import InfillRun, run_infill_setting
+    from codila.eval.settings import DecodeSetting, ModelSet
+
+    models = ModelSet(tiny_checkpoints)
+    spans = sample_spans(load_files(corpus_dir, "all"), models.dlm.tokenizer, 5, 16, (models.dlm.max_length - 16) // 2, 0)
+    setting = DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=2.0, temperature=1.0, top_p=0.9), "ar-b4")  # samples
+    whole = run_infill_setting(models, setting, spans, seed=3)
+    chunked = InfillRun(models, setting, 3).decode(spans[:2], 0).decode(spans[2:], 2, batch_size=2).row()
+    for key in ("n", "syntax_valid", "exact_match", "token_accuracy", "dlm_forwards", "ar_steps", "tokens_per_step"):
+        assert chunked[key] == whole[key], key

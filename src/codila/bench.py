@@ -1,9 +1,10 @@
 """`codila bench`: decoding speed of every decoder on the same held-out spans, measured in one run so the ratios
 against the DLM at K=1 compare like with like (same machine, same moment, same spans).
 
-A shared machine's speed drifts by tens of percent within a minute (the same setting measured 48.7, 61.5 and
-47.5 tokens/s in three passes here), so every setting is measured `repeats` times in interleaved rounds (all
-settings once, then again) and its row is the pass with the median tokens/s; all passes' speeds are kept."""
+A shared machine's speed drifts by tens of percent within a minute (the DLM's forward on the same spans took 17 and
+23 ms in two runs a minute apart), so the settings take turns every INTERLEAVE_SPANS spans (the drift then slows
+them alike), every setting is measured in `repeats` passes, and its row is the pass with the median tokens/s; all
+passes' speeds are kept."""
 
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
 from codila.demo import DEFAULT_TAU, DEMO_SCOPE, demo_settings
 from codila.errors import CodilaError
-from codila.eval.infill_run import run_infill_setting
+from codila.eval.infill_run import InfillRun
 from codila.eval.settings import DecodeSetting, ModelSet
 from codila.models.io import SHIPPED
 
 WARMUP_SPANS = 2  # decoded first and not timed: the first calls of a model pay one-off allocation costs
+INTERLEAVE_SPANS = 2  # settings take turns every this many spans (rounded up to whole batches) within a pass
 SEMI_AR_BLOCK = 8  # the DLM cache rows decode the span in semi-autoregressive blocks of this many positions
 FAST_DLLM_THRESHOLD = 0.9  # Fast-dLLM's default confidence threshold
 # CoDiLA's cache rows: windows of this many positions (the DLM cache is refreshed when a window starts), chosen on
@@ -86,11 +88,19 @@ def run_bench(checkpoints: str | Path = SHIPPED, n: int = 24, length: int = 32, 
         task = bar.add_task("bench", total=len(settings) * len(batch_sizes) * n * repeats)
         for _ in range(repeats):
             for batch_size in batch_sizes:
-                for index, setting in enumerate(settings):
-                    run_infill_setting(models, setting, spans[:WARMUP_SPANS], seed, batch_size=WARMUP_SPANS)
-                    reset_peak_memory()
-                    row = run_infill_setting(models, setting, spans[WARMUP_SPANS:], seed, lambda: bar.advance(task), batch_size)
-                    passes.setdefault((batch_size, index), []).append({**row, "peak_mem_mb": peak_memory_mb()})
+                for setting in settings:  # untimed warm-up
+                    InfillRun(models, setting, seed).decode(spans[:WARMUP_SPANS], 0, WARMUP_SPANS)
+                runs = [InfillRun(models, setting, seed) for setting in settings]
+                peak_mb = [0.0] * len(settings)
+                chunk = batch_size * -(-INTERLEAVE_SPANS // batch_size)  # whole batches
+                timed = spans[WARMUP_SPANS:]
+                for first in range(0, n, chunk):  # the settings take turns on each chunk: drift hits them alike
+                    for index, run in enumerate(runs):
+                        reset_peak_memory()
+                        run.decode(timed[first : first + chunk], first, batch_size, lambda: bar.advance(task))
+                        peak_mb[index] = max(peak_mb[index], peak_memory_mb())
+                for index, run in enumerate(runs):
+                    passes.setdefault((batch_size, index), []).append({**run.row(), "peak_mem_mb": peak_mb[index]})
     rows = []
     for (batch_size, _), measured in passes.items():
         median = sorted(measured, key=lambda row: row["tokens_per_s"])[(len(measured) - 1) // 2]

@@ -14,26 +14,43 @@ from codila.eval.settings import DecodeSetting, ModelSet
 from codila.eval.tally import DecodeTally
 
 
+class InfillRun:
+    """One decoder setting's decodes of infill spans, fed in any number of calls, and their row of metrics."""
+
+    def __init__(self, models: ModelSet, setting: DecodeSetting, seed: int):
+        self.models, self.setting, self.seed = models, setting, seed
+        self.ar = models.for_setting(setting)
+        self.decoder = get_decoder(setting.method)
+        self.totals = {"syntax_valid": 0.0, "exact_match": 0.0, "token_accuracy": 0.0}
+        self.tally = DecodeTally()
+
+    def decode(self, spans: list[InfillSpan], first_index: int = 0, batch_size: int = 1, advance: Callable[[], None] = lambda: None) -> InfillRun:
+        """Decode `spans`, `batch_size` at a time; span i of them is span first_index + i of the whole run (its
+        generator's seed is seed + that index), so a run fed in chunks decodes exactly like one fed at once."""
+        dlm = self.models.dlm
+        for first in range(0, len(spans), batch_size):
+            chunk = spans[first : first + batch_size]
+            canvases = [Canvas.infill(s.prefix_ids, s.length, s.suffix_ids, dlm.mask_id, dlm.max_length) for s in chunk]
+            generators = [torch.Generator().manual_seed(self.seed + first_index + first + i) for i in range(len(chunk))]
+            for span, result in zip(chunk, self.decoder.decode_batch(dlm, self.ar, canvases, self.setting.config, generators)):
+                for key, value in score_infill(span, result.generated.tolist(), dlm.tokenizer).items():
+                    self.totals[key] += value
+                self.tally.add(result)
+                advance()
+        return self
+
+    def row(self) -> dict:
+        """The setting's keys, the speed columns of `DecodeTally.row` (per span), syntax_valid, exact_match,
+        token_accuracy (fractions), n."""
+        n = self.tally.decodes
+        return {**self.setting.describe(self.ar), "label": self.setting.label(self.ar), **self.tally.row(),
+                **{key: value / n for key, value in self.totals.items()}, "n": n}
+
+
 def run_infill_setting(
     models: ModelSet, setting: DecodeSetting, spans: list[InfillSpan], seed: int, advance: Callable[[], None] = lambda: None,
     batch_size: int = 1,
 ) -> dict:
     """Decode every span (seed + its index as the generator seed), `batch_size` spans at a time, and return one
-    row: the setting's keys, the speed columns of `DecodeTally.row` (per span), syntax_valid, exact_match,
-    token_accuracy (fractions), n."""
-    dlm = models.dlm
-    ar = models.for_setting(setting)
-    decoder = get_decoder(setting.method)
-    totals = {"syntax_valid": 0.0, "exact_match": 0.0, "token_accuracy": 0.0}
-    tally = DecodeTally()
-    for first in range(0, len(spans), batch_size):
-        chunk = spans[first : first + batch_size]
-        canvases = [Canvas.infill(s.prefix_ids, s.length, s.suffix_ids, dlm.mask_id, dlm.max_length) for s in chunk]
-        generators = [torch.Generator().manual_seed(seed + first + i) for i in range(len(chunk))]
-        for span, result in zip(chunk, decoder.decode_batch(dlm, ar, canvases, setting.config, generators)):
-            for key, value in score_infill(span, result.generated.tolist(), dlm.tokenizer).items():
-                totals[key] += value
-            tally.add(result)
-            advance()
-    n = len(spans)
-    return {**setting.describe(ar), "label": setting.label(ar), **tally.row(), **{key: value / n for key, value in totals.items()}, "n": n}
+    row (`InfillRun.row`)."""
+    return InfillRun(models, setting, seed).decode(spans, 0, batch_size, advance).row()

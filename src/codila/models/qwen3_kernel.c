@@ -1,17 +1,19 @@
-/* The local AR's forward over new positions, for Qwen3 models, in one call (built and loaded by qwen3_kernel.py).
+/* The local AR's forward over new positions, and its whole block decoding, for Qwen3 models in one call each (built
+   and loaded by qwen3_kernel.py, called by qwen3_step.py).
 
-   The same math as qwen3_step.py (weights prepared there: RMSNorm weights folded into the following projection,
-   q/k norms per head with 1/sqrt(head_dim) folded into the query's, a rotary table with the rotate-half sign in its
-   sine), without the ~80 tensor ops per token whose dispatch costs a CPU more than a small AR's arithmetic.
+   The same math as qwen3_step.py's tensor ops (weights prepared there: RMSNorm weights folded into the following
+   projection, q/k norms per head with 1/sqrt(head_dim) folded into the query's, a rotary table with the rotate-half
+   sign in its sine), without the ~80 tensor ops per token whose dispatch costs a CPU more than a small AR's
+   arithmetic. Single-threaded.
 
-   Every dot product sums its terms in one fixed order (16 lanes, then a fixed tree), whatever the number of rows
-   computed together: a row's result does not depend on the batch it is decoded in. */
+   Every sum runs in one fixed order whatever the number of rows computed together (see "Matrix products" and
+   lane_sum): a row's result does not depend on the batch it is decoded in. */
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define LANES 16
+#define LANES 16  // lane_sum's shuffles spell out 16 lanes
 typedef float lanes_t __attribute__((vector_size(LANES * sizeof(float))));
 
 static lanes_t load(const float *p) {
@@ -103,8 +105,9 @@ enum { QKV, QK_NORM, OUTPUT, GATE_UP, DOWN, PER_LAYER };
 
 /* Logits (n, vocab) of the last of `inputs` (n, t, hidden), at positions past..past+t-1 after the cached ones.
    cache (layers, 2, n, kv_heads, capacity, head_dim): keys and values, positions < past filled; this call fills
-   past..past+t-1. weights: per layer qkv, qk_norm, output, gate_up, down; then the lm_head (vocab, hidden), the
-   final norm folded in. cos, signed_sin (capacity, head_dim). Returns 0, or -1 when memory ran out. */
+   past..past+t-1. weights: per layer qkv, qk_norm (heads + kv_heads, head_dim), output, gate_up, down; then the
+   lm_head (vocab, hidden), the final norm folded in; every matrix packed (see "Matrix products"). cos, signed_sin
+   (capacity, head_dim). Returns 0, or -1 when memory ran out. */
 static int forward(const int *dims, int t, int past, float eps, const float *cos, const float *signed_sin,
                    const float *const *weights, float *cache, const float *inputs, float *logits) {
     int n = dims[N], capacity = dims[CAPACITY], hidden = dims[HIDDEN];
