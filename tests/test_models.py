@@ -206,6 +206,8 @@ def test_the_compiled_block_decodes_like_the_tensor_ops(ars, monkeypatch):
         assert torch.equal(tokens, expected_tokens)
         assert torch.allclose(entropies, expected_entropies, atol=1e-4)
     assert compiled.forwards == stepwise.forwards == 4 * 4  # the prefill and 3 one-token steps per block
+    tokens, entropies = compiled.decode(marginals[:0], torch.Generator())  # no block left to decode
+    assert tokens.shape == entropies.shape == (0, 4)
 
 
 @needs_compiler

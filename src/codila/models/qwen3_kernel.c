@@ -113,6 +113,7 @@ static int forward(const int *dims, int t, int past, float eps, const float *cos
     int n = dims[N], capacity = dims[CAPACITY], hidden = dims[HIDDEN];
     int heads = dims[HEADS], kv_heads = dims[KV_HEADS], head_dim = dims[HEAD_DIM], inter = dims[INTERMEDIATE];
     int rows = n * t, qkv_width = (heads + 2 * kv_heads) * head_dim, group = heads / kv_heads;
+    if (rows == 0) return 0;
     size_t floats = (size_t)rows * (2 * hidden + qkv_width + heads * head_dim + 3 * inter) + capacity;
     float *memory = malloc(floats * sizeof(float));
     if (!memory) return -1;
@@ -258,6 +259,7 @@ int codila_qwen3_decode_block(const int *dims, float eps, const float *cos, cons
                               const long long *forced, const float *uniforms, float temperature, float top_p, int with_entropy,
                               long long *tokens, float *entropies) {
     int n = dims[N], vocab = dims[VOCAB], hidden = dims[HIDDEN], block = dims[BLOCK];
+    if (n == 0) return 0;  // nothing to decode (and malloc(0) may return NULL)
     size_t cache_floats = (size_t)dims[LAYERS] * 2 * n * dims[KV_HEADS] * dims[CAPACITY] * dims[HEAD_DIM];
     float *cache = malloc(cache_floats * sizeof(float)), *logits = malloc((size_t)n * vocab * sizeof(float));
     float *probs = malloc((size_t)vocab * sizeof(float)), *next = malloc((size_t)n * hidden * sizeof(float));
