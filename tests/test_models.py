@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from codila.decoding.sampling import entropy
-from codila.models import qwen3_kernel
 from codila.errors import CodilaError
+from codila.models import qwen3_kernel
 from codila.models.dlm import DiffusionLM
 from codila.models.local_ar import LocalAR, parse_conditioning, truncate_marginals
 from codila.models.loading import load_ar, load_dlm
