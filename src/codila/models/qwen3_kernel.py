@@ -1,5 +1,5 @@
-"""The compiled forward of the local AR (qwen3_kernel.c): built once per machine with the system's C compiler, loaded
-with ctypes.
+"""The local AR's compiled forward and block decoding (qwen3_kernel.c): built once per machine with the system's C
+compiler, loaded with ctypes.
 
 Why: at batch 1 a small AR's token costs ~80 tensor ops whose dispatch, not arithmetic, is most of its time on a CPU
 (`codila bench` measures the AR's share of a step); one C call per token removes that. The library is built with
