@@ -57,3 +57,12 @@ def test_a_run_fed_in_chunks_decodes_like_one_fed_at_once(tiny_checkpoints, corp
     chunked = InfillRun(models, setting, 3).decode(spans[:2], 0).decode(spans[2:], 2, batch_size=2).row()
     for key in ("n", "syntax_valid", "exact_match", "token_accuracy", "dlm_forwards", "ar_steps", "tokens_per_step"):
         assert chunked[key] == whole[key], key
+
+
+def test_only_benches_the_chosen_settings_and_the_reference(tiny_checkpoints, corpus_dir):
+    rows = run_bench(tiny_checkpoints, n=1, length=16, batch_sizes=(1,), files=corpus_dir, progress=False, repeats=1,
+                     only=("dual cache", "B=8 static"))
+    assert [row["label"] for row in rows] == ["DLM K=1", "CoDiLA B=8 static soft scope=1", "DLM K=1 semi-AR 8 dual cache",
+                                              "DLM threshold=0.9 confidence semi-AR 8 dual cache",
+                                              f"CoDiLA B=4 static soft scope=1 semi-AR {CODILA_CACHE_WINDOW} dual cache"]
+    assert rows[0]["speedup"] == 1.0

@@ -38,6 +38,7 @@ def test_infill_and_generate_print_text_and_counts(tiny_checkpoints):
     (["infill", "--prefix", "x", "--ar", "{ck}/ar-b4", "--choice", "best"], "unknown block choice 'best'"),
     (["demo", "--scope", 0, "--checkpoints", "{ck}"], "scope must be >= 1"),
     (["bench", "--scope", 0, "--checkpoints", "{ck}"], "scope must be >= 1"),
+    (["bench", "--only", "B=99", "--checkpoints", "{ck}"], "no bench setting's label contains 'B=99'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tiny_checkpoints, args, message):
     args = [str(a).replace("{ck}", str(tiny_checkpoints)) for a in args]

@@ -24,6 +24,7 @@ from codila.eval.infill_run import InfillRun
 from codila.eval.settings import DecodeSetting, ModelSet
 from codila.models.io import SHIPPED
 
+BASELINE = "DLM K=1"  # the label of the setting every speedup is measured against
 WARMUP_SPANS = 2  # decoded first and not timed: the first calls of a model pay one-off allocation costs
 INTERLEAVE_SPANS = 2  # settings take turns every this many spans (rounded up to whole batches) within a pass
 SEMI_AR_BLOCK = 8  # the DLM cache rows decode the span in semi-autoregressive blocks of this many positions
@@ -49,6 +50,17 @@ def bench_settings(tau: float = DEFAULT_TAU, scope: int = DEMO_SCOPE) -> list[De
     return [setting for setting in demo_settings(tau, scope) if setting.ar != "ar-b4-top1"] + cache_settings(scope)
 
 
+def select_settings(models: ModelSet, settings: list[DecodeSetting], only: tuple[str, ...]) -> list[DecodeSetting]:
+    """The settings whose label contains one of `only` (all when empty), DLM K=1 always; raises when none matches."""
+    if not only:
+        return settings
+    labels = [setting.label(models.for_setting(setting)) for setting in settings]
+    chosen = [setting for setting, label in zip(settings, labels) if any(part in label for part in only)]
+    if not chosen:
+        raise CodilaError(f"no bench setting's label contains {' or '.join(map(repr, only))}; the labels: {', '.join(labels)}")
+    return [setting for setting, label in zip(settings, labels) if label == BASELINE or setting in chosen]
+
+
 def reset_peak_memory() -> bool:
     """Start a new peak-memory window (Linux: writing 5 to /proc/self/clear_refs resets the peak resident set).
     False where that is not possible: the peak then stays the process's peak so far."""
@@ -72,17 +84,18 @@ def peak_memory_mb() -> float:
 def run_bench(checkpoints: str | Path = SHIPPED, n: int = 24, length: int = 32, seed: int = 0, tau: float = DEFAULT_TAU,
               scope: int = DEMO_SCOPE,
               batch_sizes: tuple[int, ...] = (1, 8), files: str | Path | None = None, json_path: str | Path | None = None,
-              progress: bool = True, repeats: int = 3) -> list[dict]:
+              progress: bool = True, repeats: int = 3, only: tuple[str, ...] = ()) -> list[dict]:
     """One row per setting and batch size: the demo's keys plus batch_size, dlm_forwards_per_token, ar_time_share,
     peak_mem_mb (peak resident memory while that row decoded), tokens_per_s_passes (every pass, the row being the
     median one) and speedup (tokens/s over the DLM at K=1, batch 1, of this run). Outputs do not depend on the batch
-    size or the pass (greedy decoding is identical; tests check it)."""
+    size or the pass (greedy decoding is identical; tests check it). `only`: label substrings; the settings whose
+    label contains none are skipped (DLM K=1, the ratios' reference, always runs)."""
     if repeats < 1:
         raise CodilaError(f"repeats must be >= 1, got {repeats}")
     models = ModelSet(checkpoints)
+    settings = select_settings(models, bench_settings(tau, scope), only)
     context = (models.dlm.max_length - length) // 2
     spans = sample_spans(load_files(files, "all" if files else "test"), models.dlm.tokenizer, n + WARMUP_SPANS, length, context, seed)
-    settings = bench_settings(tau, scope)
     passes: dict[tuple[int, int], list[dict]] = {}  # (batch size, setting index) -> one row per pass
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("bench", total=len(settings) * len(batch_sizes) * n * repeats)
@@ -107,7 +120,7 @@ def run_bench(checkpoints: str | Path = SHIPPED, n: int = 24, length: int = 32, 
         rows.append({**median, "batch_size": batch_size, "dlm_forwards_per_token": median["dlm_forwards"] / length,
                      "peak_mem_mb": max(row["peak_mem_mb"] for row in measured),
                      "tokens_per_s_passes": [row["tokens_per_s"] for row in measured]})
-    baseline = next(row["tokens_per_s"] for row in rows if row["label"] == "DLM K=1" and row["batch_size"] == batch_sizes[0])
+    baseline = next(row["tokens_per_s"] for row in rows if row["label"] == BASELINE and row["batch_size"] == batch_sizes[0])
     for row in rows:
         row["speedup"] = row["tokens_per_s"] / baseline
     if json_path is not None:

@@ -354,6 +354,8 @@ def bench(
     seed: int = typer.Option(0),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
     markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
+    only: Optional[str] = typer.Option(None, help='Comma-separated label parts: bench only the settings whose label '
+                                                  'contains one, e.g. "B=4 static,dual cache" (DLM K=1 always runs).'),
 ):
     """Decoding speed of every decoder on the same spans, with ratios against the DLM at K=1."""
     from rich.console import Console
@@ -366,7 +368,8 @@ def bench(
     if not sizes or min(sizes) < 1:
         raise CodilaError(f"batch sizes must be positive integers, got {batch_sizes!r}")
     rows = run_bench(checkpoints or SHIPPED, n, length, seed, scope=_checked_scope(DEMO_SCOPE if scope is None else scope),
-                     batch_sizes=sizes, json_path=json_path, repeats=repeats)
+                     batch_sizes=sizes, json_path=json_path, repeats=repeats,
+                     only=tuple(part.strip() for part in (only or "").split(",") if part.strip()))
     if markdown is not None:
         markdown.write_text(rows_markdown(rows))
     Console(width=max(120, Console().width)).print(rows_table(rows, f"decoding speed, {n} spans of {length} tokens, median of {repeats} passes"))
