@@ -153,12 +153,6 @@ needs_compiler = pytest.mark.skipif(shutil.which("cc") is None and shutil.which(
 
 
 @pytest.fixture
-def tensor_ops(monkeypatch):
-    """Models wrapped from here on decode with qwen3_step's tensor ops, not the compiled kernel."""
-    monkeypatch.setattr(qwen3_kernel, "load", lambda: None)
-
-
-@pytest.fixture
 def fresh_kernel():
     """`qwen3_kernel.load` forgets its library before and after the test (whose environment may break the build)."""
     qwen3_kernel.load.cache_clear()
@@ -166,25 +160,47 @@ def fresh_kernel():
     qwen3_kernel.load.cache_clear()
 
 
-@pytest.mark.parametrize("path", [pytest.param("kernel", marks=needs_compiler), "tensor ops"])
-def test_qwen3_step_matches_the_model_with_grouped_query_attention(path, request):
+def test_qwen3_step_matches_the_model_with_grouped_query_attention():
     from codila.models.qwen3_step import Qwen3Step
 
-    if path == "tensor ops":
-        request.getfixturevalue("tensor_ops")
     model = _random_qwen3(kv_heads=2)
     inputs = torch.randn(3, 6, 32)
     step, cache = Qwen3Step(model), []
     with torch.no_grad():
         reference = model(inputs_embeds=inputs).logits  # (3, 6, V)
         assert torch.allclose(step(inputs[:, :4], cache), reference[:, 3], atol=1e-5)
-        assert step.compiled == (path == "kernel")
         assert torch.allclose(step(inputs[:, 4:5], cache), reference[:, 4], atol=1e-5)
         assert torch.allclose(step(inputs[:, 5:6], cache), reference[:, 5], atol=1e-5)
-        if path == "kernel":  # a row's logits do not depend on the rows computed with it
-            assert torch.equal(step(inputs[1:2, :4], []), step(inputs[:, :4], [])[1:2])
-            with pytest.raises(CodilaError, match="positions end at 16"):
-                step(torch.randn(1, 17, 32), [])
+
+
+@needs_compiler
+def test_the_compiled_block_matches_the_model_with_grouped_query_attention():
+    from codila.models.qwen3_step import Qwen3Step
+
+    model = _random_qwen3(kv_heads=2)
+    step = Qwen3Step(model)
+    assert step.compiled
+    embedding, bias = model.get_input_embeddings().weight.detach(), torch.zeros(model.config.vocab_size)
+    inputs = torch.randn(3, 4, 32, generator=torch.Generator().manual_seed(1))
+    decode = lambda rows: step.decode_block(inputs[rows], 3, embedding, bias, None, torch.zeros(len(inputs[rows]), 3), 0.0, 1.0, True)
+
+    def check_against_the_model():
+        tokens, entropies = decode(slice(None))  # greedy
+        with torch.no_grad():
+            logits = model(inputs_embeds=torch.cat([inputs, embedding[tokens[:, :-1]]], dim=1)).logits[:, -3:]  # (3, 3, V)
+        assert torch.equal(logits.argmax(-1), tokens)
+        assert torch.allclose(entropies, entropy(logits), atol=1e-5)
+        return tokens, entropies
+
+    check_against_the_model()
+    with torch.no_grad():
+        model.model.layers[1].mlp.down_proj.weight.mul_(3.0)  # what an optimizer step does between two decodings
+    assert step.compiled  # rebuilds the packed weights
+    tokens, entropies = check_against_the_model()
+    alone, alone_entropies = decode(slice(1, 2))  # a row's results do not depend on the rows decoded with it
+    assert torch.equal(alone, tokens[1:2]) and torch.equal(alone_entropies, entropies[1:2])
+    with pytest.raises(CodilaError, match="positions end at 16"):
+        step.decode_block(torch.randn(1, 15, 32), 3, embedding, bias, None, torch.zeros(1, 3), 0.0, 1.0, True)
 
 
 @needs_compiler

@@ -37,11 +37,17 @@ def truncate_marginals(marginals: torch.Tensor, k: int) -> torch.Tensor:
     return torch.zeros_like(marginals).scatter(-1, indices, values / values.sum(-1, keepdim=True))
 
 
+def _generator_groups(generator, rows: int) -> list[tuple[torch.Generator, int]]:
+    """`decode`'s generator argument as (generator, rows) groups in row order (one generator: one group)."""
+    return [(generator, rows)] if isinstance(generator, torch.Generator) else generator
+
+
 def _sample(logits: torch.Tensor, temperature: float, top_p: float, generator) -> torch.Tensor:
-    if isinstance(generator, torch.Generator):
-        return sample_top_p(logits, temperature, top_p, generator)
-    groups = logits.split([rows for _, rows in generator])
-    return torch.cat([sample_top_p(group, temperature, top_p, g) for group, (g, _) in zip(groups, generator)])
+    groups = _generator_groups(generator, len(logits))
+    if len(groups) == 1:
+        return sample_top_p(logits, temperature, top_p, groups[0][0])
+    parts = logits.split([rows for _, rows in groups])
+    return torch.cat([sample_top_p(part, temperature, top_p, g) for part, (g, _) in zip(parts, groups)])
 
 
 def _uniforms(rows: int, block: int, temperature: float, generator) -> torch.Tensor:
@@ -49,8 +55,7 @@ def _uniforms(rows: int, block: int, temperature: float, generator) -> torch.Ten
     row and token; none at temperature 0): a generator's numbers come out the same in one call as in several."""
     if temperature <= 0:
         return torch.zeros(rows, block)
-    groups = [(generator, rows)] if isinstance(generator, torch.Generator) else generator
-    return torch.cat([torch.rand((block, count), generator=g) for g, count in groups], dim=1).T
+    return torch.cat([torch.rand((block, count), generator=g) for g, count in _generator_groups(generator, rows)], dim=1).T
 
 
 class LocalAR:

@@ -1,5 +1,5 @@
-/* The local AR's forward over new positions, and its whole block decoding, for Qwen3 models in one call each (built
-   and loaded by qwen3_kernel.py, called by qwen3_step.py).
+/* The local AR's whole block decoding for Qwen3 models in one call (built and loaded by qwen3_kernel.py, called by
+   qwen3_step.py).
 
    The same math as qwen3_step.py's tensor ops (weights prepared there: RMSNorm weights folded into the following
    projection, q/k norms per head with 1/sqrt(head_dim) folded into the query's, a rotary table with the rotate-half
@@ -100,23 +100,26 @@ static void norm_rotate(float *v, int head_dim, float eps, const float *norm, co
     for (int i = 0; i < head_dim; i++) v[i] = normed[i] * cos[i] + normed[(i + half) % head_dim] * signed_sin[i];
 }
 
-enum { N, T, PAST, CAPACITY, HIDDEN, HEADS, KV_HEADS, HEAD_DIM, INTERMEDIATE, LAYERS, VOCAB, BLOCK, DIMS };
+enum { N, T, CAPACITY, HIDDEN, HEADS, KV_HEADS, HEAD_DIM, INTERMEDIATE, LAYERS, VOCAB, BLOCK, DIMS };
 enum { QKV, QK_NORM, OUTPUT, GATE_UP, DOWN, PER_LAYER };
+
+/* Scratch floats forward() needs for t new positions per row. */
+static size_t scratch_floats(const int *dims, int t) {
+    int qkv_width = (dims[HEADS] + 2 * dims[KV_HEADS]) * dims[HEAD_DIM];
+    return (size_t)dims[N] * t * (2 * dims[HIDDEN] + qkv_width + dims[HEADS] * dims[HEAD_DIM] + 3 * dims[INTERMEDIATE])
+           + dims[CAPACITY];
+}
 
 /* Logits (n, vocab) of the last of `inputs` (n, t, hidden), at positions past..past+t-1 after the cached ones.
    cache (layers, 2, n, kv_heads, capacity, head_dim): keys and values, positions < past filled; this call fills
    past..past+t-1. weights: per layer qkv, qk_norm (heads + kv_heads, head_dim), output, gate_up, down; then the
    lm_head (vocab, hidden), the final norm folded in; every matrix packed (see "Matrix products"). cos, signed_sin
-   (capacity, head_dim). Returns 0, or -1 when memory ran out. */
-static int forward(const int *dims, int t, int past, float eps, const float *cos, const float *signed_sin,
-                   const float *const *weights, float *cache, const float *inputs, float *logits) {
+   (capacity, head_dim). memory: at least scratch_floats(dims, t) floats. */
+static void forward(const int *dims, int t, int past, float eps, const float *cos, const float *signed_sin,
+                    const float *const *weights, float *cache, const float *inputs, float *logits, float *memory) {
     int n = dims[N], capacity = dims[CAPACITY], hidden = dims[HIDDEN];
     int heads = dims[HEADS], kv_heads = dims[KV_HEADS], head_dim = dims[HEAD_DIM], inter = dims[INTERMEDIATE];
     int rows = n * t, qkv_width = (heads + 2 * kv_heads) * head_dim, group = heads / kv_heads;
-    if (rows == 0) return 0;
-    size_t floats = (size_t)rows * (2 * hidden + qkv_width + heads * head_dim + 3 * inter) + capacity;
-    float *memory = malloc(floats * sizeof(float));
-    if (!memory) return -1;
     float *h = memory, *x = h + (size_t)rows * hidden, *qkv = x + (size_t)rows * hidden;
     float *attended = qkv + (size_t)rows * qkv_width, *gate_up = attended + (size_t)rows * heads * head_dim;
     float *act = gate_up + (size_t)rows * 2 * inter, *scores = act + (size_t)rows * inter;
@@ -180,14 +183,6 @@ static int forward(const int *dims, int t, int past, float eps, const float *cos
     }
     for (int b = 0; b < n; b++) rms_scale(h + (size_t)b * hidden, hidden, eps, NULL, x + (size_t)b * hidden);
     linear(n, hidden, dims[VOCAB], x, weights[dims[LAYERS] * PER_LAYER], logits, 0);
-    free(memory);
-    return 0;
-}
-
-/* codila_qwen3_forward: forward() at dims[T] new positions after dims[PAST] cached ones (one step of a caller's loop). */
-int codila_qwen3_forward(const int *dims, float eps, const float *cos, const float *signed_sin, const float *const *weights,
-                         float *cache, const float *inputs, float *logits) {
-    return forward(dims, dims[T], dims[PAST], eps, cos, signed_sin, weights, cache, inputs, logits);
 }
 
 static int argmax(const float *values, int n) {  // the first of equal maxima, as torch's max
@@ -197,9 +192,9 @@ static int argmax(const float *values, int n) {  // the first of equal maxima, a
     return best;
 }
 
-/* Entropy (nats) of softmax(logits); -inf logits (banned tokens) count zero. */
-static float entropy(const float *logits, int n) {
-    float top = logits[argmax(logits, n)], total = 0.0f, weighted = 0.0f;
+/* Entropy (nats) of softmax(logits), `best` its largest; -inf logits (banned tokens) count zero. */
+static float entropy(const float *logits, int n, int best) {
+    float top = logits[best], total = 0.0f, weighted = 0.0f;
     for (int i = 0; i < n; i++)
         if (isfinite(logits[i])) {
             float e = expf(logits[i] - top);
@@ -223,10 +218,10 @@ static int more_likely_first(const void *a, const void *b) {
 
 /* codila.decoding.sampling.sample_top_p for one row: argmax at temperature 0; else the most likely token when it
    holds top_p alone, otherwise the token of the nucleus (the fewest most likely tokens holding top_p) where its
-   renormalised cumulative distribution reaches `uniform`. Only tokens of probability >= (1 - top_p) / n are ranked:
+   renormalised cumulative distribution reaches `uniform`; `best` is the largest logit. Only tokens of probability >= (1 - top_p) / n are ranked:
    the others hold less than 1 - top_p together, so the nucleus lies among the first. scratch, ranked: n entries. */
-static int sample(const float *logits, int n, float temperature, float top_p, float uniform, float *scratch, ranked_t *ranked) {
-    int best = argmax(logits, n);
+static int sample(const float *logits, int n, int best, float temperature, float top_p, float uniform, float *scratch,
+                  ranked_t *ranked) {
     if (temperature <= 0.0f) return best;
     float top = logits[best] / temperature, total = 0.0f;
     for (int i = 0; i < n; i++) total += scratch[i] = expf(logits[i] / temperature - top);
@@ -263,21 +258,24 @@ int codila_qwen3_decode_block(const int *dims, float eps, const float *cos, cons
     size_t cache_floats = (size_t)dims[LAYERS] * 2 * n * dims[KV_HEADS] * dims[CAPACITY] * dims[HEAD_DIM];
     float *cache = malloc(cache_floats * sizeof(float)), *logits = malloc((size_t)n * vocab * sizeof(float));
     float *probs = malloc((size_t)vocab * sizeof(float)), *next = malloc((size_t)n * hidden * sizeof(float));
+    float *scratch = malloc(scratch_floats(dims, dims[T]) * sizeof(float));  // the prefill's; a step needs less
     ranked_t *ranked = malloc((size_t)vocab * sizeof(ranked_t));
-    int status = cache && logits && probs && next && ranked ? 0 : -1;
-    if (status == 0) status = forward(dims, dims[T], 0, eps, cos, signed_sin, weights, cache, inputs, logits);
+    int status = cache && logits && probs && next && scratch && ranked ? 0 : -1;
+    if (status == 0) forward(dims, dims[T], 0, eps, cos, signed_sin, weights, cache, inputs, logits, scratch);
     for (int j = 0; j < block && status == 0; j++) {
         for (int b = 0; b < n; b++) {
             float *row = logits + (size_t)b * vocab;
             for (int v = 0; v < vocab; v++) row[v] += bias[v];
             size_t at = (size_t)b * block + j;
-            if (with_entropy) entropies[at] = entropy(row, vocab);
-            int token = sample(row, vocab, temperature, top_p, uniforms[at], probs, ranked);
+            int best = argmax(row, vocab);
+            if (with_entropy) entropies[at] = entropy(row, vocab, best);
+            int token = sample(row, vocab, best, temperature, top_p, uniforms[at], probs, ranked);
             tokens[at] = forced && forced[at] >= 0 ? forced[at] : token;
             memcpy(next + (size_t)b * hidden, embedding + (size_t)tokens[at] * hidden, hidden * sizeof(float));
         }
-        if (j + 1 < block) status = forward(dims, 1, dims[T] + j, eps, cos, signed_sin, weights, cache, next, logits);
+        if (j + 1 < block) forward(dims, 1, dims[T] + j, eps, cos, signed_sin, weights, cache, next, logits, scratch);
     }
+    free(scratch);
     free(cache);
     free(logits);
     free(probs);

@@ -1,8 +1,8 @@
-"""The local AR's compiled forward and block decoding (qwen3_kernel.c): built once per machine with the system's C
+"""The local AR's compiled block decoding (qwen3_kernel.c): built once per machine with the system's C
 compiler, loaded with ctypes.
 
 Why: at batch 1 a small AR's token costs ~80 tensor ops whose dispatch, not arithmetic, is most of its time on a CPU
-(`codila bench` measures the AR's share of a step); one C call per token removes that. The library is built with
+(`codila bench` measures the AR's share of a step); one C call per block removes that. The library is built with
 `cc -O3 -march=native` into the user's cache folder, keyed by the source and the CPU, so the build (about a second)
 happens once. Without a compiler, or with CODILA_KERNEL=0, `load()` returns None and decoding uses the tensor ops
 of qwen3_step.py (same math; outputs may differ in the last bits of the logits).
@@ -69,10 +69,9 @@ def load() -> ctypes.CDLL | None:
         warnings.warn(f"building the local AR's kernel failed, decoding with tensor ops instead: {detail}", stacklevel=2)
         return None
     pointer, number = ctypes.c_void_p, ctypes.c_float
-    library.codila_qwen3_forward.argtypes = [pointer, number, pointer, pointer, pointer, pointer, pointer, pointer]
     library.codila_qwen3_decode_block.argtypes = [pointer, number, pointer, pointer, pointer, pointer, pointer, pointer, pointer,
                                                   pointer, number, number, ctypes.c_int, pointer, pointer]
-    for function in (library.codila_qwen3_forward, library.codila_qwen3_decode_block, library.codila_panel_width):
-        function.restype = ctypes.c_int
     library.codila_panel_width.argtypes = []
+    for function in (library.codila_qwen3_decode_block, library.codila_panel_width):
+        function.restype = ctypes.c_int
     return library

@@ -21,7 +21,6 @@ N=8 blocks at once 3.9 vs 2.4 ms; B=8: 4.8 vs 0.83 ms, N=8 8.0 vs 4.2 ms).
 from __future__ import annotations
 
 import ctypes
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -36,19 +35,13 @@ from codila.models import qwen3_kernel
 KERNEL_MAX_PARAMETERS = 50_000_000
 
 
-@dataclass
-class KernelCache:
-    buffer: torch.Tensor  # (layers, 2, N, kv_heads, capacity, head_dim): keys and values, the first `length` positions set
-    length: int = 0
-
-
 class KernelWeights(NamedTuple):
     library: ctypes.CDLL
     tensors: list[torch.Tensor]  # per layer LayerWeights' five, then the lm_head: kept alive for the addresses below
     pointers: ctypes.Array
 
 
-KvCache = list  # empty before the prefill; then per layer (keys, values) (N, kv_heads, T, head_dim), or one KernelCache
+KvCache = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values (N, kv_heads, T, head_dim)
 
 
 class LayerWeights(NamedTuple):
@@ -175,57 +168,36 @@ class Qwen3Step:
         tensors.append(pack_weight(self._lm_head, panel))
         return KernelWeights(library, tensors, (ctypes.c_void_p * len(tensors))(*(w.data_ptr() for w in tensors)))
 
-    def _dims(self, n: int, length: int, past: int, block: int = 0) -> ctypes.Array:
-        """The kernel's dims (qwen3_kernel.c's enum): rows, new positions, cached positions, the model's sizes, block."""
+    def _dims(self, n: int, length: int, block: int) -> ctypes.Array:
+        """The kernel's dims (qwen3_kernel.c's enum): rows, prefill positions, the model's sizes, block."""
         heads, kv_heads, head_dim, _ = self.shape
-        return (ctypes.c_int * 12)(n, length, past, self._cos.shape[0], self._lm_head.shape[1], heads, kv_heads, head_dim,
+        return (ctypes.c_int * 11)(n, length, self._cos.shape[0], self._lm_head.shape[1], heads, kv_heads, head_dim,
                                    self._layers[0].down.shape[1], len(self._layers), self._lm_head.shape[0], block)
-
-    def _check_positions(self, end: int) -> None:
-        if end > self._cos.shape[0]:
-            raise CodilaError(f"the AR's positions end at {self._cos.shape[0]} (max_position_embeddings); asked for {end}")
-
-    def _kernel_forward(self, inputs: torch.Tensor, cache: KvCache) -> torch.Tensor:
-        """`__call__` as one call of the compiled kernel; the cache is one preallocated KernelCache."""
-        n, length, _ = inputs.shape
-        _, kv_heads, head_dim, eps = self.shape
-        if not cache:
-            cache.append(KernelCache(torch.empty(len(self._layers), 2, n, kv_heads, self._cos.shape[0], head_dim)))
-        state = cache[0]
-        self._check_positions(state.length + length)
-        inputs = inputs.float().contiguous()
-        logits = torch.empty(n, self._lm_head.shape[0])
-        status = self._kernel.library.codila_qwen3_forward(
-            self._dims(n, length, state.length), eps, self._cos.data_ptr(), self._signed_sin.data_ptr(), self._kernel.pointers,
-            state.buffer.data_ptr(), inputs.data_ptr(), logits.data_ptr())
-        if status != 0:
-            raise MemoryError("the local AR's kernel could not allocate its scratch memory")
-        state.length += length
-        return logits
 
     @property
     def compiled(self) -> bool:
-        """True when the compiled kernel serves this model (checked at its last prefill or decoded block)."""
+        """True when the compiled kernel serves this model (its weights rebuilt first if they changed)."""
         self._refresh()
         return self._kernel is not None
 
     def decode_block(self, inputs: torch.Tensor, block: int, embedding: torch.Tensor, bias: torch.Tensor, forced: torch.Tensor | None,
                      uniforms: torch.Tensor, temperature: float, top_p: float, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """A whole block in one kernel call (where `compiled`): prefill `inputs` (N, T, H), then `block` tokens
+        """A whole block in one kernel call (once `compiled` said True): prefill `inputs` (N, T, H), then `block` tokens
         per row, each sampled like `sample_top_p` from the logits + `bias` (V) with the row's uniform number
         (`uniforms` (N, block)), replaced by `forced` (N, block; -1 = free) where given, and fed back through
         `embedding` (V, H). Returns tokens (N, block) and entropies (N, block; NaN unless `with_entropy`)."""
-        if not self.compiled:
-            raise CodilaError("the compiled kernel does not serve this model: decode step by step")
+        if self._kernel is None:
+            raise CodilaError("the compiled kernel does not serve this model (check `compiled` first): decode step by step")
         n, length, _ = inputs.shape
-        self._check_positions(length + block - 1)
+        if length + block - 1 > self._cos.shape[0]:
+            raise CodilaError(f"the AR's positions end at {self._cos.shape[0]} (max_position_embeddings); a block needs {length + block - 1}")
         inputs, uniforms = inputs.float().contiguous(), uniforms.float().contiguous()
         embedding, bias = embedding.float().contiguous(), bias.float().contiguous()
         forced = None if forced is None else forced.to(torch.int64).contiguous()
         tokens = torch.empty(n, block, dtype=torch.int64)
         entropies = torch.full((n, block), float("nan"))
         status = self._kernel.library.codila_qwen3_decode_block(
-            self._dims(n, length, 0, block), self.shape[3], self._cos.data_ptr(), self._signed_sin.data_ptr(),
+            self._dims(n, length, block), self.shape[3], self._cos.data_ptr(), self._signed_sin.data_ptr(),
             self._kernel.pointers, embedding.data_ptr(), bias.data_ptr(), inputs.data_ptr(),
             None if forced is None else forced.data_ptr(), uniforms.data_ptr(), temperature, top_p, int(with_entropy),
             tokens.data_ptr(), entropies.data_ptr())
@@ -240,8 +212,6 @@ class Qwen3Step:
             self._refresh()
         elif inputs.shape[1] != 1:
             raise ValueError("after the prefill, decode one token per call")
-        if self._kernel is not None:
-            return self._kernel_forward(inputs, cache)
         offset = 0 if prefill else cache[0][0].shape[2]
         positions = slice(offset, offset + inputs.shape[1])
         logits, new_cache = fused_forward(inputs, self._layers, self._lm_head, self._cos[positions],
