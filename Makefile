@@ -61,6 +61,6 @@ checkpoints: setup
 	$(VENV)/bin/codila export runs/dlm5/checkpoint runs/stage4/dlm
 	for name in $(ARS); do $(VENV)/bin/codila export runs/$$name-4/checkpoint runs/stage4/$$name; done
 	$(call FINETUNE_ARS,runs/stage4/dlm,5,runs/stage4,5,3200)
-	rm -rf checkpoints/dlm && cp -r runs/stage4/dlm checkpoints/dlm
-	for name in $(ARS); do $(VENV)/bin/codila export runs/$$name-5/checkpoint checkpoints/$$name; done
+	rm -rf src/codila/assets/checkpoints/dlm && cp -r runs/stage4/dlm src/codila/assets/checkpoints/dlm
+	for name in $(ARS); do $(VENV)/bin/codila export runs/$$name-5/checkpoint src/codila/assets/checkpoints/$$name; done
 	$(VENV)/bin/codila demo --record

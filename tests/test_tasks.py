@@ -46,7 +46,7 @@ def test_the_empty_oracle_leaves_out_blank_references():
 def test_unknown_task_and_missing_data(monkeypatch, tmp_path):
     with pytest.raises(CodilaError, match="unknown task"):
         get_task("gsm8k")
-    monkeypatch.setenv("CODILA_DATA", str(tmp_path))
+    monkeypatch.setattr("codila.assets.DATA", tmp_path)  # an installation that lost its data files
     with pytest.raises(CodilaError, match="is missing"):
         get_task("mbpp").load()
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerFast
 
+from codila.assets import SHIPPED  # noqa: F401  (re-exported: the shipped tiny models)
 from codila.errors import CodilaError
 from codila.tokenizer import load_tokenizer
 
-SHIPPED = Path(__file__).resolve().parents[3] / "checkpoints"  # the tiny models in the repository
 META_FILE = "codila.json"
 MANIFEST_FILE = "manifest.json"
 

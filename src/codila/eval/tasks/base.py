@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
-from codila.errors import CodilaError
 from codila.eval.sandbox import SandboxLimits
 
 
@@ -31,19 +28,6 @@ class Task:
     stop: tuple[str, ...] = ()  # completion is cut at the first of these (after the prompt)
     description: str = ""
     timeout_s: float = SandboxLimits.timeout_s  # wall clock per program in the sandbox
-
-
-def shared_data_dir() -> Path:
-    """Evaluation data no package ships: $CODILA_DATA, else ../shared/data beside the repository."""
-    configured = os.environ.get("CODILA_DATA")
-    return Path(configured) if configured else Path(__file__).resolve().parents[4].parent / "shared" / "data"
-
-
-def data_file(*parts: str) -> Path:
-    path = shared_data_dir().joinpath(*parts)
-    if not path.is_file():
-        raise CodilaError(f"evaluation data {path} is missing: put it there or point $CODILA_DATA at the data folder")
-    return path
 
 
 def humaneval_style_program(problem: Problem, middle: str) -> str:

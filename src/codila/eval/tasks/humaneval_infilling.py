@@ -1,4 +1,4 @@
-"""HumanEval-Infilling (../shared/data/humaneval-infilling): fill the gap between prefix and suffix; the tests of
+"""HumanEval-Infilling (shipped in codila/assets/data/humaneval-infilling): fill the gap between prefix and suffix; the tests of
 the original HumanEval problem decide. Three splits: single-line, multi-line and random-span."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 import gzip
 import json
 
-from codila.eval.tasks.base import Problem, Task, data_file, humaneval_style_program
+from codila.assets import data_file
+from codila.eval.tasks.base import Problem, Task, humaneval_style_program
 
 SPLITS = {"single-line": "SingleLineInfilling", "multi-line": "MultiLineInfilling", "random-span": "RandomSpanInfilling"}
 

@@ -1,4 +1,4 @@
-"""Sanitized MBPP (427 problems, ../shared/data/mbpp): write a function from a description and one example test.
+"""Sanitized MBPP (427 problems, shipped in codila/assets/data/mbpp): write a function from a description and one example test.
 
 Prompt, as common MBPP harnesses build it for code models: the description and the first test in a docstring,
 then the model writes the function. All tests (with their imports) run against the generated code.
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 
-from codila.eval.tasks.base import Problem, Task, data_file
+from codila.assets import data_file
+from codila.eval.tasks.base import Problem, Task
 
 STOP = ("\nif __name__", "\nprint(", "\nassert ", '\n"""')
 
