@@ -25,7 +25,7 @@ def test_bench_rows(tiny_checkpoints, corpus_dir, tmp_path):
     semi_ar = by_label["DLM K=1 semi-AR 8"]
     for cached in ("DLM K=1 semi-AR 8 prefix cache", "DLM K=1 semi-AR 8 dual cache"):
         assert by_label[cached]["dlm_forwards"] == semi_ar["dlm_forwards"] == 16  # one token per forward, cached or not
-    assert 1 <= by_label["DLM threshold=0.9 confidence semi-AR 8 dual cache"]["dlm_forwards"] <= 16
+    assert 1 <= by_label["Fast-dLLM threshold=0.9 semi-AR 8 dual cache"]["dlm_forwards"] <= 16
     for cache in ("prefix", "dual"):  # a block of 4 per forward, cached or not
         assert by_label[f"CoDiLA B=4 static soft scope=1 semi-AR {CODILA_CACHE_WINDOW} {cache} cache"]["dlm_forwards"] == 4
 
@@ -63,6 +63,6 @@ def test_only_benches_the_chosen_settings_and_the_reference(tiny_checkpoints, co
     rows = run_bench(tiny_checkpoints, n=1, length=16, batch_sizes=(1,), files=corpus_dir, progress=False, repeats=1,
                      only=("dual cache", "B=8 static"))
     assert [row["label"] for row in rows] == ["DLM K=1", "CoDiLA B=8 static soft scope=1", "DLM K=1 semi-AR 8 dual cache",
-                                              "DLM threshold=0.9 confidence semi-AR 8 dual cache",
+                                              "Fast-dLLM threshold=0.9 semi-AR 8 dual cache",
                                               f"CoDiLA B=4 static soft scope=1 semi-AR {CODILA_CACHE_WINDOW} dual cache"]
     assert rows[0]["speedup"] == 1.0

@@ -6,6 +6,7 @@ import torch
 from codila.decoding.canvas import Canvas
 from codila.decoding.codila import MODES, CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
+from codila.decoding.fast_dllm import FastDllmConfig
 from codila.decoding.registry import DECODERS, get_decoder
 from codila.errors import CodilaError
 
@@ -13,7 +14,8 @@ SETTINGS = [
     ("dlm", DlmDecodeConfig(tokens_per_step=1), None),
     ("dlm", DlmDecodeConfig(tokens_per_step=3, selection="confidence", temperature=1.0), None),
     ("dlm", DlmDecodeConfig(tokens_per_step=2, selection="margin", semi_ar_block=4), None),
-    ("dlm", DlmDecodeConfig(threshold=0.05), None),
+    ("fast-dllm", FastDllmConfig(threshold=0.05), None),
+    ("fast-dllm", FastDllmConfig(threshold=0.5, semi_ar_block=8, cache="dual", temperature=1.0), None),
     ("dlm", DlmDecodeConfig(tokens_per_step=2, semi_ar_block=8, cache="prefix"), None),
     ("dlm", DlmDecodeConfig(semi_ar_block=4, cache="dual"), None),
     *(("codila", CodilaDecodeConfig(mode=mode, tau=3.0, tokens_per_step=2), b) for mode in MODES for b in (2, 4)),
@@ -184,13 +186,13 @@ def test_a_batch_decodes_exactly_like_its_canvases_alone(dlm, ars, name, config,
 
 def test_threshold_decoding_commits_every_confident_position(dlm):
     canvas = canvases(dlm)[1]
-    spec = get_decoder("dlm")
-    everything = spec.decode(dlm, None, canvas, DlmDecodeConfig(threshold=1e-9), torch.Generator())
+    spec = get_decoder("fast-dllm")
+    everything = spec.decode(dlm, None, canvas, FastDllmConfig(threshold=1e-9), torch.Generator())
     assert everything.tokens_per_step[0] == canvas.length  # every position clears a tiny threshold: one step
-    one_by_one = spec.decode(dlm, None, canvas, DlmDecodeConfig(threshold=1.0), torch.Generator())
+    one_by_one = spec.decode(dlm, None, canvas, FastDllmConfig(threshold=1.0), torch.Generator())
     assert set(one_by_one.tokens_per_step) == {1}  # nothing is certain: the single most confident each step
     with pytest.raises(CodilaError, match="threshold"):
-        spec.decode(dlm, None, canvas, DlmDecodeConfig(threshold=1.5), torch.Generator())
+        spec.decode(dlm, None, canvas, FastDllmConfig(threshold=1.5), torch.Generator())
 
 
 @pytest.mark.parametrize("mode", ["prefix", "dual"])

@@ -18,6 +18,7 @@ from codila.data.corpus import load_files
 from codila.data.spans import sample_spans
 from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
+from codila.decoding.fast_dllm import FastDllmConfig
 from codila.demo import DEFAULT_TAU, DEMO_SCOPE, demo_settings
 from codila.errors import CodilaError
 from codila.eval.infill_run import InfillRun
@@ -39,10 +40,10 @@ def cache_settings(scope: int = DEMO_SCOPE) -> list[DecodeSetting]:
     without and with dual cache (the combination Fast-dLLM reports); CoDiLA B=4 static with either cache (its
     uncached row is the demo's)."""
     semi_ar = [DlmDecodeConfig(semi_ar_block=SEMI_AR_BLOCK, cache=cache) for cache in ("none", "prefix", "dual")]
-    threshold = [DlmDecodeConfig(semi_ar_block=SEMI_AR_BLOCK, threshold=FAST_DLLM_THRESHOLD, selection="confidence", cache=cache)
-                 for cache in ("none", "dual")]
+    threshold = [FastDllmConfig(threshold=FAST_DLLM_THRESHOLD, semi_ar_block=SEMI_AR_BLOCK, cache=cache) for cache in ("none", "dual")]
     codila = [CodilaDecodeConfig(scope=scope, semi_ar_block=CODILA_CACHE_WINDOW, cache=cache) for cache in ("prefix", "dual")]
-    return [DecodeSetting("dlm", config) for config in semi_ar + threshold] + [DecodeSetting("codila", config, "ar-b4") for config in codila]
+    return ([DecodeSetting("dlm", config) for config in semi_ar] + [DecodeSetting("fast-dllm", config) for config in threshold]
+            + [DecodeSetting("codila", config, "ar-b4") for config in codila])
 
 
 def bench_settings(tau: float = DEFAULT_TAU, scope: int = DEMO_SCOPE) -> list[DecodeSetting]:

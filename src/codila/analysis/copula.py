@@ -27,8 +27,9 @@ import torch
 from transformers import PreTrainedTokenizerFast, Qwen3ForCausalLM
 
 from codila.decoding.canvas import Canvas
-from codila.decoding.codila import CodilaDecodeConfig, decode_codila
-from codila.decoding.dlm import DlmDecodeConfig, decode_dlm
+from codila.decoding.codila import CodilaDecodeConfig
+from codila.decoding.dlm import DlmDecodeConfig
+from codila.decoding.registry import get_decoder
 from codila.models.dlm import DiffusionLM
 from codila.models.local_ar import LocalAR
 from codila.models.presets import qwen3_config
@@ -119,9 +120,9 @@ def run_copula_check(out: str | Path, samples: int = 1000, steps: int = 600, har
     dlm, ars = _train_models(joints, out, steps, seed)
     ids, tokens = dlm.tokenizer.convert_tokens_to_ids, dlm.tokenizer.convert_ids_to_tokens
     decoders = {
-        "DLM parallel (K=2)": lambda canvas, g: decode_dlm(dlm, None, canvas, DlmDecodeConfig(tokens_per_step=2, temperature=1.0), g),
-        "CoDiLA top-1": lambda canvas, g: decode_codila(dlm, ars["top1"], canvas, CodilaDecodeConfig(temperature=1.0, top_p=1.0), g),
-        "CoDiLA soft": lambda canvas, g: decode_codila(dlm, ars["soft"], canvas, CodilaDecodeConfig(temperature=1.0, top_p=1.0), g),
+        "DLM parallel (K=2)": lambda canvas, g: get_decoder("dlm").decode(dlm, None, canvas, DlmDecodeConfig(tokens_per_step=2, temperature=1.0), g),
+        "CoDiLA top-1": lambda canvas, g: get_decoder("codila").decode(dlm, ars["top1"], canvas, CodilaDecodeConfig(temperature=1.0, top_p=1.0), g),
+        "CoDiLA soft": lambda canvas, g: get_decoder("codila").decode(dlm, ars["soft"], canvas, CodilaDecodeConfig(temperature=1.0, top_p=1.0), g),
     }
     rows = []
     for name, joint in joints.items():

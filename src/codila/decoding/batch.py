@@ -30,10 +30,6 @@ class CanvasBatch:
         self.position_ids = (self.attention_mask.cumsum(1) - 1).clamp(min=0)
         self.region_columns = torch.arange(start, start + max(canvas.length for canvas in canvases))
 
-    def active(self) -> list[int]:
-        """Rows whose canvas still has masks."""
-        return [row for row, canvas in enumerate(self.canvases) if bool(canvas.masked().any())]
-
     def region_logits(self, dlm: DiffusionLM, rows: list[int], offsets: torch.Tensor | None = None) -> torch.Tensor:
         """One DLM forward over `rows`: logits (len(rows), P, V) at region offsets `offsets` (1D, default all: row p
         is then a canvas's region position p, 0 = its first decoded token). Only those rows go through the output

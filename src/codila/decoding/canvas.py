@@ -67,5 +67,20 @@ class Canvas:
             raise CodilaError(f"the number of tokens to decode ({self.length}) is not a multiple of the block size {block_size}")
         return torch.arange(self.start, self.end).view(-1, block_size)
 
+    def window(self, semi_ar_block: int) -> tuple[int, int]:
+        """The positions [start, end) that may be committed now: the whole region (`semi_ar_block` 0), or its first
+        unfinished semi-autoregressive window of `semi_ar_block` positions (windows left to right, any order inside
+        one: LLaDA's semi-autoregressive remasking, arXiv 2502.09992)."""
+        if semi_ar_block <= 0:
+            return self.start, self.end
+        first_masked = int(torch.nonzero(self.masked()).min())
+        start = self.start + (first_masked - self.start) // semi_ar_block * semi_ar_block
+        return start, min(start + semi_ar_block, self.end)
+
+    def open_positions(self, semi_ar_block: int) -> torch.Tensor:
+        """(M,) the still-masked positions of the current window, in order."""
+        start, end = self.window(semi_ar_block)
+        return start + torch.nonzero(self.masked()[start:end]).flatten()
+
     def copy(self) -> "Canvas":
         return Canvas(self.ids.clone(), self.start, self.end, self.mask_id, self.stop_at_eos)

@@ -1,6 +1,6 @@
 """CoDiLA decoding: the DLM drafts marginals for the whole canvas, the local AR decodes blocks of B.
 
-Each step costs one DLM forward and B batched AR calls. Modes (method.md):
+Each step costs one DLM forward and B batched AR calls. Modes (static and dynamic: the paper, arXiv 2603.20216):
 - static: the AR decodes the nearest `scope` masked blocks as one batch; one block is committed whole (B tokens
   per step), in any order: by default the one with the lowest mean AR entropy (the paper), or (`choice`) the
   one where the DLM is most confident (highest mean top-1 marginal).
@@ -10,8 +10,8 @@ Each step costs one DLM forward and B batched AR calls. Modes (method.md):
 - verify: DLM confidence decoding of K tokens per step, where a position whose DLM top-1 disagrees with
   the AR's greedy token is penalised (the AR as a local judge; for planning tasks).
 With `semi_ar_block` n > 0 the candidates come from the first unfinished window of n positions only (windows
-left to right, any order inside one: LLaDA's semi-autoregressive order); then Fast-dLLM's approximate DLM KV
-cache (`cache`: prefix or dual, codila.models.dlm_cache) can serve every step of a window after its first.
+left to right, any order inside one: LLaDA's semi-autoregressive order, `Canvas.window`); then Fast-dLLM's approximate
+DLM KV cache (`cache`: prefix or dual, `codila.decoding.forward`) can serve every step of a window after its first.
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ from dataclasses import dataclass
 
 import torch
 
-from codila.decoding.batch import CanvasBatch
 from codila.decoding.canvas import Canvas
+from codila.decoding.forward import make_forward
 from codila.decoding.result import CommitLog, DecodeResult
 from codila.decoding.sampling import rank_first, sample_top_p
 from codila.errors import CodilaError
 from codila.models.dlm import DiffusionLM
-from codila.models.dlm_cache import CACHE_MODES, DlmKvCache
 from codila.models.local_ar import LocalAR
 
 MODES = ("static", "dynamic", "verify")
@@ -69,10 +68,6 @@ def _check(dlm: DiffusionLM, ar: LocalAR | None, canvas: Canvas, config: CodilaD
         raise CodilaError("scope and tokens per step must be >= 1")
     if dlm.special != ar.special:
         raise CodilaError("the DLM and the AR use different tokenizers: CoDiLA needs one shared vocabulary")
-    if config.cache not in CACHE_MODES:
-        raise CodilaError(f"unknown DLM cache {config.cache!r}; choose one of {', '.join(CACHE_MODES)}")
-    if config.cache != "none" and config.semi_ar_block < 1:
-        raise CodilaError("a DLM cache needs semi-autoregressive windows: set --semi-ar-block")
     if config.semi_ar_block < 0 or config.semi_ar_block % ar.block_size:
         raise CodilaError(f"--semi-ar-block must be a multiple of the block size {ar.block_size}, got {config.semi_ar_block}")
     canvas.blocks(ar.block_size)  # raises when the region is not a multiple of B
@@ -123,21 +118,6 @@ def _commit_verify(log: CommitLog, marginals, blocks, tokens, entropies, config,
 _COMMIT = {"static": _commit_static, "dynamic": _commit_dynamic, "verify": _commit_verify}
 
 
-def _window(canvas: Canvas, open_blocks: torch.Tensor, semi_ar_block: int) -> tuple[int, int]:
-    """The positions [start, end) candidates may come from: the region, or its first unfinished semi-AR window."""
-    if semi_ar_block <= 0:
-        return canvas.start, canvas.end
-    start = canvas.start + (int(open_blocks[0, 0]) - canvas.start) // semi_ar_block * semi_ar_block
-    return start, min(start + semi_ar_block, canvas.end)
-
-
-def _candidates(log: CommitLog, blocks: torch.Tensor, config: CodilaDecodeConfig) -> tuple[torch.Tensor, int, int]:
-    """The nearest `scope` unfinished blocks (C, B) of the canvas's current window, and that window."""
-    open_blocks = blocks[log.canvas.masked()[blocks].any(1)]
-    start, end = _window(log.canvas, open_blocks, config.semi_ar_block)
-    return open_blocks[open_blocks[:, 0] < end][: config.scope], start, end
-
-
 def _ar_commit(ar: LocalAR, logs: list[CommitLog], offers: list[tuple[torch.Tensor, torch.Tensor]], config: CodilaDecodeConfig,
                generators: list[torch.Generator]) -> None:
     """The AR decodes the offered blocks (C_i, B) with their marginals (C_i, B, V) of every canvas as one batch
@@ -155,53 +135,40 @@ def _ar_commit(ar: LocalAR, logs: list[CommitLog], offers: list[tuple[torch.Tens
         _COMMIT[config.mode](log, block_marginals, open_blocks, block_tokens, block_entropies, config, generator)
 
 
+def _offered_blocks(canvas: Canvas, blocks: torch.Tensor, window: tuple[int, int], scope: int) -> torch.Tensor:
+    """The nearest `scope` unfinished blocks (C, B) of the canvas's current window."""
+    open_blocks = blocks[canvas.masked()[blocks].any(1)]
+    return open_blocks[open_blocks[:, 0] < window[1]][:scope]
+
+
 def decode_codila_batch(dlm: DiffusionLM, ar: LocalAR, canvases: list[Canvas], config: CodilaDecodeConfig,
                         generators: list[torch.Generator]) -> list[DecodeResult]:
-    """Decode canvases with CoDiLA (one DLM forward and B batched AR calls per step for all unfinished
-    canvases); blocks of the AR's block size, any order within the scope (and the semi-AR window)."""
+    """Decode canvases with CoDiLA (arXiv 2603.20216), every canvas sampling with its own generator.
+
+    dlm: the masked diffusion LM that drafts marginals. ar: the local AR (its block size B). canvases: what to fill
+    (not modified). config: the mode and its options (`CodilaDecodeConfig`).
+    Each step: one DLM forward over the unfinished canvases gives the marginals of each one's offered blocks (the
+    nearest `scope` unfinished blocks of its window); the AR decodes the offered blocks of all canvases as one batch
+    (B calls); then each canvas's mode rule commits from the AR's tokens and entropies.
+    """
     for canvas in canvases:
         _check(dlm, ar, canvas, config)
-    if config.cache != "none":
-        return [_decode_cached(dlm, ar, canvas, config, generator) for canvas, generator in zip(canvases, generators)]
     logs = [CommitLog(canvas.copy(), dlm.special.eos_id) for canvas in canvases]
-    batch = CanvasBatch([log.canvas for log in logs], dlm.special.pad_id)
+    forward = make_forward(dlm, [log.canvas for log in logs], config.cache, config.semi_ar_block)
     blocks = [log.canvas.blocks(ar.block_size) for log in logs]  # (N_i, B) positions of each canvas
-    forwards = [0] * len(logs)
+    forwards, ar_calls = [0] * len(logs), [0] * len(logs)
     started, ar_started = time.perf_counter(), ar.seconds
     with torch.no_grad():
-        while rows := batch.active():
-            candidates = [_candidates(logs[row], blocks[row], config)[0] - logs[row].canvas.start for row in rows]
-            offsets = torch.unique(torch.cat([c.flatten() for c in candidates]))  # region offsets any canvas needs
-            marginals = torch.softmax(batch.region_logits(dlm, rows, offsets), dim=-1)  # (A, len(offsets), V)
-            columns = torch.searchsorted(offsets, torch.cat(candidates)).split([len(c) for c in candidates])
-            offers = [(c + logs[row].canvas.start, marginals[index][block_columns])  # blocks (C, B), marginals (C, B, V)
-                      for index, (row, c, block_columns) in enumerate(zip(rows, candidates, columns))]
-            _ar_commit(ar, [logs[row] for row in rows], offers, config, [generators[row] for row in rows])
+        while rows := [row for row, log in enumerate(logs) if not log.done()]:
+            windows = [logs[row].canvas.window(config.semi_ar_block) for row in rows]
+            offered = [_offered_blocks(logs[row].canvas, blocks[row], window, config.scope) for row, window in zip(rows, windows)]
+            logits = forward(rows, windows, [o.flatten() for o in offered])
+            marginals = [torch.softmax(lg, dim=-1).view(*o.shape, -1) for lg, o in zip(logits, offered)]  # (C_i, B, V)
+            ar_before = ar.forwards
+            _ar_commit(ar, [logs[row] for row in rows], list(zip(offered, marginals)), config, [generators[row] for row in rows])
             for row in rows:
                 forwards[row] += 1
+                ar_calls[row] += ar.forwards - ar_before  # the AR counts its calls; one call serves every canvas's blocks
     n = len(logs)
     share, ar_share = (time.perf_counter() - started) / n, (ar.seconds - ar_started) / n
-    return [log.finish(forwards[row], forwards[row] * ar.block_size, ar_share, share) for row, log in enumerate(logs)]
-
-
-def _decode_cached(dlm: DiffusionLM, ar: LocalAR, canvas: Canvas, config: CodilaDecodeConfig, generator: torch.Generator) -> DecodeResult:
-    """CoDiLA over semi-AR windows with the approximate DLM KV cache, refreshed when a new window starts."""
-    log = CommitLog(canvas.copy(), dlm.special.eos_id)
-    blocks = log.canvas.blocks(ar.block_size)
-    cache = DlmKvCache(dlm, config.cache)
-    forwards_before, ar_before, current, steps = dlm.forwards, ar.seconds, None, 0
-    with torch.no_grad():
-        while not log.done():
-            open_blocks, start, end = _candidates(log, blocks, config)
-            if start != current:
-                logits, current = cache.refresh(log.canvas.ids, start, end), start
-            else:
-                logits = cache.block_logits(log.canvas.ids, start, end)
-            _ar_commit(ar, [log], [(open_blocks, torch.softmax(logits, dim=-1)[open_blocks - start])], config, [generator])
-            steps += 1
-    return log.finish(dlm.forwards - forwards_before, steps * ar.block_size, ar.seconds - ar_before)
-
-
-def decode_codila(dlm: DiffusionLM, ar: LocalAR, canvas: Canvas, config: CodilaDecodeConfig, generator: torch.Generator) -> DecodeResult:
-    """`decode_codila_batch` for one canvas."""
-    return decode_codila_batch(dlm, ar, [canvas], config, [generator])[0]
+    return [log.finish(forwards[row], ar_calls[row], ar_share, share) for row, log in enumerate(logs)]

@@ -1,19 +1,22 @@
-"""The DLM-only baseline: K tokens per step, committed where the DLM is most certain."""
+"""The DLM-only baseline: each step, commit the K masked positions where the DLM is most certain (LLaDA's low-confidence
+remasking, arXiv 2502.09992; the paper's baseline ranks by entropy)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
-from codila.decoding.batch import CanvasBatch
 from codila.decoding.canvas import Canvas
+from codila.decoding.forward import make_forward
 from codila.decoding.result import CommitLog, DecodeResult
 from codila.decoding.sampling import entropy, rank_first, sample_top_p
 from codila.errors import CodilaError
 from codila.models.dlm import DiffusionLM
-from codila.models.dlm_cache import DlmKvCache
+
+SELECTIONS = ("entropy", "confidence", "margin")
 
 
 @dataclass
@@ -22,19 +25,16 @@ class DlmDecodeConfig:
     selection: which positions go first: "entropy" (lowest entropy; the paper's baseline), "confidence"
         (highest top-1 probability) or "margin" (largest top-1 minus top-2 probability).
     temperature: 0 commits the argmax token; > 0 samples (top_p nucleus) from the DLM's marginal.
-    semi_ar_block: 0 decodes the whole region in any order; n > 0 decodes blocks of n positions left to
-        right, any order inside a block (LLaDA's semi-autoregressive remasking).
-    threshold: > 0 is Fast-dLLM's parallel decoding: every position whose top-1 probability is at least
-        `threshold` is committed (at least the most certain one); tokens_per_step is then ignored.
+    semi_ar_block: 0 decodes the whole region in any order; n > 0 decodes windows of n positions left to
+        right, any order inside a window (LLaDA's semi-autoregressive remasking).
     cache: "none", or Fast-dLLM's approximate KV cache for semi-AR decoding: "prefix" or "dual"
-        (see codila.models.dlm_cache); needs semi_ar_block > 0. Cached canvases decode one at a time."""
+        (see codila.decoding.forward); needs semi_ar_block > 0."""
 
     tokens_per_step: int = 1
     selection: str = "entropy"
     temperature: float = 0.0
     top_p: float = 1.0
     semi_ar_block: int = 0
-    threshold: float = 0.0
     cache: str = "none"
 
 
@@ -48,77 +48,44 @@ def certainty(logits: torch.Tensor, selection: str) -> torch.Tensor:
     if selection == "margin":
         top2 = probs.topk(2, dim=-1).values
         return top2[..., 0] - top2[..., 1]
-    raise CodilaError(f"unknown selection {selection!r}; choose entropy, confidence or margin")
+    raise CodilaError(f"unknown selection {selection!r}; choose one of {', '.join(SELECTIONS)}")
 
 
-def active_positions(canvas: Canvas, semi_ar_block: int) -> torch.Tensor:
-    """Masked positions that may be committed now (1D): all of them, or those of the first unfinished
-    semi-autoregressive block."""
-    masked = torch.nonzero(canvas.masked()).flatten()
-    if semi_ar_block <= 0:
-        return masked
-    block_of = (masked - canvas.start) // semi_ar_block
-    return masked[block_of == block_of.min()]
+def decode_most_certain(dlm: DiffusionLM, canvases: list[Canvas], generators: list[torch.Generator], *, selection: str,
+                        count: Callable[[torch.Tensor], int], temperature: float, top_p: float, semi_ar_block: int,
+                        cache: str) -> list[DecodeResult]:
+    """The DLM decoding loop shared by the confidence-ranked decoders; every canvas decodes with its own generator.
 
-
-def _step(log: CommitLog, logits: torch.Tensor, config: DlmDecodeConfig, generator: torch.Generator, start: int | None = None) -> None:
-    """Commit the K most certain masked positions of one canvas, given logits (R, V) of positions start.. (default:
-    its region)."""
-    start = log.canvas.start if start is None else start
-    candidates = active_positions(log.canvas, config.semi_ar_block)
-    if config.threshold > 0:  # Fast-dLLM: every position at least this confident, most confident first
-        scores = certainty(logits[candidates - start], "confidence")  # (C,) top-1 probabilities
-        count = max(1, int((scores >= config.threshold).sum()))
-    else:
-        scores = certainty(logits[candidates - start], config.selection)  # (C,)
-        count = min(config.tokens_per_step, len(candidates))
-    chosen = candidates[rank_first(scores, count, descending=True)]
-    log.commit(chosen, sample_top_p(logits[chosen - start], config.temperature, config.top_p, generator))
-
-
-def decode_dlm_batch(dlm: DiffusionLM, ar, canvases: list[Canvas], config: DlmDecodeConfig,
-                     generators: list[torch.Generator]) -> list[DecodeResult]:
-    """Decode with the DLM alone: each step, one forward over the unfinished canvases, then each commits its K
-    most certain masked positions (sampled with its own generator)."""
-    if config.tokens_per_step < 1:
-        raise CodilaError(f"tokens per step must be >= 1, got {config.tokens_per_step}")
-    if not 0 <= config.threshold <= 1:
-        raise CodilaError(f"the confidence threshold is a probability in [0, 1], got {config.threshold}")
-    certainty(torch.zeros(2), config.selection)  # validates the name before any work
-    if config.cache != "none":
-        if config.semi_ar_block < 1:
-            raise CodilaError("a DLM cache needs semi-autoregressive blocks: set --semi-ar-block")
-        return [_decode_cached(dlm, canvas, config, generator) for canvas, generator in zip(canvases, generators)]
+    dlm: the masked diffusion LM. canvases: what to fill (not modified). generators: one per canvas.
+    selection: how a masked position's certainty is scored (`certainty`). count: given the candidates' scores (M,),
+        how many of the most certain to commit this step (>= 1).
+    temperature, top_p: how each committed position's token is drawn from its marginal (0: the argmax).
+    semi_ar_block: 0, or the length of the left-to-right windows candidates come from (`Canvas.window`).
+    cache: the DLM forward (`codila.decoding.forward`): "none", "prefix" or "dual".
+    Each step: one DLM forward over the unfinished canvases, then each commits its `count` most certain candidates.
+    """
+    certainty(torch.zeros(2), selection)  # validates the name before any work
     logs = [CommitLog(canvas.copy(), dlm.special.eos_id) for canvas in canvases]
-    batch = CanvasBatch([log.canvas for log in logs], dlm.special.pad_id)
+    forward = make_forward(dlm, [log.canvas for log in logs], cache, semi_ar_block)
     forwards = [0] * len(logs)
     started = time.perf_counter()
-    while rows := batch.active():
-        logits = batch.region_logits(dlm, rows)  # (A, R, V): the decoded regions only
-        for index, row in enumerate(rows):
-            _step(logs[row], logits[index, : logs[row].canvas.length], config, generators[row])
+    while rows := [row for row, log in enumerate(logs) if not log.done()]:
+        candidates = [logs[row].canvas.open_positions(semi_ar_block) for row in rows]  # (M_i,) masked, in the window
+        logits = forward(rows, [logs[row].canvas.window(semi_ar_block) for row in rows], candidates)  # (M_i, V) each
+        for row, positions, row_logits in zip(rows, candidates, logits):
+            scores = certainty(row_logits, selection)
+            chosen = rank_first(scores, count(scores), descending=True)
+            logs[row].commit(positions[chosen], sample_top_p(row_logits[chosen], temperature, top_p, generators[row]))
             forwards[row] += 1
     share = (time.perf_counter() - started) / len(logs)
     return [log.finish(forwards[row], 0, seconds=share) for row, log in enumerate(logs)]
 
 
-def _decode_cached(dlm: DiffusionLM, canvas: Canvas, config: DlmDecodeConfig, generator: torch.Generator) -> DecodeResult:
-    """Semi-AR decoding of one canvas with the approximate KV cache, refreshed when a new block starts."""
-    log = CommitLog(canvas.copy(), dlm.special.eos_id)
-    cache = DlmKvCache(dlm, config.cache)
-    forwards_before, current = dlm.forwards, None
-    while not log.done():
-        first_masked = int(active_positions(log.canvas, config.semi_ar_block).min())
-        start = canvas.start + (first_masked - canvas.start) // config.semi_ar_block * config.semi_ar_block
-        end = min(start + config.semi_ar_block, canvas.end)
-        if start != current:
-            logits, current = cache.refresh(log.canvas.ids, start, end), start
-        else:
-            logits = cache.block_logits(log.canvas.ids, start, end)
-        _step(log, logits, config, generator, start)
-    return log.finish(dlm.forwards - forwards_before, 0)
-
-
-def decode_dlm(dlm: DiffusionLM, ar, canvas: Canvas, config: DlmDecodeConfig, generator: torch.Generator) -> DecodeResult:
-    """`decode_dlm_batch` for one canvas."""
-    return decode_dlm_batch(dlm, ar, [canvas], config, [generator])[0]
+def decode_dlm_batch(dlm: DiffusionLM, ar, canvases: list[Canvas], config: DlmDecodeConfig,
+                     generators: list[torch.Generator]) -> list[DecodeResult]:
+    """Decode with the DLM alone: K most certain masked positions per step (`decode_most_certain`)."""
+    if config.tokens_per_step < 1:
+        raise CodilaError(f"tokens per step must be >= 1, got {config.tokens_per_step}")
+    return decode_most_certain(dlm, canvases, generators, selection=config.selection,
+                               count=lambda scores: min(config.tokens_per_step, len(scores)), temperature=config.temperature,
+                               top_p=config.top_p, semi_ar_block=config.semi_ar_block, cache=config.cache)

@@ -53,7 +53,9 @@ class DecodeSetting:
     def _dlm_label(self) -> str:
         """"DLM K=1", plus what differs from the paper's baseline: selection, semi-AR blocks, threshold, cache."""
         config = self.config
-        label = f"DLM threshold={config.threshold}" if config.threshold > 0 else f"DLM K={config.tokens_per_step}"
+        if self.method == "fast-dllm":
+            return f"Fast-dLLM threshold={config.threshold}" + self._window_label()
+        label = f"DLM K={config.tokens_per_step}"
         if config.selection != DlmDecodeConfig.selection:
             label += f" {config.selection}"
         return label + self._window_label()

@@ -1,0 +1,71 @@
+"""The DLM forward of a decoding step, pluggable: plain (no cache), or Fast-dLLM's approximate KV cache (prefix, dual).
+
+Every decoder's loop asks, each step, for the logits of the positions it needs in each unfinished canvas; how they are
+computed is the forward's business. All three give the same numbers when the cache is refreshed every step.
+- `PlainForward`: one forward over all active canvases at once (padded into one batch, `CanvasBatch`).
+- `CachedForward`: per canvas, a full forward when its semi-autoregressive window changes (keys/values kept), then
+  forwards over the window's uncached positions only (Fast-dLLM, arXiv 2505.22618; `codila.models.dlm_cache`).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+from codila.decoding.batch import CanvasBatch
+from codila.decoding.canvas import Canvas
+from codila.errors import CodilaError
+from codila.models.dlm import DiffusionLM
+from codila.models.dlm_cache import CACHE_MODES, DlmKvCache
+
+
+class DlmForward(Protocol):
+    def __call__(self, rows: list[int], windows: list[tuple[int, int]], positions: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Logits (len(positions[i]), V) of canvas rows[i] at its `positions[i]` (1D, inside its window [start, end)).
+        Counts one DLM forward per canvas."""
+
+
+class PlainForward:
+    """No cache: one forward over the active canvases; only the positions some canvas needs go through the output layer."""
+
+    def __init__(self, dlm: DiffusionLM, canvases: list[Canvas]):
+        self.dlm, self.canvases = dlm, canvases
+        self.batch = CanvasBatch(canvases, dlm.special.pad_id)
+
+    def __call__(self, rows, windows, positions):
+        offsets = [p - self.canvases[row].start for row, p in zip(rows, positions)]  # region offsets
+        needed = torch.unique(torch.cat(offsets))
+        logits = self.batch.region_logits(self.dlm, rows, needed)  # (A, len(needed), V)
+        return [logits[index][torch.searchsorted(needed, o)] for index, o in enumerate(offsets)]
+
+
+class CachedForward:
+    """Fast-dLLM's approximate KV cache, one per canvas, refreshed when that canvas's window starts."""
+
+    def __init__(self, dlm: DiffusionLM, canvases: list[Canvas], mode: str):
+        self.canvases = canvases
+        self.caches = [DlmKvCache(dlm, mode) for _ in canvases]
+        self.window_starts: list[int | None] = [None] * len(canvases)
+
+    def __call__(self, rows, windows, positions):
+        out = []
+        for row, (start, end), needed in zip(rows, windows, positions):
+            ids, cache = self.canvases[row].ids, self.caches[row]
+            if start != self.window_starts[row]:
+                logits, self.window_starts[row] = cache.refresh(ids, start, end), start
+            else:
+                logits = cache.block_logits(ids, start, end)
+            out.append(logits[needed - start])
+        return out
+
+
+def make_forward(dlm: DiffusionLM, canvases: list[Canvas], cache: str, semi_ar_block: int) -> DlmForward:
+    """The forward for a decoder's `cache` option: "none", "prefix" or "dual" (those need semi_ar_block > 0)."""
+    if cache not in CACHE_MODES:
+        raise CodilaError(f"unknown DLM cache {cache!r}; choose one of {', '.join(CACHE_MODES)}")
+    if cache == "none":
+        return PlainForward(dlm, canvases)
+    if semi_ar_block < 1:
+        raise CodilaError("a DLM cache needs semi-autoregressive windows: set --semi-ar-block")
+    return CachedForward(dlm, canvases, cache)
