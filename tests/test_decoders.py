@@ -1,33 +1,39 @@
-"""The invariants every decoder keeps (design.md), over every entry of the registry and every mode."""
+"""The invariants every decoder keeps, over every entry of the registry and every example setting of each."""
 
 import pytest
 import torch
 
 from codila.decoding.canvas import Canvas
-from codila.decoding.codila import MODES, CodilaDecodeConfig
+from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
 from codila.decoding.fast_dllm import FastDllmConfig
 from codila.decoding.registry import DECODERS, get_decoder
 from codila.errors import CodilaError
 
-SETTINGS = [
-    ("dlm", DlmDecodeConfig(tokens_per_step=1), None),
-    ("dlm", DlmDecodeConfig(tokens_per_step=3, selection="confidence", temperature=1.0), None),
-    ("dlm", DlmDecodeConfig(tokens_per_step=2, selection="margin", semi_ar_block=4), None),
-    ("fast-dllm", FastDllmConfig(threshold=0.05), None),
-    ("fast-dllm", FastDllmConfig(threshold=0.5, semi_ar_block=8, cache="dual", temperature=1.0), None),
-    ("dlm", DlmDecodeConfig(tokens_per_step=2, semi_ar_block=8, cache="prefix"), None),
-    ("dlm", DlmDecodeConfig(semi_ar_block=4, cache="dual"), None),
-    *(("codila", CodilaDecodeConfig(mode=mode, tau=3.0, tokens_per_step=2), b) for mode in MODES for b in (2, 4)),
-    ("codila", CodilaDecodeConfig(mode="static", scope=1), 8),
-    ("codila", CodilaDecodeConfig(mode="static", choice="dlm-confidence"), 2),
-    ("codila", CodilaDecodeConfig(semi_ar_block=8, cache="dual"), 4),
-    ("codila", CodilaDecodeConfig(mode="dynamic", tau=3.0, semi_ar_block=4, cache="prefix"), 2),
-]
+
+def _block(index: int, config) -> int:
+    """The AR block size an example runs with: 2, 4, 8 in turn, one that divides its semi-AR window."""
+    return next(b for b in ((2, 4, 8) * 2)[index % 3 :] if not getattr(config, "semi_ar_block", 0) % b)
 
 
-def test_every_registered_decoder_is_covered():
-    assert {name for name, _, _ in SETTINGS} == set(DECODERS)
+# every registered decoder's examples (its config class's `examples()`), with an AR when it needs one
+SETTINGS = [(name, config, _block(index, config) if spec.needs_ar else None)
+            for name, spec in DECODERS.items() for index, config in enumerate(spec.config_class.examples())]
+
+
+def test_every_config_documents_its_options_and_labels_its_settings():
+    from dataclasses import fields
+
+    for spec in DECODERS.values():
+        assert spec.config_class.examples(), spec.name
+        for field in fields(spec.config_class):
+            assert len(field.metadata.get("help", "")) > 10, f"{spec.name}.{field.name} has no help"
+        labels = {config.label(_FakeAr()) for config in spec.config_class.examples()}
+        assert len(labels) == len(spec.config_class.examples()), f"{spec.name}: two examples share a label"
+
+
+class _FakeAr:
+    block_size, conditioning = 4, "soft"
 
 
 def canvases(dlm):
@@ -38,27 +44,32 @@ def canvases(dlm):
     ]
 
 
+def assert_decoder_contract(spec, dlm, ar, config, canvas):
+    """What every decoder guarantees on a canvas: fixed positions kept, no mask left, seeded, one real DLM forward
+    per step, every region position committed once, the AR's calls as counted by the AR."""
+    calls = []
+    hook = dlm.model.register_forward_hook(lambda *args: calls.append(1))
+    ar_before = ar.forwards if ar else 0
+    result = spec.decode(dlm, ar, canvas, config, torch.Generator().manual_seed(0))
+    hook.remove()
+    again = spec.decode(dlm, ar, canvas, config, torch.Generator().manual_seed(0))
+    fixed = canvas.fixed()
+    assert torch.equal(result.ids[fixed], canvas.ids[fixed])  # fixed positions never change
+    assert not bool((result.ids == dlm.mask_id).any())  # no mask remains
+    assert torch.equal(result.ids, again.ids)  # same seed, same output
+    assert result.dlm_forwards == len(calls) == result.steps  # one real DLM forward per step
+    assert sum(result.tokens_per_step) == canvas.length
+    region = result.commit_step[canvas.start : canvas.end]
+    assert bool((region >= 0).all()) and bool((result.commit_step[fixed] == -1).all())
+    assert sorted(set(region.tolist())) == list(range(result.steps))  # every step commits something
+    assert result.ar_steps == ((ar.forwards - ar_before) // 2 if ar else 0)  # the AR counted them (two runs)
+    return result
+
+
 @pytest.mark.parametrize("name,config,block", SETTINGS, ids=lambda v: str(v))
 def test_decoder_invariants(dlm, ars, name, config, block):
-    spec = get_decoder(name)
-    ar = ars[block] if block else None
     for canvas in canvases(dlm):
-        calls = []
-        hook = dlm.model.register_forward_hook(lambda *args: calls.append(1))
-        result = spec.decode(dlm, ar, canvas, config, torch.Generator().manual_seed(0))
-        hook.remove()
-        again = spec.decode(dlm, ar, canvas, config, torch.Generator().manual_seed(0))
-        fixed = canvas.fixed()
-        assert torch.equal(result.ids[fixed], canvas.ids[fixed])  # fixed positions never change
-        assert not bool((result.ids == dlm.mask_id).any())  # no mask remains
-        assert torch.equal(result.ids, again.ids)  # same seed, same output
-        assert result.dlm_forwards == len(calls) == result.steps  # one real DLM forward per step
-        assert sum(result.tokens_per_step) == canvas.length
-        region = result.commit_step[canvas.start : canvas.end]
-        assert bool((region >= 0).all()) and bool((result.commit_step[fixed] == -1).all())
-        assert sorted(set(region.tolist())) == list(range(result.steps))  # every step commits something
-        if spec.needs_ar:
-            assert result.ar_steps == result.steps * ar.block_size
+        assert_decoder_contract(get_decoder(name), dlm, ars[block] if block else None, config, canvas)
 
 
 def test_committed_positions_never_change(dlm, ars):

@@ -104,7 +104,7 @@ def test_paper_sweep_on_code_infill(tiny_checkpoints, corpus_dir, tmp_path):
                     tiny_checkpoints, progress=False)
     assert [row["label"] for row in rows] == labels
     by_label = {row["label"]: row for row in rows}
-    assert by_label["CoDiLA B=2 static top1"]["ar"] == "ar-b2" and by_label["CoDiLA B=4 static top1"]["ar"] == "ar-b4-top1"
+    assert by_label["CoDiLA B=2 static top1 scope=10"]["ar"] == "ar-b2" and by_label["CoDiLA B=4 static top1 scope=10"]["ar"] == "ar-b4-top1"
     assert json.loads((tmp_path / "run" / "run.json").read_text())["task"] == CODE_INFILL
 
 

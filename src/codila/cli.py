@@ -9,9 +9,9 @@ from typing import Optional
 import typer
 from typer.exceptions import TyperException
 
+from codila.assets import SHIPPED
+from codila.cli_options import with_decode_options
 from codila.errors import CodilaError
-from codila.models.io import SHIPPED
-from codila.train.loop import TrainConfig
 
 app = typer.Typer(add_completion=False, help="CoDiLA: coherent parallel decoding for diffusion LMs.")
 train_app = typer.Typer(help="Train the DLM or a local AR.")
@@ -28,7 +28,9 @@ def _help_without_command(ctx: typer.Context) -> None:
         typer.echo(ctx.get_help())
 
 
-def _train_config(steps: int, batch_size: int, lr: float, seed: int, save_every: float, eval_every: int) -> TrainConfig:
+def _train_config(steps: int, batch_size: int, lr: float, seed: int, save_every: float, eval_every: int):
+    from codila.train.loop import TrainConfig
+
     return TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, save_every_seconds=save_every, eval_every=eval_every)
 
 
@@ -106,32 +108,15 @@ def train_ar_command(
     typer.echo(f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
 
 
-DECODE_OPTIONS = ("tokens_per_step", "selection", "semi_ar_block", "threshold", "cache", "mode", "scope", "tau", "choice", "temperature", "top_p")
-
-
-def _decode_options(decoder: str, given: dict):
-    """The registry's config for `decoder`, built from the options the user gave (others keep their defaults)."""
-    from dataclasses import fields
-
-    from codila.decoding.registry import get_decoder
-
-    spec = get_decoder(decoder)
-    given = {name: given[name] for name in DECODE_OPTIONS if given[name] is not None}
-    names = {f.name for f in fields(spec.config_class)}
-    unused = sorted(set(given) - names)
-    if unused:
-        raise CodilaError(f"decoder {decoder!r} takes no option {', '.join('--' + u.replace('_', '-') for u in unused)}")
-    return spec, spec.config_class(**given)
-
-
 def _decode_and_print(kind: str, dlm_path: Optional[Path], ar_path: Optional[Path], conditioning: Optional[str], decoder: str,
                       before: str, length: int, after: str, seed: int, options: dict) -> None:
     import torch
 
     from codila.decoding.canvas import Canvas
+    from codila.decoding.registry import decoder_config
     from codila.models.loading import load_ar, load_dlm
 
-    spec, config = _decode_options(decoder, options)
+    spec, config = decoder_config(decoder, options)
     dlm = load_dlm(dlm_path or SHIPPED / "dlm")
     if spec.needs_ar and ar_path is None:
         ar_path = SHIPPED / "ar-b4"
@@ -166,58 +151,50 @@ def _text(value: Optional[str], file: Optional[Path]) -> str:
 _DECODER = typer.Option("codila", help="Decoder name (see `codila ls`).")
 _AR = typer.Option(None, help="Local AR checkpoint for codila (default: the shipped ar-b4).")
 _DLM = typer.Option(None, help="DLM checkpoint directory (default: the shipped one).")
-_K = typer.Option(None, "--k", "--tokens-per-step", help="dlm / codila verify: tokens committed per step.")
-_SELECTION = typer.Option(None, help="dlm: entropy, confidence or margin.")
-_SEMI = typer.Option(None, help="dlm / codila: semi-autoregressive window length (0 = any order; codila: a multiple of B).")
-_THRESHOLD = typer.Option(None, help="dlm: commit every position at least this confident (Fast-dLLM), 0 = off.")
-_CACHE = typer.Option(None, help="dlm / codila with --semi-ar-block: none, prefix or dual (Fast-dLLM's approximate KV cache).")
-_MODE = typer.Option(None, help="codila: static, dynamic or verify.")
-_SCOPE = typer.Option(None, help="codila: candidate blocks per step (default 10).")
-_TAU = typer.Option(None, help="codila dynamic: entropy threshold.")
-_CHOICE = typer.Option(None, help="codila static: block rule, ar-entropy (the paper) or dlm-confidence.")
-_TEMPERATURE = typer.Option(None, help="Sampling temperature (codila default 0.1, dlm default 0).")
-_TOP_P = typer.Option(None, help="Nucleus sampling mass (codila default 0.8).")
 _CONDITIONING = typer.Option(None, help="Override the AR's conditioning: soft, top1 or topk:K.")
 
 
 @app.command()
+@with_decode_options
 def generate(
     prompt: Optional[str] = typer.Argument(None, help="The prompt text."),
     prompt_file: Optional[Path] = typer.Option(None, help="Read the prompt from a file."),
     length: int = typer.Option(64, help="Tokens to generate (a multiple of B for codila)."),
-    dlm: Optional[Path] = _DLM,
-    ar: Optional[Path] = _AR, decoder: str = _DECODER, tokens_per_step: Optional[int] = _K, selection: Optional[str] = _SELECTION,
-    semi_ar_block: Optional[int] = _SEMI, threshold: Optional[float] = _THRESHOLD, cache: Optional[str] = _CACHE, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
-    choice: Optional[str] = _CHOICE, temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
+    dlm: Optional[Path] = _DLM, ar: Optional[Path] = _AR, decoder: str = _DECODER, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
+    decode_options: dict = None,
 ):
     """Complete a prompt: the text goes to stdout, the counts to stderr."""
-    _decode_and_print("generate", dlm, ar, conditioning, decoder, _text(prompt, prompt_file), length, "", seed, locals())
+    _decode_and_print("generate", dlm, ar, conditioning, decoder, _text(prompt, prompt_file), length, "", seed, decode_options)
 
 
 @app.command()
+@with_decode_options
 def infill(
     prefix: Optional[str] = typer.Option(None, help="Text before the gap."),
     suffix: Optional[str] = typer.Option(None, help="Text after the gap."),
     prefix_file: Optional[Path] = typer.Option(None), suffix_file: Optional[Path] = typer.Option(None),
     length: int = typer.Option(32, help="Masked tokens between prefix and suffix (a multiple of B for codila)."),
-    dlm: Optional[Path] = _DLM,
-    ar: Optional[Path] = _AR, decoder: str = _DECODER, tokens_per_step: Optional[int] = _K, selection: Optional[str] = _SELECTION,
-    semi_ar_block: Optional[int] = _SEMI, threshold: Optional[float] = _THRESHOLD, cache: Optional[str] = _CACHE, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
-    choice: Optional[str] = _CHOICE, temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
+    dlm: Optional[Path] = _DLM, ar: Optional[Path] = _AR, decoder: str = _DECODER, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
+    decode_options: dict = None,
 ):
     """Fill `length` tokens between a prefix and a suffix: the infill goes to stdout, the counts to stderr."""
-    _decode_and_print("infill", dlm, ar, conditioning, decoder, _text(prefix, prefix_file), length, _text(suffix, suffix_file), seed, locals())
+    _decode_and_print("infill", dlm, ar, conditioning, decoder, _text(prefix, prefix_file), length, _text(suffix, suffix_file), seed,
+                      decode_options)
 
 
 @app.command("ls")
 def list_decoders():
-    """List the decoders in the registry."""
+    """List the registered decoders and evaluation tasks."""
     from codila.decoding.registry import DECODERS
+    from codila.eval.tasks.registry import TASKS
 
     for spec in DECODERS.values():
-        typer.echo(f"{spec.name:8} {spec.summary}{'' if not spec.needs_ar else '  [needs --ar]'}")
+        typer.echo(f"{spec.name:10} {spec.summary}{'' if not spec.needs_ar else '  (uses a local AR, --ar)'}")
+    typer.echo("tasks (codila eval TASK):")
+    for task in TASKS.values():
+        typer.echo(f"  {task.name:34} {task.description}")
 
 
 _DEMO_SCOPE = typer.Option(None, "--scope", help="CoDiLA rows' candidate blocks per step (default 1, chosen on validation "
@@ -264,7 +241,12 @@ def demo(
 def _oracle_check(task_name: str, oracle: str, limit: Optional[int], workers: int) -> None:
     from rich.progress import Progress
 
-    from codila.eval.oracle import ORACLES, checked_problems, insensitive_gaps, oracle_pass_rate
+    from codila.eval.oracle import (
+        ORACLES,
+        checked_problems,
+        insensitive_gaps,
+        oracle_pass_rate,
+    )
     from codila.eval.tasks.registry import get_task
 
     if oracle not in ORACLES:
@@ -291,9 +273,9 @@ def _oracle_check(task_name: str, oracle: str, limit: Optional[int], workers: in
 
 
 @app.command("eval")
+@with_decode_options
 def evaluate(
-    task: str = typer.Argument(..., help="code-infill, humaneval, mbpp, humaneval-infilling-single-line, "
-                                         "humaneval-infilling-multi-line or humaneval-infilling-random-span."),
+    task: str = typer.Argument(..., help="A task name (see `codila ls`)."),
     sweep: Optional[str] = typer.Option(None, help="Run a named list of settings: paper or quick (else one setting from the options)."),
     oracle: Optional[str] = typer.Option(None, help="Check the harness instead: canonical (must pass 100%) or empty (0%)."),
     workers: int = typer.Option(2, help="--oracle: programs executed at once (each in its own sandbox)."),
@@ -307,30 +289,30 @@ def evaluate(
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
     files: Optional[Path] = typer.Option(None, help="code-infill: cut spans from every .py file here."),
     ar: Optional[str] = typer.Option(None, help="AR checkpoint name inside the checkpoints folder (codila default ar-b4)."),
-    decoder: str = _DECODER, tokens_per_step: Optional[int] = _K, selection: Optional[str] = _SELECTION,
-    semi_ar_block: Optional[int] = _SEMI, threshold: Optional[float] = _THRESHOLD, cache: Optional[str] = _CACHE, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
-    choice: Optional[str] = _CHOICE, temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
+    decoder: str = _DECODER, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
+    decode_options: dict = None,
 ):
     """Evaluate decoders on a task: pass@1, syntax errors, speed, any-order analysis; resumable."""
     import json
 
     from rich.console import Console
 
-    from codila.eval.runner import EvalOptions, run_eval, task_names
+    from codila.decoding.registry import decoder_config
+    from codila.eval.runner import EvalOptions, run_eval
     from codila.eval.settings import DecodeSetting
     from codila.eval.sweeps import get_sweep
     from codila.eval.table import rows_table
     from codila.eval.task_run import CanvasPlan
+    from codila.eval.tasks.registry import get_task
 
-    if task not in task_names():
-        raise CodilaError(f"unknown task {task!r}; choose one of {', '.join(task_names())}")
+    get_task(task)  # an unknown name is an error before any work
     if oracle is not None:
         return _oracle_check(task, oracle, limit, workers)
     if sweep is not None:
         settings = get_sweep(sweep)
     else:
-        spec, config = _decode_options(decoder, locals())
+        spec, config = decoder_config(decoder, decode_options)
         settings = [DecodeSetting(decoder, config, ar or ("ar-b4" if spec.needs_ar else None), conditioning)]
     if batch_size < 1 or samples < 1:
         raise CodilaError("--batch-size and --samples must be >= 1")

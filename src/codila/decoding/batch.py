@@ -9,10 +9,15 @@ its row: decoders commit into their canvas and the batch sees it without a copy.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from codila.decoding.canvas import Canvas
-from codila.models.dlm import DiffusionLM
+from codila.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from codila.models.dlm import DiffusionLM
+
+torch = lazy_module("torch")  # loaded on first use: `codila --help` reads the configs without it
 
 
 class CanvasBatch:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from codila.errors import CodilaError
+from codila.lazy import lazy_module
+
+torch = lazy_module("torch")  # loaded on first use: `codila --help` reads the configs without it
 
 
 @dataclass

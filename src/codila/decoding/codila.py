@@ -18,16 +18,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from codila.decoding.canvas import Canvas
 from codila.decoding.forward import make_forward
+from codila.decoding.options import CACHE_HELP, WINDOW_HELP, option, window_label
 from codila.decoding.result import CommitLog, DecodeResult
 from codila.decoding.sampling import rank_first, sample_top_p
 from codila.errors import CodilaError
-from codila.models.dlm import DiffusionLM
-from codila.models.local_ar import LocalAR
+from codila.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from codila.models.dlm import DiffusionLM
+    from codila.models.local_ar import LocalAR
+
+torch = lazy_module("torch")  # loaded on first use: `codila --help` reads the configs without it
 
 MODES = ("static", "dynamic", "verify")
 CHOICES = ("ar-entropy", "dlm-confidence")
@@ -35,26 +40,37 @@ CHOICES = ("ar-entropy", "dlm-confidence")
 
 @dataclass
 class CodilaDecodeConfig:
-    """mode: static, dynamic or verify (see the module docstring).
-    scope: how many of the nearest still-masked blocks are candidates each step (paper: 10).
-    tau: dynamic mode's entropy threshold (nats); larger = more tokens per step, less care.
-    temperature, top_p: AR sampling (paper: 0.1 and 0.8); also used for the DLM fallback token.
-    tokens_per_step, verify_penalty: verify mode's K and the confidence subtracted on disagreement.
-    choice: static mode's block rule, ar-entropy (lowest mean AR entropy, the paper) or dlm-confidence.
-    semi_ar_block: 0 = candidates anywhere in the region; n > 0 (a multiple of B) = from the first unfinished
-        window of n positions only. cache: "none", "prefix" or "dual" (needs semi_ar_block; canvases with a
-        cache decode one at a time)."""
+    """CoDiLA's options (each field's help is its CLI `--help`; the modes: the module docstring)."""
 
-    mode: str = "static"
-    scope: int = 10
-    tau: float = 0.5
-    temperature: float = 0.1
-    top_p: float = 0.8
-    tokens_per_step: int = 1
-    verify_penalty: float = 1.0
-    choice: str = "ar-entropy"
-    semi_ar_block: int = 0
-    cache: str = "none"
+    mode: str = option("static", "static, dynamic or verify")
+    scope: int = option(10, "candidate blocks per step: the nearest still-masked ones (the paper: 10)")
+    tau: float = option(0.5, "dynamic mode's entropy threshold (nats): larger = more tokens per step, less care")
+    temperature: float = option(0.1, "AR sampling temperature (the paper: 0.1); also the DLM fallback token's")
+    top_p: float = option(0.8, "AR nucleus sampling mass (the paper: 0.8)")
+    tokens_per_step: int = option(1, "verify mode's K: positions committed per step", "--k", "--tokens-per-step")
+    verify_penalty: float = option(1.0, "verify mode: confidence subtracted where the AR disagrees with the DLM")
+    choice: str = option("ar-entropy", "static mode's block rule: ar-entropy (lowest mean AR entropy, the paper) or "
+                                       "dlm-confidence (highest mean DLM top-1 probability)")
+    semi_ar_block: int = option(0, WINDOW_HELP)
+    cache: str = option("none", CACHE_HELP)
+
+    def label(self, ar) -> str:
+        """"CoDiLA B=4 static soft scope=10", plus tau (dynamic) or K (verify) and what differs from the defaults."""
+        extra = f" tau={self.tau}" if self.mode == "dynamic" else f" K={self.tokens_per_step}" if self.mode == "verify" else ""
+        extra += f" scope={self.scope}"
+        extra += f" {self.choice}" if self.choice != CodilaDecodeConfig.choice else ""
+        return f"CoDiLA B={ar.block_size} {self.mode} {ar.conditioning}{extra}{window_label(self)}"
+
+    def columns(self) -> dict:
+        return {"k": self.tokens_per_step if self.mode == "verify" else None, "mode": self.mode, "scope": self.scope,
+                "tau": self.tau if self.mode == "dynamic" else None}
+
+    @classmethod
+    def examples(cls) -> list[CodilaDecodeConfig]:
+        """Every mode, block rule, window and cache: the contract tests run each."""
+        return [*(cls(mode=mode, tau=3.0, tokens_per_step=2, scope=10) for mode in MODES), cls(scope=1, temperature=1.0, top_p=0.9),
+                cls(choice="dlm-confidence", scope=10), cls(semi_ar_block=8, cache="dual"),
+                cls(mode="dynamic", tau=3.0, scope=2, semi_ar_block=4, cache="prefix", temperature=0.7)]
 
 
 def _check(dlm: DiffusionLM, ar: LocalAR | None, canvas: Canvas, config: CodilaDecodeConfig) -> None:

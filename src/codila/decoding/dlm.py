@@ -5,37 +5,53 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
-
-import torch
+from typing import TYPE_CHECKING, Callable
 
 from codila.decoding.canvas import Canvas
 from codila.decoding.forward import make_forward
+from codila.decoding.options import CACHE_HELP, WINDOW_HELP, option, window_label
 from codila.decoding.result import CommitLog, DecodeResult
 from codila.decoding.sampling import entropy, rank_first, sample_top_p
 from codila.errors import CodilaError
-from codila.models.dlm import DiffusionLM
+from codila.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from codila.models.dlm import DiffusionLM
+
+torch = lazy_module("torch")  # loaded on first use: `codila --help` reads the configs without it
 
 SELECTIONS = ("entropy", "confidence", "margin")
 
 
 @dataclass
 class DlmDecodeConfig:
-    """tokens_per_step: K positions committed per DLM forward.
-    selection: which positions go first: "entropy" (lowest entropy; the paper's baseline), "confidence"
-        (highest top-1 probability) or "margin" (largest top-1 minus top-2 probability).
-    temperature: 0 commits the argmax token; > 0 samples (top_p nucleus) from the DLM's marginal.
-    semi_ar_block: 0 decodes the whole region in any order; n > 0 decodes windows of n positions left to
-        right, any order inside a window (LLaDA's semi-autoregressive remasking).
-    cache: "none", or Fast-dLLM's approximate KV cache for semi-AR decoding: "prefix" or "dual"
-        (see codila.decoding.forward); needs semi_ar_block > 0."""
+    """The DLM-only baseline's options (each field's help is its CLI `--help`)."""
 
-    tokens_per_step: int = 1
-    selection: str = "entropy"
-    temperature: float = 0.0
-    top_p: float = 1.0
-    semi_ar_block: int = 0
-    cache: str = "none"
+    tokens_per_step: int = option(1, "K: positions committed per DLM forward", "--k", "--tokens-per-step")
+    selection: str = option("entropy", "which positions go first: entropy (lowest; the paper's baseline), confidence "
+                                       "(highest top-1 probability) or margin (top-1 minus top-2)")
+    temperature: float = option(0.0, "sampling temperature of the committed tokens (0 = the argmax)")
+    top_p: float = option(1.0, "nucleus sampling mass")
+    semi_ar_block: int = option(0, WINDOW_HELP)
+    cache: str = option("none", CACHE_HELP)
+
+    def label(self, ar=None) -> str:
+        """"DLM K=1", plus what differs from the paper's baseline: selection, semi-AR windows, cache."""
+        label = f"DLM K={self.tokens_per_step}"
+        if self.selection != DlmDecodeConfig.selection:
+            label += f" {self.selection}"
+        return label + window_label(self)
+
+    def columns(self) -> dict:
+        """The row columns this setting fills (tables and JSON)."""
+        return {"k": self.tokens_per_step}
+
+    @classmethod
+    def examples(cls) -> list[DlmDecodeConfig]:
+        """Settings that exercise every branch: the contract tests run each."""
+        return [cls(), cls(tokens_per_step=3, selection="confidence", temperature=1.0, top_p=0.9),
+                cls(tokens_per_step=2, selection="margin", semi_ar_block=4), cls(tokens_per_step=2, semi_ar_block=8, cache="prefix"),
+                cls(semi_ar_block=4, cache="dual", temperature=0.7)]
 
 
 def certainty(logits: torch.Tensor, selection: str) -> torch.Tensor:

@@ -4,28 +4,40 @@ whose top-1 probability is at least `threshold` (at least the most confident one
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from codila.decoding.canvas import Canvas
 from codila.decoding.dlm import decode_most_certain
+from codila.decoding.options import CACHE_HELP, WINDOW_HELP, option, window_label
 from codila.decoding.result import DecodeResult
 from codila.errors import CodilaError
-from codila.models.dlm import DiffusionLM
+from codila.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from codila.models.dlm import DiffusionLM
+
+torch = lazy_module("torch")  # loaded on first use: `codila --help` reads the configs without it
 
 
 @dataclass
 class FastDllmConfig:
-    """threshold: commit every position at least this confident (Fast-dLLM's default 0.9).
-    temperature, top_p: how the committed tokens are drawn (0: the argmax).
-    semi_ar_block: 0, or the window length (left to right; Fast-dLLM decodes in blocks).
-    cache: "none", "prefix" or "dual" (Fast-dLLM's approximate KV cache; needs semi_ar_block > 0)."""
+    """Fast-dLLM's options (each field's help is its CLI `--help`)."""
 
-    threshold: float = 0.9
-    temperature: float = 0.0
-    top_p: float = 1.0
-    semi_ar_block: int = 0
-    cache: str = "none"
+    threshold: float = option(0.9, "commit every position at least this confident (Fast-dLLM's default 0.9)")
+    temperature: float = option(0.0, "sampling temperature of the committed tokens (0 = the argmax)")
+    top_p: float = option(1.0, "nucleus sampling mass")
+    semi_ar_block: int = option(0, WINDOW_HELP)
+    cache: str = option("none", CACHE_HELP)
+
+    def label(self, ar=None) -> str:
+        return f"Fast-dLLM threshold={self.threshold}{window_label(self)}"
+
+    def columns(self) -> dict:
+        return {}
+
+    @classmethod
+    def examples(cls) -> list[FastDllmConfig]:
+        return [cls(threshold=0.05), cls(threshold=0.5, semi_ar_block=8, cache="dual", temperature=1.0)]
 
 
 def decode_fast_dllm_batch(dlm: DiffusionLM, ar, canvases: list[Canvas], config: FastDllmConfig,

@@ -9,15 +9,19 @@ computed is the forward's business. All three give the same numbers when the cac
 
 from __future__ import annotations
 
-from typing import Protocol
-
-import torch
+from typing import TYPE_CHECKING, Protocol
 
 from codila.decoding.batch import CanvasBatch
 from codila.decoding.canvas import Canvas
 from codila.errors import CodilaError
-from codila.models.dlm import DiffusionLM
-from codila.models.dlm_cache import CACHE_MODES, DlmKvCache
+from codila.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from codila.models.dlm import DiffusionLM
+
+torch = lazy_module("torch")  # loaded on first use: `codila --help` reads the configs without it
+
+CACHES = ("none", "prefix", "dual")
 
 
 class DlmForward(Protocol):
@@ -44,6 +48,10 @@ class CachedForward:
     """Fast-dLLM's approximate KV cache, one per canvas, refreshed when that canvas's window starts."""
 
     def __init__(self, dlm: DiffusionLM, canvases: list[Canvas], mode: str):
+        from codila.models.dlm_cache import (
+            DlmKvCache,  # transformers' cache classes: imported when a cache is used
+        )
+
         self.canvases = canvases
         self.caches = [DlmKvCache(dlm, mode) for _ in canvases]
         self.window_starts: list[int | None] = [None] * len(canvases)
@@ -62,8 +70,8 @@ class CachedForward:
 
 def make_forward(dlm: DiffusionLM, canvases: list[Canvas], cache: str, semi_ar_block: int) -> DlmForward:
     """The forward for a decoder's `cache` option: "none", "prefix" or "dual" (those need semi_ar_block > 0)."""
-    if cache not in CACHE_MODES:
-        raise CodilaError(f"unknown DLM cache {cache!r}; choose one of {', '.join(CACHE_MODES)}")
+    if cache not in CACHES:
+        raise CodilaError(f"unknown DLM cache {cache!r}; choose one of {', '.join(CACHES)}")
     if cache == "none":
         return PlainForward(dlm, canvases)
     if semi_ar_block < 1:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import torch
-
 from codila.decoding.canvas import Canvas
+from codila.lazy import lazy_module
+
+torch = lazy_module("torch")  # loaded on first use: `codila --help` reads the configs without it
 
 
 @dataclass

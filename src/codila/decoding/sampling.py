@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import torch
+from codila.lazy import lazy_module
+
+torch = lazy_module("torch")  # loaded on first use: `codila --help` reads the configs without it
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:

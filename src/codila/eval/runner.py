@@ -9,23 +9,17 @@ from pathlib import Path
 
 from rich.progress import Progress
 
-from codila.data.corpus import load_files
-from codila.data.spans import sample_spans
+from codila.assets import SHIPPED
 from codila.errors import CodilaError
-from codila.eval.infill_run import run_infill_setting
 from codila.eval.plots import pareto_plot
 from codila.eval.settings import DecodeSetting, ModelSet
 from codila.eval.table import rows_markdown
-from codila.eval.task_run import CanvasPlan, run_task_setting
-from codila.eval.tasks.registry import TASKS, get_task
-from codila.models.io import SHIPPED
+from codila.eval.task_run import CanvasPlan
+from codila.eval.tasks.code_infill import TASK as CODE_INFILL_TASK
+from codila.eval.tasks.registry import get_task
 
-CODE_INFILL = "code-infill"  # held-out real-code spans, scored like the demo (no execution)
+CODE_INFILL = CODE_INFILL_TASK.name
 ROWS_FILE, TABLE_FILE, PLOT_FILE, RUN_FILE = "rows.jsonl", "table.md", "pareto.png", "run.json"
-
-
-def task_names() -> list[str]:
-    return [CODE_INFILL, *TASKS]
 
 
 @dataclass(frozen=True)
@@ -71,29 +65,17 @@ def run_eval(
 ) -> list[dict]:
     """Evaluate every setting on the task; returns all rows of the run (earlier ones too, when resuming)."""
     out = Path(out)
-    if task_name != CODE_INFILL:
-        get_task(task_name)  # unknown names fail before anything is written
+    task = get_task(task_name)  # unknown names fail before anything is written
     models = ModelSet(checkpoints)
     run = {"task": task_name, "checkpoints": str(checkpoints), **asdict(options)}
     rows = _start(out, run, resume)
     done = {row["label"] for row in rows}
     todo = [s for s in settings if s.label(models.for_setting(s)) not in done]
-    if task_name == CODE_INFILL:
-        source = load_files(options.files, "all" if options.files else "test")
-        context = (models.dlm.max_length - options.span_length) // 2
-        items = sample_spans(source, models.dlm.tokenizer, options.limit or 200, options.span_length, context, options.seed)
-    else:
-        task = get_task(task_name)
-        items = task.load()[: options.limit]
+    items = task.items(models, options)
     with Progress(disable=not progress, transient=True) as bar:
-        tracker = bar.add_task(task_name, total=len(todo) * len(items) * (1 if task_name == CODE_INFILL else options.samples))
+        tracker = bar.add_task(task_name, total=len(todo) * task.decodes(items, options))
         for setting in todo:
-            advance = lambda: bar.advance(tracker)
-            if task_name == CODE_INFILL:
-                row = {**run_infill_setting(models, setting, items, options.seed, advance, options.batch_size), "task": CODE_INFILL}
-            else:
-                row = run_task_setting(models, setting, task, items, options.plan, options.samples, options.seed, advance=advance,
-                                       batch_size=options.batch_size)
+            row = task.run(models, setting, items, options, lambda: bar.advance(tracker))
             with (out / ROWS_FILE).open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
             rows.append(row)
@@ -104,9 +86,5 @@ def run_eval(
 def write_summary(out: Path, rows: list[dict], task_name: str) -> None:
     """table.md and pareto.png of a run's rows."""
     (out / TABLE_FILE).write_text(f"## {task_name}\n\n" + rows_markdown(rows))
-    if task_name == CODE_INFILL:
-        pareto_plot(rows, {"syntax_valid": "syntax-valid fraction"}, out / PLOT_FILE, f"{task_name}: accuracy vs speed")
-    else:
-        rows = [{**row, "syntax_valid": 1 - row["syntax_error_rate"]} for row in rows]
-        pareto_plot(rows, {"pass_at_1": "pass@1", "syntax_valid": "1 - syntax-error rate"}, out / PLOT_FILE,
-                    f"{task_name}: accuracy vs speed")
+    plotted, metrics = get_task(task_name).plot(rows)
+    pareto_plot(plotted, metrics, out / PLOT_FILE, f"{task_name}: accuracy vs speed")

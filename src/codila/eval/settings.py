@@ -6,8 +6,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from codila.decoding.codila import CodilaDecodeConfig
-from codila.decoding.dlm import DlmDecodeConfig
 from codila.decoding.registry import get_decoder
 from codila.errors import CodilaError
 from codila.models.dlm import DiffusionLM
@@ -18,47 +16,19 @@ from codila.models.local_ar import LocalAR
 @dataclass(frozen=True)
 class DecodeSetting:
     method: str  # a name in the decoder registry
-    config: DlmDecodeConfig | CodilaDecodeConfig
+    config: object  # that decoder's config (a dataclass with `label(ar)` and `columns()`: k, mode, tau, scope)
     ar: str | None = None  # name of the AR checkpoint (a directory under the checkpoints folder)
     conditioning: str | None = None  # override of the AR's own conditioning
 
     def describe(self, ar: LocalAR | None) -> dict:
         """The row keys that identify this setting in tables and JSON."""
-        codila = isinstance(self.config, CodilaDecodeConfig)
-        return {
-            "method": self.method,
-            "k": self.config.tokens_per_step if not codila or self.config.mode == "verify" else None,
-            "block_size": ar.block_size if ar else None,
-            "mode": self.config.mode if codila else None,
-            "conditioning": ar.conditioning if ar else None,
-            "tau": self.config.tau if codila and self.config.mode == "dynamic" else None,
-            "scope": self.config.scope if codila else None,
-            "ar": self.ar,
-        }
+        columns = self.config.columns()
+        return {"method": self.method, "k": columns.get("k"), "block_size": ar.block_size if ar else None,
+                "mode": columns.get("mode"), "conditioning": ar.conditioning if ar else None, "tau": columns.get("tau"),
+                "scope": columns.get("scope"), "ar": self.ar}
 
     def label(self, ar: LocalAR | None) -> str:
-        d = self.describe(ar)
-        if d["mode"] is None:
-            return self._dlm_label()
-        extra = f" tau={d['tau']}" if d["tau"] is not None else f" K={d['k']}" if d["mode"] == "verify" else ""
-        extra += f" scope={d['scope']}" if d["scope"] != CodilaDecodeConfig.scope else ""
-        extra += f" {self.config.choice}" if self.config.choice != CodilaDecodeConfig.choice else ""
-        return f"CoDiLA B={d['block_size']} {d['mode']} {d['conditioning']}{extra}{self._window_label()}"
-
-    def _window_label(self) -> str:
-        """" semi-AR n" and " prefix cache" / " dual cache" where the setting uses them (both decoders)."""
-        label = f" semi-AR {self.config.semi_ar_block}" if self.config.semi_ar_block else ""
-        return label + (f" {self.config.cache} cache" if self.config.cache != "none" else "")
-
-    def _dlm_label(self) -> str:
-        """"DLM K=1", plus what differs from the paper's baseline: selection, semi-AR blocks, threshold, cache."""
-        config = self.config
-        if self.method == "fast-dllm":
-            return f"Fast-dLLM threshold={config.threshold}" + self._window_label()
-        label = f"DLM K={config.tokens_per_step}"
-        if config.selection != DlmDecodeConfig.selection:
-            label += f" {config.selection}"
-        return label + self._window_label()
+        return self.config.label(ar)
 
 
 class ModelSet:

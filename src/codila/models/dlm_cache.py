@@ -17,13 +17,10 @@ from transformers import DynamicCache
 from codila.errors import CodilaError
 from codila.models.dlm import DiffusionLM
 
-CACHE_MODES = ("none", "prefix", "dual")
-
-
 class DlmKvCache:
     def __init__(self, dlm: DiffusionLM, mode: str):
-        if mode not in CACHE_MODES[1:]:
-            raise CodilaError(f"unknown DLM cache {mode!r}; choose one of {', '.join(CACHE_MODES)}")
+        if mode not in ("prefix", "dual"):
+            raise CodilaError(f"unknown DLM cache {mode!r}; choose prefix or dual")
         self.dlm = dlm
         self.mode = mode
         self.shift = int(dlm.shifted_logits)  # shifted models read position p's logits at row p - 1

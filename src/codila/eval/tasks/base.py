@@ -1,5 +1,10 @@
 """Tasks score decoded text by running it; they know nothing of models. Adding a task = one file + one line in
-`registry.py`."""
+`registry.py` (docs/extending.md).
+
+Every registered task answers the same four questions `codila eval` asks (`eval/runner.py`): which items to decode
+(`items`), how many decodes they make (`decodes`), how one decoder setting does on them (`run`: one row of metrics),
+and which of its metrics the accuracy-vs-speed plot shows (`plot`). `Task` answers them by executing programs;
+`code_infill.SpanTask` by scoring infilled spans of held-out code."""
 
 from __future__ import annotations
 
@@ -28,6 +33,27 @@ class Task:
     stop: tuple[str, ...] = ()  # completion is cut at the first of these (after the prompt)
     description: str = ""
     timeout_s: float = SandboxLimits.timeout_s  # wall clock per program in the sandbox
+
+    def items(self, models, options) -> list[Problem]:
+        """The problems `codila eval` decodes: the first `options.limit` (all by default)."""
+        return self.load()[: options.limit]
+
+    def decodes(self, items: list, options) -> int:
+        return len(items) * options.samples
+
+    def run(self, models, setting, items: list[Problem], options, advance: Callable[[], None]) -> dict:
+        """One decoder setting's row on the problems: every answer executed (`codila.eval.task_run`)."""
+        from codila.eval.task_run import (
+            run_task_setting,  # (task_run imports this module)
+        )
+
+        return run_task_setting(models, setting, self, items, options.plan, options.samples, options.seed, advance=advance,
+                                batch_size=options.batch_size)
+
+    def plot(self, rows: list[dict]) -> tuple[list[dict], dict[str, str]]:
+        """The rows and the metrics (key -> axis title) of the accuracy-vs-speed plot."""
+        rows = [{**row, "syntax_valid": 1 - row["syntax_error_rate"]} for row in rows]
+        return rows, {"pass_at_1": "pass@1", "syntax_valid": "1 - syntax-error rate"}
 
 
 def humaneval_style_program(problem: Problem, middle: str) -> str:

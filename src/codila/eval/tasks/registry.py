@@ -1,15 +1,27 @@
-"""The only list of task names: the CLI and the tests read it."""
+"""The only list of task names: the CLI, `codila eval`, the suite and the tests read it.
+
+Adding a task = one file (its loader and program, see `base.py`) + one `register` line here (docs/extending.md)."""
 
 from __future__ import annotations
 
 from codila.errors import CodilaError
-from codila.eval.tasks import humaneval, humaneval_infilling, mbpp
-from codila.eval.tasks.base import Task
+from codila.eval.tasks import code_infill, humaneval, humaneval_infilling, mbpp
 
-TASKS: dict[str, Task] = {task.name: task for task in (humaneval.TASK, mbpp.TASK, *humaneval_infilling.TASKS)}
+TASKS: dict = {}
 
 
-def get_task(name: str) -> Task:
+def register(task) -> None:
+    """Add a task (a `Task`, or any object with name, description, items, decodes, run and plot)."""
+    if task.name in TASKS:
+        raise CodilaError(f"task {task.name!r} is already registered")
+    TASKS[task.name] = task
+
+
+for _task in (code_infill.TASK, humaneval.TASK, mbpp.TASK, *humaneval_infilling.TASKS):
+    register(_task)
+
+
+def get_task(name: str):
     if name not in TASKS:
         raise CodilaError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
     return TASKS[name]
