@@ -1,0 +1,45 @@
+"""A new decoder and a new task are one definition + one registry line each (tests/toy_plugins.py, docs/extending.md):
+once registered, the contract tests, the CLI's options, `codila ls` and `codila eval` take them with no other change."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from test_decoders import assert_decoder_contract, canvases
+
+import toy_plugins  # noqa: F401  (registers the toy decoder and the toy task)
+from codila.decoding.registry import DECODERS, decode_options, get_decoder
+
+TESTS = Path(__file__).parent
+
+
+def codila_with_toys(*args):
+    code = "import sys; sys.path.insert(0, sys.argv.pop(1)); import toy_plugins; from codila.cli import main; main()"
+    return subprocess.run([sys.executable, "-c", code, str(TESTS), *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_the_toy_decoder_keeps_every_decoder_contract(dlm):
+    spec = get_decoder("left-to-right")
+    assert list(DECODERS)[-1] == "left-to-right" and any(option.name == "leftmost" for option in decode_options())
+    for config in spec.config_class.examples():
+        for canvas in canvases(dlm):
+            result = assert_decoder_contract(spec, dlm, None, config, canvas)
+            order = result.commit_step[canvas.start : canvas.end].tolist()
+            assert order == sorted(order)  # left to right
+
+
+def test_the_cli_takes_the_toy_decoder_and_task(tiny_checkpoints, tmp_path):
+    help_text = codila_with_toys("generate", "--help").stdout
+    assert "--leftmost" in help_text and "left-to-right 1" in help_text  # its option, with its default
+    out = codila_with_toys("generate", "def f():\n", "--decoder", "left-to-right", "--leftmost", 4, "--length", 8,
+                           "--dlm", tiny_checkpoints / "dlm")
+    assert out.returncode == 0, out.stderr
+    assert "in 2 steps" in out.stderr  # 8 tokens, 4 per step
+    listed = codila_with_toys("ls").stdout
+    assert "left-to-right" in listed and "toy-task" in listed
+    out = codila_with_toys("eval", "toy-task", "--decoder", "left-to-right", "--checkpoints", tiny_checkpoints,
+                           "--completion-length", 8, "--out", tmp_path / "run", "--json", tmp_path / "rows.jsonl")
+    assert out.returncode == 0, out.stderr
+    row = json.loads((tmp_path / "rows.jsonl").read_text())
+    assert row["label"] == "left-to-right 1" and row["n"] == 2 and row["task"] == "toy-task"
