@@ -19,7 +19,8 @@ from rich.console import Console
 
 from codila.data.corpus import load_files
 from codila.data.spans import sample_spans
-from codila.demo import DEMO_BATCH_SIZE, DEFAULT_TAU
+from codila.decoding.codila import CodilaDecodeConfig
+from codila.demo import DEMO_BATCH_SIZE
 from codila.decoding.codila import CHOICES, MODES, CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
 from codila.models.dlm_cache import CACHE_MODES
@@ -40,7 +41,7 @@ def main() -> None:
     parser.add_argument("--choices", nargs="+", choices=CHOICES, default=[CodilaDecodeConfig.choice])
     parser.add_argument("--semi-ar-blocks", type=int, nargs="+", default=[0], help="CoDiLA windows (0 = none)")
     parser.add_argument("--caches", nargs="+", choices=CACHE_MODES, default=["none"], help="DLM caches (with windows)")
-    parser.add_argument("--taus", type=float, nargs="+", default=[DEFAULT_TAU])
+    parser.add_argument("--taus", type=float, nargs="+", default=[CodilaDecodeConfig.tau])
     parser.add_argument("--no-reference", action="store_true", help="skip the DLM rows")
     parser.add_argument("--dlm-ks", type=int, nargs="+", default=[1], help="DLM rows (the reference) at these tokens per step")
     parser.add_argument("--seed", type=int, default=0)

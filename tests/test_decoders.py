@@ -100,7 +100,7 @@ def test_scope_one_decodes_left_to_right(dlm, ars):
 def test_dlm_confidence_commits_the_block_the_dlm_is_surest_of_first():
     """On the shipped models (the tiny test DLM is too close to uniform: its block confidences tie)."""
     from codila.decoding.batch import CanvasBatch
-    from codila.decoding.sampling import rank_first
+    from codila.sampling import rank_first
     from codila.models.io import SHIPPED
     from codila.models.loading import load_ar, load_dlm
 
@@ -113,7 +113,7 @@ def test_dlm_confidence_commits_the_block_the_dlm_is_surest_of_first():
     block_confidence = torch.softmax(logits, -1).amax(-1).view(-1, 2).mean(1)  # (8,) blocks of B=2
     expected = int(rank_first(block_confidence, 1, descending=True))
     assert expected != 0 and float(block_confidence[expected]) > float(block_confidence.median()) + 0.01  # not the nearest, not a tie
-    result = get_decoder("codila").decode(dlm, ar, canvas, CodilaDecodeConfig(choice="dlm-confidence"), torch.Generator().manual_seed(0))
+    result = get_decoder("codila").decode(dlm, ar, canvas, CodilaDecodeConfig(choice="dlm-confidence", scope=10), torch.Generator().manual_seed(0))
     first = result.commit_step[canvas.start : canvas.end].view(-1, 2)[:, 0] == 0
     assert torch.nonzero(first).flatten().tolist() == [expected]
 

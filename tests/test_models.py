@@ -3,7 +3,7 @@ import shutil
 import pytest
 import torch
 
-from codila.decoding.sampling import entropy
+from codila.sampling import entropy
 from codila.errors import CodilaError
 from codila.models import qwen3_kernel
 from codila.models.dlm import DiffusionLM

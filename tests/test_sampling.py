@@ -2,7 +2,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codila.decoding.sampling import entropy, sample_top_p
+from codila.sampling import entropy, sample_top_p
 
 
 @given(seed=st.integers(0, 1000), top_p=st.floats(0.05, 1.0), vocab=st.sampled_from([5, 300, 1000]))

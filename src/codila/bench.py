@@ -19,7 +19,7 @@ from codila.data.spans import sample_spans
 from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
 from codila.decoding.fast_dllm import FastDllmConfig
-from codila.demo import DEFAULT_TAU, DEMO_SCOPE, demo_settings
+from codila.demo import demo_settings
 from codila.errors import CodilaError
 from codila.eval.infill_run import InfillRun
 from codila.eval.settings import DecodeSetting, ModelSet
@@ -29,24 +29,23 @@ BASELINE = "DLM K=1"  # the label of the setting every speedup is measured again
 WARMUP_SPANS = 2  # decoded first and not timed: the first calls of a model pay one-off allocation costs
 INTERLEAVE_SPANS = 2  # settings take turns every this many spans (rounded up to whole batches) within a pass
 SEMI_AR_BLOCK = 8  # the DLM cache rows decode the span in semi-autoregressive blocks of this many positions
-FAST_DLLM_THRESHOLD = 0.9  # Fast-dLLM's default confidence threshold
 # CoDiLA's cache rows: windows of this many positions (the DLM cache is refreshed when a window starts), chosen on
 # 200 validation-split spans (scripts/select_on_validation.py, README).
 CODILA_CACHE_WINDOW = 32
 
 
-def cache_settings(scope: int = DEMO_SCOPE) -> list[DecodeSetting]:
+def cache_settings(scope: int = CodilaDecodeConfig.scope) -> list[DecodeSetting]:
     """The DLM in semi-AR order without, with prefix and with dual cache; Fast-dLLM's threshold decoding
     without and with dual cache (the combination Fast-dLLM reports); CoDiLA B=4 static with either cache (its
     uncached row is the demo's)."""
     semi_ar = [DlmDecodeConfig(semi_ar_block=SEMI_AR_BLOCK, cache=cache) for cache in ("none", "prefix", "dual")]
-    threshold = [FastDllmConfig(threshold=FAST_DLLM_THRESHOLD, semi_ar_block=SEMI_AR_BLOCK, cache=cache) for cache in ("none", "dual")]
+    threshold = [FastDllmConfig(semi_ar_block=SEMI_AR_BLOCK, cache=cache) for cache in ("none", "dual")]
     codila = [CodilaDecodeConfig(scope=scope, semi_ar_block=CODILA_CACHE_WINDOW, cache=cache) for cache in ("prefix", "dual")]
     return ([DecodeSetting("dlm", config) for config in semi_ar] + [DecodeSetting("fast-dllm", config) for config in threshold]
             + [DecodeSetting("codila", config, "ar-b4") for config in codila])
 
 
-def bench_settings(tau: float = DEFAULT_TAU, scope: int = DEMO_SCOPE) -> list[DecodeSetting]:
+def bench_settings(tau: float = CodilaDecodeConfig.tau, scope: int = CodilaDecodeConfig.scope) -> list[DecodeSetting]:
     """The demo's settings but the conditioning ablation (it decodes exactly like soft B=4), then the cache rows."""
     return [setting for setting in demo_settings(tau, scope) if setting.ar != "ar-b4-top1"] + cache_settings(scope)
 
@@ -82,8 +81,8 @@ def peak_memory_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports kilobytes
 
 
-def run_bench(checkpoints: str | Path = SHIPPED, n: int = 24, length: int = 32, seed: int = 0, tau: float = DEFAULT_TAU,
-              scope: int = DEMO_SCOPE,
+def run_bench(checkpoints: str | Path = SHIPPED, n: int = 24, length: int = 32, seed: int = 0, tau: float = CodilaDecodeConfig.tau,
+              scope: int = CodilaDecodeConfig.scope,
               batch_sizes: tuple[int, ...] = (1, 8), files: str | Path | None = None, json_path: str | Path | None = None,
               progress: bool = True, repeats: int = 3, only: tuple[str, ...] = ()) -> list[dict]:
     """One row per setting and batch size: the demo's keys plus batch_size, dlm_forwards_per_token, ar_time_share,

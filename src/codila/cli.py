@@ -197,8 +197,8 @@ def list_decoders():
         typer.echo(f"  {task.name:34} {task.description}")
 
 
-_DEMO_SCOPE = typer.Option(None, "--scope", help="CoDiLA rows' candidate blocks per step (default 1, chosen on validation "
-                                                 "spans; the paper's is 10).")
+_DEMO_SCOPE = typer.Option(None, "--scope", help="CoDiLA rows' candidate blocks per step (default: the decoder's, chosen on "
+                                                 "validation spans; the paper's is 10).")
 
 
 def _checked_scope(scope: int) -> int:
@@ -213,7 +213,8 @@ def demo(
     length: int = typer.Option(32, help="Masked tokens per span."),
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
     files: Optional[Path] = typer.Option(None, help="Cut spans from every .py file here instead of the stdlib test split."),
-    tau: Optional[float] = typer.Option(None, help="Dynamic mode's entropy threshold."),
+    tau: Optional[float] = typer.Option(None, help="Dynamic mode's entropy threshold (default: the decoder's, chosen on "
+                                                   "validation spans)."),
     scope: Optional[int] = _DEMO_SCOPE,
     seed: int = typer.Option(0),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
@@ -225,14 +226,15 @@ def demo(
     """Infill held-out code with every decoder on the shipped tiny models and print one table."""
     from rich.console import Console
 
-    from codila.demo import DEFAULT_TAU, DEMO_BATCH_SIZE, DEMO_SCOPE, run_demo
+    from codila.decoding.codila import CodilaDecodeConfig
+    from codila.demo import DEMO_BATCH_SIZE, run_demo
     from codila.eval.table import rows_markdown, rows_table
 
     batch_size = DEMO_BATCH_SIZE if batch_size is None else batch_size
     if batch_size < 1:
         raise CodilaError(f"batch size must be >= 1, got {batch_size}")
-    rows = run_demo(checkpoints or SHIPPED, n, length, files, None, seed, DEFAULT_TAU if tau is None else tau,
-                    _checked_scope(DEMO_SCOPE if scope is None else scope), json_path, record=record, batch_size=batch_size)
+    rows = run_demo(checkpoints or SHIPPED, n, length, files, None, seed, CodilaDecodeConfig.tau if tau is None else tau,
+                    _checked_scope(CodilaDecodeConfig.scope if scope is None else scope), json_path, record=record, batch_size=batch_size)
     if markdown is not None:
         markdown.write_text(rows_markdown(rows))
     Console(width=max(120, Console().width)).print(rows_table(rows, f"infilling {n} spans of {length} tokens ({'files in ' + str(files) if files else 'stdlib test split'})"))
@@ -343,13 +345,13 @@ def bench(
     from rich.console import Console
 
     from codila.bench import run_bench
-    from codila.demo import DEMO_SCOPE
+    from codila.decoding.codila import CodilaDecodeConfig
     from codila.eval.table import rows_markdown, rows_table
 
     sizes = tuple(int(size) for size in batch_sizes.split(",") if size.strip())
     if not sizes or min(sizes) < 1:
         raise CodilaError(f"batch sizes must be positive integers, got {batch_sizes!r}")
-    rows = run_bench(checkpoints or SHIPPED, n, length, seed, scope=_checked_scope(DEMO_SCOPE if scope is None else scope),
+    rows = run_bench(checkpoints or SHIPPED, n, length, seed, scope=_checked_scope(CodilaDecodeConfig.scope if scope is None else scope),
                      batch_sizes=sizes, json_path=json_path, repeats=repeats,
                      only=tuple(part.strip() for part in (only or "").split(",") if part.strip()))
     if markdown is not None:

@@ -16,20 +16,15 @@ from codila.eval.settings import DecodeSetting, ModelSet
 from codila.models.io import MANIFEST_FILE, SHIPPED
 from codila.train.manifest import base_manifest
 
-# Chosen on 200 validation-split spans of the shipped models, never on the test split (scripts/select_on_validation.py,
-# README). Scope: the nearest block only (left to right) beat scopes 2 and 10 at B=4 and B=8, static and dynamic;
-# the paper's 10 stays the decoder's default (`--scope 10` gives the paper's any-order choice). Tau: the best
-# syntax-valid % at >= 2 tokens/step among 4, 4.5, 5, 5.5, 6 and 8 (stage-4 models; the AR's block entropies lie
-# mostly between 4 and 6 nats), and again among 3.5, 4, 4.5, 5 and 5.5 with the stage-5 B=4 AR.
-DEMO_SCOPE = 1
-DEFAULT_TAU = 5.0
 # Spans decoded together by default: outputs are those of batch 1 (tests check it). On this 2-core CPU the DLM's
 # forward ran 7-12 % more tokens/s at 32 canvases than at 8 (two timings), and `codila demo --n 64` took 97 s at
 # batch 32, 105 s at 16 and 116 s at 8 (same metrics): 32 keeps the demo's 200 spans x 9 settings short.
 DEMO_BATCH_SIZE = 32
 
 
-def demo_settings(tau: float = DEFAULT_TAU, scope: int = DEMO_SCOPE) -> list[DecodeSetting]:
+def demo_settings(tau: float = CodilaDecodeConfig.tau, scope: int = CodilaDecodeConfig.scope) -> list[DecodeSetting]:
+    """DLM K in {1,2,4,8}; CoDiLA static at B in {2,4,8}, top-1 conditioning at B=4, dynamic at B=4 (the decoder's
+    validated scope and tau unless given)."""
     static = CodilaDecodeConfig(scope=scope)
     return [
         *(DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=k)) for k in (1, 2, 4, 8)),
@@ -46,8 +41,8 @@ def run_demo(
     files: str | Path | None = None,
     split: str | None = None,
     seed: int = 0,
-    tau: float = DEFAULT_TAU,
-    scope: int = DEMO_SCOPE,
+    tau: float = CodilaDecodeConfig.tau,
+    scope: int = CodilaDecodeConfig.scope,
     json_path: str | Path | None = None,
     progress: bool = True,
     record: bool = False,

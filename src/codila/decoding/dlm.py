@@ -11,7 +11,7 @@ from codila.decoding.canvas import Canvas
 from codila.decoding.forward import make_forward
 from codila.decoding.options import CACHE_HELP, WINDOW_HELP, option, window_label
 from codila.decoding.result import CommitLog, DecodeResult
-from codila.decoding.sampling import entropy, rank_first, sample_top_p
+from codila.sampling import entropy, rank_first, sample_top_p
 from codila.errors import CodilaError
 from codila.lazy import lazy_module
 

@@ -6,11 +6,12 @@ from dataclasses import replace
 
 from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
-from codila.demo import DEFAULT_TAU, DEMO_SCOPE
+from codila.decoding.registry import DECODERS
 from codila.errors import CodilaError
 from codila.eval.settings import DecodeSetting
 
-PAPER_SCOPES = (1, 10, 20, 30, 50)  # the paper's four, and the nearest block only (the demo's)
+PAPER_SCOPE = 10  # the paper's static and dynamic settings use the 10 nearest blocks
+PAPER_SCOPES = (1, 10, 20, 30, 50)  # the paper's four, and the nearest block only (the validated default)
 PAPER_TAUS = (0.5, 1.0, 2.0, 4.0, 6.0, 8.0)  # the shipped AR's entropies are flat: useful taus are large
 
 
@@ -18,24 +19,28 @@ def paper_sweep() -> list[DecodeSetting]:
     """The paper's experiments: DLM K in {1,2,4,8}; CoDiLA static B in {2,4,8} with soft and top-1
     conditioning (the top-1 AR trained for B=4; for B=2 and 8 the soft AR read top-1 at decoding time);
     scope in {1,10,20,30,50} at B=4; a tau grid for dynamic B=4."""
-    static = CodilaDecodeConfig()
+    static = CodilaDecodeConfig(scope=PAPER_SCOPE)
     settings = [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=k)) for k in (1, 2, 4, 8)]
     settings += [DecodeSetting("codila", static, f"ar-b{b}") for b in (2, 4, 8)]
     settings += [DecodeSetting("codila", static, "ar-b2", "top1"), DecodeSetting("codila", static, "ar-b4-top1"),
                  DecodeSetting("codila", static, "ar-b8", "top1")]
     settings += [DecodeSetting("codila", replace(static, scope=scope), "ar-b4") for scope in PAPER_SCOPES if scope != static.scope]
-    settings += [DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=tau), "ar-b4") for tau in PAPER_TAUS]
+    settings += [DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=tau, scope=PAPER_SCOPE), "ar-b4") for tau in PAPER_TAUS]
     return settings
 
 
 def quick_sweep() -> list[DecodeSetting]:
-    """The headline comparison only: DLM K=1 and K=4, CoDiLA B=4 static and dynamic (the demo's scope and tau)."""
+    """The headline comparison only: DLM K=1 and K=4, CoDiLA B=4 static and dynamic (the validated scope and tau)."""
     return [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=1)), DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=4)),
-            DecodeSetting("codila", CodilaDecodeConfig(scope=DEMO_SCOPE), "ar-b4"),
-            DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=DEFAULT_TAU, scope=DEMO_SCOPE), "ar-b4")]
+            DecodeSetting("codila", CodilaDecodeConfig(), "ar-b4"), DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic"), "ar-b4")]
 
 
-SWEEPS = {"paper": paper_sweep, "quick": quick_sweep}
+def decoders_sweep() -> list[DecodeSetting]:
+    """Every registered decoder at its defaults (the shipped B=4 AR for those that need one)."""
+    return [DecodeSetting(name, spec.config_class(), "ar-b4" if spec.needs_ar else None) for name, spec in DECODERS.items()]
+
+
+SWEEPS = {"paper": paper_sweep, "quick": quick_sweep, "decoders": decoders_sweep}
 
 
 def get_sweep(name: str) -> list[DecodeSetting]:

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerFast
 
-from codila.decoding.sampling import entropy, sample_top_p
+from codila.sampling import entropy, sample_top_p
 from codila.errors import CodilaError
 from codila.models import qwen3_step
 from codila.tokenizer import SpecialIds

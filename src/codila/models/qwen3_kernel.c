@@ -216,7 +216,7 @@ static int more_likely_first(const void *a, const void *b) {
     return x->index - y->index;
 }
 
-/* codila.decoding.sampling.sample_top_p for one row: argmax at temperature 0; else the most likely token when it
+/* codila.sampling.sample_top_p for one row: argmax at temperature 0; else the most likely token when it
    holds top_p alone, otherwise the token of the nucleus (the fewest most likely tokens holding top_p) where its
    renormalised cumulative distribution reaches `uniform`; `best` is the largest logit. Only tokens of probability >= (1 - top_p) / n are ranked:
    the others hold less than 1 - top_p together, so the nucleus lies among the first. scratch, ranked: n entries. */
