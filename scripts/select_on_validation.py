@@ -7,7 +7,8 @@
     python scripts/select_on_validation.py --n 200 --mode static --block-sizes 4 8 --scopes 1 --dlm-ks 1 4 8
 
 Prints the demo's metrics on validation spans for DLM K=1 (the reference, unless --no-reference; --dlm-ks 1 4 8 adds
-the DLM at more tokens per step) and for every combination of the given block sizes, scopes, block choices, taus (dynamic mode only), semi-AR windows and DLM caches (with a window).
+the DLM at more tokens per step) and for every combination of the given block sizes, scopes, block choices, taus (dynamic
+mode only), semi-AR windows and DLM caches (with a window).
 """
 
 from __future__ import annotations
@@ -19,15 +20,14 @@ from rich.console import Console
 
 from codila.data.corpus import load_files
 from codila.data.spans import sample_spans
-from codila.decoding.codila import CodilaDecodeConfig
-from codila.demo import DEMO_BATCH_SIZE
 from codila.decoding.codila import CHOICES, MODES, CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
-from codila.models.dlm_cache import CACHE_MODES
-from codila.models.io import SHIPPED
+from codila.demo import DEMO_BATCH_SIZE
 from codila.eval.infill_run import run_infill_setting
 from codila.eval.settings import DecodeSetting, ModelSet
 from codila.eval.table import rows_markdown, rows_table
+from codila.models.dlm_cache import CACHE_MODES
+from codila.models.io import SHIPPED
 
 
 def main() -> None:

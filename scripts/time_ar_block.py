@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 
 import torch
 
@@ -42,7 +43,7 @@ def main() -> None:
         peaked = torch.softmax(3 * torch.randn(1, ar.block_size, vocab, generator=torch.Generator().manual_seed(0)), dim=-1)
         for n in (1, 8):
             marginals, generator = peaked.expand(n, -1, -1).contiguous(), torch.Generator().manual_seed(0)
-            seconds = fastest_microseconds(lambda: ar.decode(marginals, generator, with_entropy=False), args.rounds, args.calls)
+            seconds = fastest_microseconds(partial(ar.decode, marginals, generator, with_entropy=False), args.rounds, args.calls)
             path = "compiled kernel" if ar.fast_step is not None and ar.fast_step.compiled else "tensor ops"
             print(f"{name} N={n}: {seconds:.0f} us per block ({path})")
 

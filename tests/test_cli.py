@@ -1,5 +1,6 @@
 """The `codila` command as a user runs it: a real subprocess, real tiny checkpoints."""
 
+import json
 import subprocess
 import sys
 
@@ -49,6 +50,15 @@ def test_bad_input_is_one_line_and_exit_2(tiny_checkpoints, args, message):
     assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
+def test_a_dlm_and_an_ar_with_different_tokenizers_are_refused(tiny_checkpoints):
+    """The shipped DLM (a 4096-token vocabulary) and the tiny test AR (400 tokens): two real checkpoints."""
+    from codila.assets import SHIPPED
+
+    out = codila("infill", "--prefix", "x = ", "--length", 8, "--dlm", SHIPPED / "dlm", "--ar", tiny_checkpoints / "ar-b4")
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    assert "different tokenizers" in out.stderr
+
+
 def test_ls_lists_the_registry():
     out = codila("ls")
     assert out.returncode == 0 and out.stdout.split()[0] == "dlm" and "codila" in out.stdout
@@ -71,3 +81,33 @@ def test_eval_report_and_analysis_commands(tiny_checkpoints, corpus_dir, tmp_pat
                           (["bench", "--batch-sizes", "0"], "batch sizes")):
         bad = codila(*args, "--checkpoints", ck)
         assert bad.returncode == 2 and message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
+def test_the_cli_loads_without_torch_so_help_answers_fast():
+    """`codila --help` must not pay torch's and transformers' import time (seconds): the decoders' configs, which the
+    options are generated from, load them lazily."""
+    out = subprocess.run([sys.executable, "-c", "import sys, codila.cli; print('torch._C' in sys.modules, 'transformers' in sys.modules)"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_version_stdin_jsonl_and_help_defaults(tiny_checkpoints, tmp_path):
+    assert codila("--version").stdout.startswith("codila ")
+    assert "(default: codila 1)" in codila("generate", "--help").stdout  # the decoder's validated scope, shown
+    dlm = tiny_checkpoints / "dlm"
+    piped = subprocess.run([sys.executable, "-c", "from codila.cli import main; main()", "generate", "-", "--decoder", "dlm",
+                            "--temperature", 1.0, "--length", 8, "--dlm", str(dlm), "--seed", "1"],
+                           input="import os\n", capture_output=True, text=True, timeout=300)
+    assert piped.returncode == 0, piped.stderr
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "def f():\\n", "id": "a"}\n{"prompt": "import os\\n", "id": "b"}\n')
+    out = codila("generate", "--input", prompts, "--output", tmp_path / "out.jsonl", "--decoder", "dlm", "--temperature", 1.0,
+                 "--length", 8, "--dlm", dlm, "--batch-size", 2)
+    assert out.returncode == 0, out.stderr
+    results = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in results] == ["a", "b"] and all(r["steps"] == 8 for r in results)
+    assert results[1]["text"] == piped.stdout.rstrip("\n")  # input i decodes with seed + i, in a batch as alone
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "x"}\n')
+    out = codila("generate", "--input", bad, "--decoder", "dlm", "--dlm", dlm)
+    assert out.returncode == 2 and 'bad.jsonl:1: expected an object with a "prompt" string' in out.stderr

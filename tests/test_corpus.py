@@ -1,7 +1,16 @@
 import pytest
 import torch
 
-from codila.data.corpus import SPLITS, SourceFile, extra_training_files, load_files, package_dir, split_hash, split_of, training_corpus
+from codila.data.corpus import (
+    SPLITS,
+    SourceFile,
+    extra_training_files,
+    load_files,
+    package_dir,
+    split_hash,
+    split_of,
+    training_corpus,
+)
 from codila.errors import CodilaError
 
 

@@ -99,17 +99,15 @@ def test_scope_one_decodes_left_to_right(dlm, ars):
 
 def test_dlm_confidence_commits_the_block_the_dlm_is_surest_of_first():
     """On the shipped models (the tiny test DLM is too close to uniform: its block confidences tie)."""
-    from codila.decoding.batch import CanvasBatch
-    from codila.sampling import rank_first
     from codila.models.io import SHIPPED
     from codila.models.loading import load_ar, load_dlm
+    from codila.sampling import rank_first
 
     dlm = load_dlm(SHIPPED / "dlm")
     ar = load_ar(SHIPPED / "ar-b2", dlm)
     encode = lambda text: dlm.tokenizer(text)["input_ids"]
     canvas = Canvas.infill(encode("for i in range(10):\n    "), 16, encode("\n        print(i)\n"), dlm.mask_id, dlm.max_length)
-    with torch.no_grad():
-        logits = CanvasBatch([canvas.copy()], dlm.special.pad_id).region_logits(dlm, [0])[0]
+    logits = dlm.logits(canvas.ids[None], torch.arange(canvas.start, canvas.end))[0]
     block_confidence = torch.softmax(logits, -1).amax(-1).view(-1, 2).mean(1)  # (8,) blocks of B=2
     expected = int(rank_first(block_confidence, 1, descending=True))
     assert expected != 0 and float(block_confidence[expected]) > float(block_confidence.median()) + 0.01  # not the nearest, not a tie
@@ -178,21 +176,33 @@ def test_dynamic_tau_extremes(dlm, ars):
     assert bold.tokens_per_step == [4] * (canvas.length // 4)
 
 
+def many_canvases(dlm, n: int) -> list[Canvas]:
+    """`n` canvases of four shapes (lengths, region starts, infilling and completion), in turn."""
+    encode = lambda text: dlm.tokenizer(text)["input_ids"]
+    shapes = [*canvases(dlm), Canvas.infill(encode("x = 1\n"), 8, encode("print(x)\n"), dlm.mask_id, dlm.max_length),
+              Canvas.completion(encode("class A:\n"), 16, dlm.mask_id, dlm.max_length)]
+    return [shapes[i % len(shapes)].copy() for i in range(n)]
+
+
 @pytest.mark.parametrize("name,config,block", SETTINGS, ids=lambda v: str(v))
-def test_a_batch_decodes_exactly_like_its_canvases_alone(dlm, ars, name, config, block):
-    """Canvases of different lengths and region starts, padded into one batch: the same greedy output."""
-    from dataclasses import replace
+def test_a_canvas_decodes_the_same_alone_and_in_batches_of_8_and_32_under_sampling(dlm, ars, name, config, block):
+    """32 canvases sampled (temperature 1: near-ties everywhere on the tiny models) one at a time, 8 at a time and all
+    together, each with its own generator: the same tokens, steps and counts."""
+    from dataclasses import fields, replace
 
     spec = get_decoder(name)
     ar = ars[block] if block else None
-    greedy = replace(config, temperature=0.0)
-    encode = lambda text: dlm.tokenizer(text)["input_ids"]
-    batch = [*canvases(dlm), Canvas.infill(encode("x = 1\n"), 8, encode("print(x)\n"), dlm.mask_id, dlm.max_length)]
-    alone = [spec.decode(dlm, ar, canvas, greedy, torch.Generator().manual_seed(i)) for i, canvas in enumerate(batch)]
-    together = spec.decode_batch(dlm, ar, batch, greedy, [torch.Generator().manual_seed(i) for i in range(len(batch))])
-    for one, many in zip(alone, together):
-        assert torch.equal(one.ids, many.ids) and torch.equal(one.commit_step, many.commit_step)
-        assert (one.tokens_per_step, one.dlm_forwards, one.ar_steps) == (many.tokens_per_step, many.dlm_forwards, many.ar_steps)
+    sampled = replace(config, temperature=1.0) if "temperature" in {f.name for f in fields(config)} else config
+    batch = many_canvases(dlm, 32)
+    generators = lambda first, count: [torch.Generator().manual_seed(100 + first + i) for i in range(count)]
+    by_size = {size: [result for first in range(0, 32, size)
+                      for result in spec.decode_batch(dlm, ar, batch[first : first + size], sampled, generators(first, size))]
+               for size in (1, 8, 32)}
+    summary = lambda r: (r.ids.tolist(), r.commit_step.tolist(), r.tokens_per_step, r.dlm_forwards, r.ar_steps)
+    assert [summary(r) for r in by_size[8]] == [summary(r) for r in by_size[1]]
+    assert [summary(r) for r in by_size[32]] == [summary(r) for r in by_size[1]]
+    if getattr(config, "mode", None) != "verify":  # verify mode is greedy: the AR judges, the DLM's argmax is committed
+        assert len({tuple(r.ids.tolist()) for r in by_size[1]}) > 8  # the seeds differ, so do the samples
 
 
 def test_threshold_decoding_commits_every_confident_position(dlm):
@@ -221,12 +231,12 @@ def test_the_dlm_cache_is_exact_until_the_block_changes(dlm, mode):
         get_decoder("dlm").decode(dlm, None, canvas, DlmDecodeConfig(cache=mode), torch.Generator())
 
 
-def test_region_logits_at_chosen_offsets_are_those_rows_of_the_full_region(dlm):
+def test_a_canvas_gets_the_same_logits_bit_for_bit_alone_and_in_any_batch(dlm):
     from codila.decoding.batch import CanvasBatch
 
-    encode = lambda text: dlm.tokenizer(text)["input_ids"]
-    batch = CanvasBatch([*canvases(dlm), Canvas.infill(encode("x = 1\n"), 8, encode("print(x)\n"), dlm.mask_id, dlm.max_length)],
-                        dlm.special.pad_id)
-    offsets = torch.tensor([0, 3, 4, 7])
-    full, chosen = batch.region_logits(dlm, [0, 2]), batch.region_logits(dlm, [0, 2], offsets)
-    assert chosen.shape == (2, 4, full.shape[-1]) and torch.allclose(chosen, full[:, offsets], atol=1e-5)
+    batch = many_canvases(dlm, 10)
+    positions = [torch.arange(c.start, c.end, 2) for c in batch]
+    together = CanvasBatch(batch).logits(dlm, list(range(10)), positions)
+    for canvas, logits in zip(batch, together):
+        alone = dlm.logits(canvas.ids[None], torch.arange(canvas.start, canvas.end))[0][::2]
+        assert torch.equal(logits, alone)

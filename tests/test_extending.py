@@ -6,10 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_decoders import assert_decoder_contract, canvases
-
 import toy_plugins  # noqa: F401  (registers the toy decoder and the toy task)
 from codila.decoding.registry import DECODERS, decode_options, get_decoder
+from test_decoders import assert_decoder_contract, canvases
 
 TESTS = Path(__file__).parent
 

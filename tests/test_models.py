@@ -3,12 +3,12 @@ import shutil
 import pytest
 import torch
 
-from codila.sampling import entropy
 from codila.errors import CodilaError
 from codila.models import qwen3_kernel
 from codila.models.dlm import DiffusionLM
-from codila.models.local_ar import LocalAR, parse_conditioning, truncate_marginals
 from codila.models.loading import load_ar, load_dlm
+from codila.models.local_ar import LocalAR, parse_conditioning, truncate_marginals
+from codila.sampling import entropy
 
 
 def test_dlm_attends_both_ways(dlm):

@@ -55,7 +55,8 @@ def test_fork_bomb_is_contained_and_cleaned_up():
 
 @pytest.mark.skipif(not network_isolated(), reason="no way to make a network namespace on this machine")
 def test_no_network():
-    code = "import socket\ns = socket.socket()\ns.settimeout(2)\nassert s.connect_ex(('127.0.0.1', 22)) != 0\nsocket.create_connection(('1.1.1.1', 80), timeout=2)\n"
+    code = ("import socket\ns = socket.socket()\ns.settimeout(2)\nassert s.connect_ex(('127.0.0.1', 22)) != 0\n"
+            "socket.create_connection(('1.1.1.1', 80), timeout=2)\n")
     result = run_program(code, QUICK)
     assert result.status == "failed" and ("unreachable" in result.output or "OSError" in result.output)
 

@@ -52,7 +52,8 @@ def test_dlm_and_ar_losses_fall_and_manifests_say_how(tiny_checkpoints, tmp_path
     assert manifest["command"].startswith("codila")
     dlm_manifest = json.loads((tiny_checkpoints / "dlm" / "manifest.json").read_text())
     assert dlm_manifest["final_validation_loss"] is not None
-    assert json.loads((tiny_checkpoints / "ar-b4-top1" / "codila.json").read_text()) == {"kind": "ar", "block_size": 4, "conditioning": "top1", "framed": True}
+    assert json.loads((tiny_checkpoints / "ar-b4-top1" / "codila.json").read_text()) == {"kind": "ar", "block_size": 4,
+                                                                                        "conditioning": "top1", "framed": True}
 
 
 def test_learning_rate_warms_up_then_decays():

@@ -47,7 +47,7 @@ register(DecoderSpec("left-to-right", LeftToRightConfig, decode_left_to_right, F
 
 
 def load_toy() -> list[Problem]:
-    return [Problem(f"toy/{i}", f"def f{i}():\n    return ", "\n", f"{i}\n", f"def check(f):\n    assert f() is None or True\n", f"f{i}")
+    return [Problem(f"toy/{i}", f"def f{i}():\n    return ", "\n", f"{i}\n", "def check(f):\n    assert f() is None or True\n", f"f{i}")
             for i in range(2)]
 
 

@@ -11,6 +11,7 @@ from typer.exceptions import TyperException
 
 from codila.assets import SHIPPED
 from codila.cli_options import with_decode_options
+from codila.decoding.codila import CodilaDecodeConfig
 from codila.errors import CodilaError
 
 app = typer.Typer(add_completion=False, help="CoDiLA: coherent parallel decoding for diffusion LMs.")
@@ -20,7 +21,23 @@ analyze_app = typer.Typer(help="The paper's analyses on small, exactly controlle
 app.add_typer(analyze_app, name="analyze")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"codila {version('codila')}")
+        except PackageNotFoundError:
+            typer.echo("codila (not installed: running from a source tree)")
+        raise typer.Exit()
+
+
 @app.callback(invoke_without_command=True)
+def _main(ctx: typer.Context, version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                                           help="Print codila's version and exit.")) -> None:
+    _help_without_command(ctx)
+
+
 @train_app.callback(invoke_without_command=True)
 @analyze_app.callback(invoke_without_command=True)
 def _help_without_command(ctx: typer.Context) -> None:
@@ -108,80 +125,121 @@ def train_ar_command(
     typer.echo(f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
 
 
-def _decode_and_print(kind: str, dlm_path: Optional[Path], ar_path: Optional[Path], conditioning: Optional[str], decoder: str,
-                      before: str, length: int, after: str, seed: int, options: dict) -> None:
+def _ar_path(value: str | None, root: Path) -> Path:
+    """`--ar`, the same in every command: the name of a checkpoint in `root` (the shipped models, or --checkpoints) or
+    a checkpoint directory; default ar-b4."""
+    value = value or "ar-b4"
+    return root / value if (root / value).is_dir() else Path(value)
+
+
+def _decode(kind: str, dlm_path: Optional[Path], ar: Optional[str], conditioning: Optional[str], decoder: str, inputs: list[dict],
+            length: int, seed: int, options: dict, batch_size: int) -> list[dict]:
+    """Decode every input ({"prompt"} or {"prefix", "suffix"}), `batch_size` at a time, input i with seed + i; one result
+    per input: the text and the counts."""
     import torch
 
     from codila.decoding.canvas import Canvas
     from codila.decoding.registry import decoder_config
     from codila.models.loading import load_ar, load_dlm
 
+    if batch_size < 1:
+        raise CodilaError(f"--batch-size must be >= 1, got {batch_size}")
     spec, config = decoder_config(decoder, options)
     dlm = load_dlm(dlm_path or SHIPPED / "dlm")
-    if spec.needs_ar and ar_path is None:
-        ar_path = SHIPPED / "ar-b4"
-    ar = load_ar(ar_path, dlm, conditioning) if ar_path else None
+    local_ar = load_ar(_ar_path(ar, SHIPPED), dlm, conditioning) if spec.needs_ar or ar else None
     encode = lambda text: dlm.tokenizer(text, add_special_tokens=False)["input_ids"]
     if kind == "generate":
-        canvas = Canvas.completion(encode(before), length, dlm.mask_id, dlm.max_length)
+        canvases = [Canvas.completion(encode(item["prompt"]), length, dlm.mask_id, dlm.max_length) for item in inputs]
     else:
-        canvas = Canvas.infill(encode(before), length, encode(after), dlm.mask_id, dlm.max_length)
-    result = spec.decode(dlm, ar, canvas, config, torch.Generator().manual_seed(seed))
-    generated = result.generated.tolist()
-    if kind == "generate" and dlm.special.eos_id in generated:
-        generated = generated[: generated.index(dlm.special.eos_id)]
-    typer.echo(dlm.tokenizer.decode(generated))
-    typer.echo(
-        f"-- {len(generated)} tokens in {result.steps} steps: {result.mean_tokens_per_step:.2f} tokens/step, "
-        f"{result.dlm_forwards} DLM forwards, {result.ar_steps} AR steps, {result.generated.numel() / result.seconds:.1f} tokens/s",
-        err=True,
-    )
+        canvases = [Canvas.infill(encode(item.get("prefix", "")), length, encode(item.get("suffix", "")), dlm.mask_id,
+                                  dlm.max_length) for item in inputs]
+    results = []
+    for first in range(0, len(canvases), batch_size):
+        chunk = canvases[first : first + batch_size]
+        generators = [torch.Generator().manual_seed(seed + first + i) for i in range(len(chunk))]
+        for item, result in zip(inputs[first:], spec.decode_batch(dlm, local_ar, chunk, config, generators)):
+            generated = result.generated.tolist()
+            if kind == "generate" and dlm.special.eos_id in generated:
+                generated = generated[: generated.index(dlm.special.eos_id)]
+            results.append({**({"id": item["id"]} if "id" in item else {}), "text": dlm.tokenizer.decode(generated),
+                            "tokens": len(generated), "steps": result.steps, "dlm_forwards": result.dlm_forwards,
+                            "ar_steps": result.ar_steps, "seconds": result.seconds})
+    return results
 
 
-def _text(value: Optional[str], file: Optional[Path]) -> str:
-    if value is not None and file is not None:
-        raise CodilaError("give the text or a file, not both")
-    if file is not None:
-        if not file.is_file():
-            raise CodilaError(f"{file}: no such file")
-        return file.read_text()
-    return value or ""
+def _decode_and_print(kind: str, inputs: list[dict] | None, single: dict, output: Optional[Path], **decoding) -> None:
+    """One input: its text to stdout, its counts to stderr. `--input FILE`: one JSON result per input line, written to
+    --output (default stdout)."""
+    from codila.cli_io import write_jsonl
+
+    if inputs is None:
+        (result,) = _decode(kind, inputs=[single], **decoding)
+        typer.echo(result["text"])
+        length = decoding["length"]
+        typer.echo(f"-- {result['tokens']} tokens in {result['steps']} steps: {length / result['steps']:.2f} tokens/step, "
+                   f"{result['dlm_forwards']} DLM forwards, {result['ar_steps']} AR steps, {length / result['seconds']:.1f} tokens/s",
+                   err=True)
+        return
+    results = _decode(kind, inputs=inputs, **decoding)
+    write_jsonl(output or Path("-"), results)
+    if output is not None:
+        typer.echo(f"wrote {len(results)} results to {output}", err=True)
 
 
 _DECODER = typer.Option("codila", help="Decoder name (see `codila ls`).")
-_AR = typer.Option(None, help="Local AR checkpoint for codila (default: the shipped ar-b4).")
+_AR = typer.Option(None, help="Local AR checkpoint: a directory, or the name of a shipped one (default: ar-b4; used by decoders "
+                              "that need one).")
 _DLM = typer.Option(None, help="DLM checkpoint directory (default: the shipped one).")
-_CONDITIONING = typer.Option(None, help="Override the AR's conditioning: soft, top1 or topk:K.")
+_CONDITIONING = typer.Option(None, help="Override the AR's conditioning: soft, top1 or topk:K (default: the AR's own).")
+_INPUT = typer.Option(None, "--input", help="A JSONL file of inputs (- = stdin), one JSON object per line; an \"id\" is kept.")
+_OUTPUT = typer.Option(None, "--output", help="With --input: write the JSONL results here (default: stdout).")
+_BATCH = typer.Option(8, help="With --input: inputs decoded together (outputs do not change).")
 
 
 @app.command()
 @with_decode_options
 def generate(
-    prompt: Optional[str] = typer.Argument(None, help="The prompt text."),
-    prompt_file: Optional[Path] = typer.Option(None, help="Read the prompt from a file."),
+    prompt: Optional[str] = typer.Argument(None, help="The prompt text (- = read it from stdin)."),
+    prompt_file: Optional[Path] = typer.Option(None, help="Read the prompt from a file (- = stdin)."),
+    input_file: Optional[Path] = _INPUT, output: Optional[Path] = _OUTPUT,
     length: int = typer.Option(64, help="Tokens to generate (a multiple of B for codila)."),
-    dlm: Optional[Path] = _DLM, ar: Optional[Path] = _AR, decoder: str = _DECODER, conditioning: Optional[str] = _CONDITIONING,
-    seed: int = typer.Option(0),
+    dlm: Optional[Path] = _DLM, ar: Optional[str] = _AR, decoder: str = _DECODER, conditioning: Optional[str] = _CONDITIONING,
+    seed: int = typer.Option(0, help="Generator seed (input i of --input: seed + i)."), batch_size: int = _BATCH,
     decode_options: dict = None,
 ):
-    """Complete a prompt: the text goes to stdout, the counts to stderr."""
-    _decode_and_print("generate", dlm, ar, conditioning, decoder, _text(prompt, prompt_file), length, "", seed, decode_options)
+    """Complete a prompt: the text goes to stdout, the counts to stderr. With --input FILE: lines {"prompt": ...} in,
+    lines {"text", "tokens", "steps", "dlm_forwards", "ar_steps", "seconds"} out."""
+    from codila.cli_io import read_jsonl, read_text
+
+    inputs = read_jsonl(input_file, ("prompt",)) if input_file is not None else None
+    single = None if inputs is not None else {"prompt": read_text(prompt, prompt_file)}
+    _decode_and_print("generate", inputs, single, output, dlm_path=dlm, ar=ar, conditioning=conditioning, decoder=decoder,
+                      length=length, seed=seed, options=decode_options, batch_size=batch_size)
 
 
 @app.command()
 @with_decode_options
 def infill(
-    prefix: Optional[str] = typer.Option(None, help="Text before the gap."),
-    suffix: Optional[str] = typer.Option(None, help="Text after the gap."),
-    prefix_file: Optional[Path] = typer.Option(None), suffix_file: Optional[Path] = typer.Option(None),
+    prefix: Optional[str] = typer.Option(None, help="Text before the gap (- = read it from stdin)."),
+    suffix: Optional[str] = typer.Option(None, help="Text after the gap (- = read it from stdin)."),
+    prefix_file: Optional[Path] = typer.Option(None, help="Read the prefix from a file."),
+    suffix_file: Optional[Path] = typer.Option(None, help="Read the suffix from a file."),
+    input_file: Optional[Path] = _INPUT, output: Optional[Path] = _OUTPUT,
     length: int = typer.Option(32, help="Masked tokens between prefix and suffix (a multiple of B for codila)."),
-    dlm: Optional[Path] = _DLM, ar: Optional[Path] = _AR, decoder: str = _DECODER, conditioning: Optional[str] = _CONDITIONING,
-    seed: int = typer.Option(0),
+    dlm: Optional[Path] = _DLM, ar: Optional[str] = _AR, decoder: str = _DECODER, conditioning: Optional[str] = _CONDITIONING,
+    seed: int = typer.Option(0, help="Generator seed (input i of --input: seed + i)."), batch_size: int = _BATCH,
     decode_options: dict = None,
 ):
-    """Fill `length` tokens between a prefix and a suffix: the infill goes to stdout, the counts to stderr."""
-    _decode_and_print("infill", dlm, ar, conditioning, decoder, _text(prefix, prefix_file), length, _text(suffix, suffix_file), seed,
-                      decode_options)
+    """Fill `length` tokens between a prefix and a suffix: the infill goes to stdout, the counts to stderr. With --input
+    FILE: lines {"prefix": ..., "suffix": ...} in, JSONL results out (as generate)."""
+    from codila.cli_io import read_jsonl, read_text
+
+    if prefix == "-" and suffix == "-":
+        raise CodilaError("only one of --prefix and --suffix can be read from stdin")
+    inputs = read_jsonl(input_file, ("prefix", "suffix")) if input_file is not None else None
+    single = None if inputs is not None else {"prefix": read_text(prefix, prefix_file), "suffix": read_text(suffix, suffix_file)}
+    _decode_and_print("infill", inputs, single, output, dlm_path=dlm, ar=ar, conditioning=conditioning, decoder=decoder,
+                      length=length, seed=seed, options=decode_options, batch_size=batch_size)
 
 
 @app.command("ls")
@@ -197,8 +255,8 @@ def list_decoders():
         typer.echo(f"  {task.name:34} {task.description}")
 
 
-_DEMO_SCOPE = typer.Option(None, "--scope", help="CoDiLA rows' candidate blocks per step (default: the decoder's, chosen on "
-                                                 "validation spans; the paper's is 10).")
+_DEMO_SCOPE = typer.Option(CodilaDecodeConfig.scope, "--scope", help="CoDiLA rows' candidate blocks per step (the decoder's "
+                                                                     "default, chosen on validation spans; the paper's is 10).")
 
 
 def _checked_scope(scope: int) -> int:
@@ -213,9 +271,9 @@ def demo(
     length: int = typer.Option(32, help="Masked tokens per span."),
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
     files: Optional[Path] = typer.Option(None, help="Cut spans from every .py file here instead of the stdlib test split."),
-    tau: Optional[float] = typer.Option(None, help="Dynamic mode's entropy threshold (default: the decoder's, chosen on "
-                                                   "validation spans)."),
-    scope: Optional[int] = _DEMO_SCOPE,
+    tau: float = typer.Option(CodilaDecodeConfig.tau, help="Dynamic mode's entropy threshold (the decoder's default, chosen on "
+                                                           "validation spans)."),
+    scope: int = _DEMO_SCOPE,
     seed: int = typer.Option(0),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
     markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
@@ -226,18 +284,18 @@ def demo(
     """Infill held-out code with every decoder on the shipped tiny models and print one table."""
     from rich.console import Console
 
-    from codila.decoding.codila import CodilaDecodeConfig
     from codila.demo import DEMO_BATCH_SIZE, run_demo
     from codila.eval.table import rows_markdown, rows_table
 
     batch_size = DEMO_BATCH_SIZE if batch_size is None else batch_size
     if batch_size < 1:
         raise CodilaError(f"batch size must be >= 1, got {batch_size}")
-    rows = run_demo(checkpoints or SHIPPED, n, length, files, None, seed, CodilaDecodeConfig.tau if tau is None else tau,
-                    _checked_scope(CodilaDecodeConfig.scope if scope is None else scope), json_path, record=record, batch_size=batch_size)
+    rows = run_demo(checkpoints or SHIPPED, n, length, files, None, seed, tau, _checked_scope(scope), json_path, record=record,
+                    batch_size=batch_size)
     if markdown is not None:
         markdown.write_text(rows_markdown(rows))
-    Console(width=max(120, Console().width)).print(rows_table(rows, f"infilling {n} spans of {length} tokens ({'files in ' + str(files) if files else 'stdlib test split'})"))
+    source = f"files in {files}" if files else "stdlib test split"
+    Console(width=max(120, Console().width)).print(rows_table(rows, f"infilling {n} spans of {length} tokens ({source})"))
 
 
 def _oracle_check(task_name: str, oracle: str, limit: Optional[int], workers: int) -> None:
@@ -290,7 +348,8 @@ def evaluate(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the rows here, one JSON object per line."),
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
     files: Optional[Path] = typer.Option(None, help="code-infill: cut spans from every .py file here."),
-    ar: Optional[str] = typer.Option(None, help="AR checkpoint name inside the checkpoints folder (codila default ar-b4)."),
+    ar: Optional[str] = typer.Option(None, help="Local AR checkpoint: a directory, or the name of one in --checkpoints (default: "
+                                                "ar-b4; used by decoders that need one)."),
     decoder: str = _DECODER, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
     decode_options: dict = None,
@@ -315,7 +374,10 @@ def evaluate(
         settings = get_sweep(sweep)
     else:
         spec, config = decoder_config(decoder, decode_options)
-        settings = [DecodeSetting(decoder, config, ar or ("ar-b4" if spec.needs_ar else None), conditioning)]
+        if spec.needs_ar or ar:  # a name in the checkpoints folder, or a directory (ModelSet reads an absolute path as is)
+            path = _ar_path(ar, checkpoints or SHIPPED)
+            ar = path.name if path == (checkpoints or SHIPPED) / path.name else str(path.resolve())
+        settings = [DecodeSetting(decoder, config, ar, conditioning)]
     if batch_size < 1 or samples < 1:
         raise CodilaError("--batch-size and --samples must be >= 1")
     options = EvalOptions(limit=limit, samples=samples, seed=seed, plan=CanvasPlan(completion_length=completion_length),
@@ -334,7 +396,7 @@ def bench(
     length: int = typer.Option(32, help="Masked tokens per span."),
     batch_sizes: str = typer.Option("1,8", help="Comma-separated batch sizes to measure."),
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
-    scope: Optional[int] = _DEMO_SCOPE,
+    scope: int = _DEMO_SCOPE,
     seed: int = typer.Option(0),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
     markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
@@ -345,13 +407,12 @@ def bench(
     from rich.console import Console
 
     from codila.bench import run_bench
-    from codila.decoding.codila import CodilaDecodeConfig
     from codila.eval.table import rows_markdown, rows_table
 
     sizes = tuple(int(size) for size in batch_sizes.split(",") if size.strip())
     if not sizes or min(sizes) < 1:
         raise CodilaError(f"batch sizes must be positive integers, got {batch_sizes!r}")
-    rows = run_bench(checkpoints or SHIPPED, n, length, seed, scope=_checked_scope(CodilaDecodeConfig.scope if scope is None else scope),
+    rows = run_bench(checkpoints or SHIPPED, n, length, seed, scope=_checked_scope(scope),
                      batch_sizes=sizes, json_path=json_path, repeats=repeats,
                      only=tuple(part.strip() for part in (only or "").split(",") if part.strip()))
     if markdown is not None:

@@ -49,12 +49,8 @@ def sample_top_p(logits: torch.Tensor, temperature: float, top_p: float, generat
     return order.gather(-1, choice).squeeze(-1)
 
 
-SCORE_RESOLUTION = 1e-4  # scores (entropies, confidences) closer than this are ties: below it lies float noise
-
-
 def rank_first(scores: torch.Tensor, count: int, descending: bool) -> torch.Tensor:
-    """Indices of the `count` best of the 1D `scores`, comparing them at SCORE_RESOLUTION and breaking ties by
-    index (the nearest position or block first). Batching changes the last bits of a model's outputs; this keeps
-    every choice the same as when decoded alone."""
-    coarse = torch.round(scores / SCORE_RESOLUTION)
-    return torch.sort(coarse, descending=descending, stable=True).indices[:count]
+    """Indices of the `count` best of the 1D `scores`, exact ties broken by index (the nearest position or block
+    first). No rounding: a decoder computes each canvas's scores from logits that do not depend on the batch
+    (`codila.decoding.batch`), so the same canvas ranks the same way alone or in any batch."""
+    return torch.sort(scores, descending=descending, stable=True).indices[:count]

@@ -39,7 +39,7 @@ class SpecialIds:
         vocab = tokenizer.get_vocab()
         missing = [t for t in SPECIAL_TOKENS if t not in vocab]
         if missing:
-            raise CodilaError(f"tokenizer lacks special tokens {missing}; train it with `codila train tokenizer`")
+            raise CodilaError(f"tokenizer lacks special tokens {missing}; `codila train dlm` builds a tokenizer that has them")
         return cls(vocab[MASK_TOKEN], vocab[EOS_TOKEN], vocab[PAD_TOKEN], vocab[THINK_TOKEN], vocab[END_THINK_TOKEN])
 
     def never_generated(self) -> torch.Tensor:

@@ -24,9 +24,9 @@ from codila.decoding.canvas import Canvas
 from codila.decoding.forward import make_forward
 from codila.decoding.options import CACHE_HELP, WINDOW_HELP, option, window_label
 from codila.decoding.result import CommitLog, DecodeResult
-from codila.sampling import rank_first, sample_top_p
 from codila.errors import CodilaError
 from codila.lazy import lazy_module
+from codila.sampling import rank_first, sample_top_p
 
 if TYPE_CHECKING:
     from codila.models.dlm import DiffusionLM

@@ -2,7 +2,7 @@
 
 Every decoder's loop asks, each step, for the logits of the positions it needs in each unfinished canvas; how they are
 computed is the forward's business. All three give the same numbers when the cache is refreshed every step.
-- `PlainForward`: one forward over all active canvases at once (padded into one batch, `CanvasBatch`).
+- `PlainForward`: one forward over all active canvases at once (`CanvasBatch`: one per length, never padded).
 - `CachedForward`: per canvas, a full forward when its semi-autoregressive window changes (keys/values kept), then
   forwards over the window's uncached positions only (Fast-dLLM, arXiv 2505.22618; `codila.models.dlm_cache`).
 """
@@ -31,17 +31,14 @@ class DlmForward(Protocol):
 
 
 class PlainForward:
-    """No cache: one forward over the active canvases; only the positions some canvas needs go through the output layer."""
+    """No cache: one forward over the active canvases (per length group, `CanvasBatch`); only the positions some canvas
+    needs go through the output layer."""
 
     def __init__(self, dlm: DiffusionLM, canvases: list[Canvas]):
-        self.dlm, self.canvases = dlm, canvases
-        self.batch = CanvasBatch(canvases, dlm.special.pad_id)
+        self.dlm, self.batch = dlm, CanvasBatch(canvases)
 
     def __call__(self, rows, windows, positions):
-        offsets = [p - self.canvases[row].start for row, p in zip(rows, positions)]  # region offsets
-        needed = torch.unique(torch.cat(offsets))
-        logits = self.batch.region_logits(self.dlm, rows, needed)  # (A, len(needed), V)
-        return [logits[index][torch.searchsorted(needed, o)] for index, o in enumerate(offsets)]
+        return self.batch.logits(self.dlm, rows, positions)
 
 
 class CachedForward:

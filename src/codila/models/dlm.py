@@ -42,7 +42,7 @@ class DiffusionLM:
                position_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Position-aligned logits (B, P, V) at `positions` (1D; default: all L) of the canvas `input_ids` (B, L),
         special tokens other than EOS excluded (-inf). Counts one forward. Only the requested rows go through
-        the output layer. `attention_mask` / `position_ids` (B, L): for padded batches (see CanvasBatch)."""
+        the output layer. `attention_mask` / `position_ids` (B, L): for padded batches (decoding never pads: `CanvasBatch`)."""
         self.forwards += 1
         if positions is None:
             positions = torch.arange(input_ids.shape[1])

@@ -17,6 +17,7 @@ from transformers import DynamicCache
 from codila.errors import CodilaError
 from codila.models.dlm import DiffusionLM
 
+
 class DlmKvCache:
     def __init__(self, dlm: DiffusionLM, mode: str):
         if mode not in ("prefix", "dual"):

@@ -1,7 +1,7 @@
 """LocalAR: a small causal LM that decodes one block of B tokens from the DLM's marginals.
 
 Its input is exactly [E(<think>), e_1, ..., e_B, E(</think>)] with e_j = sum_v pi_j[v] E[v] over the AR's own
-input embeddings E (method.md, "Soft conditioning"); then it decodes the block's B tokens causally.
+input embeddings E (the soft conditioning of the paper, arXiv 2603.20216); then it decodes the block's B tokens causally.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerFast
 
-from codila.sampling import entropy, sample_top_p
 from codila.errors import CodilaError
 from codila.models import qwen3_step
+from codila.sampling import entropy, sample_top_p
 from codila.tokenizer import SpecialIds
 
 CONDITIONINGS = ("soft", "top1", "topk:K")

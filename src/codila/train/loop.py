@@ -99,7 +99,8 @@ def train(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.95))
     generator = torch.Generator().manual_seed(config.seed)
-    validation = [validation_windows.sample(config.batch_size, torch.Generator().manual_seed(config.seed + 1 + i)) for i in range(config.eval_batches)]
+    validation = [validation_windows.sample(config.batch_size, torch.Generator().manual_seed(config.seed + 1 + i))
+                  for i in range(config.eval_batches)]
     step, elapsed, history = 0, 0.0, []
     if resume:
         state = torch.load(state_path, weights_only=False)
