@@ -71,7 +71,7 @@ RULES: dict[str, Rule] = {
     "workers": count(),
     "n": count(),
     "repeats": count(),
-    "harder": count(),
+    "harder": count(0),
     "batches": count(),
 }
 
