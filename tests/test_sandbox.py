@@ -141,3 +141,19 @@ def test_an_interpreter_the_sandbox_cannot_run_is_a_clear_error(monkeypatch):
             run_program("print(1)\n", QUICK)
     finally:
         sandbox.sandbox_python.cache_clear()
+
+
+def test_codila_eval_refuses_without_network_isolation_unless_allowed(monkeypatch):
+    from test_cli_properties import run_cli
+
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name, path=None: None if name == "unshare" else WHICH(name, path=path))
+    sandbox.isolation.cache_clear()
+    sandbox.sandbox_python.cache_clear()
+    try:
+        code, _, err = run_cli(["eval", "mbpp", "--oracle", "canonical", "--limit", "1", "--workers", "1"])
+        assert code == 2 and "--allow-network" in err and len(err.strip().splitlines()) == 1
+        code, out, err = run_cli(["eval", "mbpp", "--oracle", "canonical", "--limit", "1", "--workers", "1", "--allow-network"])
+        assert code == 0 and "100.0% of 1 problems pass" in out, err
+    finally:
+        sandbox.isolation.cache_clear()
+        sandbox.sandbox_python.cache_clear()

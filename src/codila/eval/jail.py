@@ -28,6 +28,11 @@ RESULT_FD = 3
 
 RUNNER = """
 import os, sys
+def _hook(kind, value, trace):  # tracebacks start at the program, not at this runner
+    while trace is not None and trace.tb_frame.f_code.co_filename == "<string>":
+        trace = trace.tb_next
+    sys.__excepthook__(kind, value.with_traceback(trace), trace)
+sys.excepthook = _hook
 def _run(marker):
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     path = "/tmp/program.py"
