@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,41 @@ def test_codila_eval_refuses_without_network_isolation_unless_allowed(monkeypatc
     finally:
         sandbox.isolation.cache_clear()
         sandbox.sandbox_python.cache_clear()
+
+
+def _processes_with(token: str) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                hit = token.encode() in handle.read()
+            with open(f"/proc/{pid}/stat") as handle:
+                alive = handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            continue
+        if hit and alive:
+            found.append(int(pid))
+    return found
+
+
+def test_a_killed_evaluator_takes_its_programs_along():
+    token = f"codila-orphan-{os.getpid()}"
+    split = f"'codila-' + 'orphan-{os.getpid()}'"  # the token appears in no command line but the orphan's
+    program = f"import os, sys\nos.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(1000)', {split}])\n"
+    evaluator = subprocess.Popen([sys.executable, "-c", "import sys\nfrom codila.eval.sandbox import run_program, SandboxLimits\n"
+                                  f"run_program(sys.argv[1], SandboxLimits(timeout_s=600))", program],
+                                 env={**os.environ, "PYTHONPATH": str(hostile.SRC)})
+    try:
+        for _ in range(600):  # the program is running (or the evaluator failed)
+            if _processes_with(token) or evaluator.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert _processes_with(token) and evaluator.poll() is None
+    finally:
+        evaluator.kill()
+        evaluator.wait()
+    for _ in range(300):
+        if not _processes_with(token):
+            break
+        time.sleep(0.1)
+    assert not _processes_with(token)

@@ -185,6 +185,11 @@ def _collect(process: subprocess.Popen, result_fd: int, limits: SandboxLimits) -
     return bytes(output), bytes(result), False
 
 
+def _die_with_the_evaluator() -> None:
+    """In the child before exec: `unshare` gets SIGKILL when the evaluator dies (its child, the program, follows)."""
+    jail.libc.prctl(jail.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def _launch(code: str, limits: SandboxLimits, uid: int | None, marker: str, folder: str, python: str,
             prefix: str) -> tuple[subprocess.Popen, int]:
     namespaces, isolate_files = isolation(limits.allow_network)
@@ -205,7 +210,7 @@ def _launch(code: str, limits: SandboxLimits, uid: int | None, marker: str, fold
     try:
         process = subprocess.Popen(command, cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, start_new_session=True, env={"PATH": os.defpath},
-                                   pass_fds=(write_end,))
+                                   pass_fds=(write_end,), preexec_fn=_die_with_the_evaluator)
     finally:
         os.close(write_end)
     return process, read_end
