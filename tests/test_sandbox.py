@@ -32,6 +32,13 @@ def _live_sandbox_process(pid: str) -> bool:
         return False
 
 
+def _owner(path: Path) -> int | None:
+    try:
+        return path.stat().st_uid
+    except OSError:  # removed meanwhile by another evaluation
+        return None
+
+
 def _check_hostile(results: dict) -> None:
     for name, (_, allowed, needle) in hostile.cases(0, 0).items():
         status, output = results[name]
@@ -107,8 +114,8 @@ def test_private_temporary_folders_leave_nothing_behind():
     code = f"import os\nfor d in ('/tmp', '/var/tmp', '/dev/shm', '.'):\n    open(os.path.join(d, {name!r}), 'w').write('x')\n"
     assert run_program(code, QUICK).passed
     assert not [d for d in ("/tmp", "/var/tmp", "/dev/shm", os.getcwd()) if (Path(d) / name).exists()]
-    left = [p for p in Path("/tmp").glob("codila-sandbox-*") if p.stat().st_uid in (*own_uids(), os.geteuid())]
-    assert not [p for p in left if (p / "program.py").exists()]
+    if os.geteuid() == 0:  # the host folders of this process's runs (chowned to its sandbox uids) are gone
+        assert not [p for p in Path("/tmp").glob("codila-sandbox-*") if _owner(p) in own_uids()]
 
 
 def test_program_cannot_write_outside_its_folders(tmp_path):
