@@ -11,16 +11,23 @@ from codila.errors import CodilaError
 
 
 def read_text(value: str | None, file: Path | None) -> str:
-    """The text given on the command line (`-`: read stdin) or in a file (`-`: stdin too)."""
+    """The text given on the command line (`-`: read stdin) or in a UTF-8 file (`-`: stdin too)."""
     if value is not None and file is not None:
         raise CodilaError("give the text or a file, not both")
-    if file is not None:
-        if str(file) == "-":
-            return sys.stdin.read()
+    if file is not None and str(file) != "-":
         if not file.is_file():
             raise CodilaError(f"{file}: no such file")
-        return file.read_text()
-    return sys.stdin.read() if value == "-" else value or ""
+        try:
+            return file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise CodilaError(f"{file} is not UTF-8 text ({error.reason} at byte {error.start}): convert it to UTF-8") from None
+    if file is not None or value == "-":
+        return sys.stdin.read()
+    try:
+        (value or "").encode("utf-8")
+    except UnicodeEncodeError:
+        raise CodilaError("the text given on the command line is not valid UTF-8: pass it in a UTF-8 file instead") from None
+    return value or ""
 
 
 def read_jsonl(path: Path, keys: tuple[str, ...]) -> list[dict]:

@@ -17,7 +17,7 @@ DLM KV cache (`cache`: prefix or dual, `codila.decoding.forward`) can serve ever
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from codila.decoding.canvas import Canvas
@@ -27,6 +27,7 @@ from codila.decoding.result import CommitLog, DecodeResult
 from codila.errors import CodilaError
 from codila.lazy import lazy_module
 from codila.sampling import rank_first, sample_top_p
+from codila.validate import check_options
 
 if TYPE_CHECKING:
     from codila.models.dlm import DiffusionLM
@@ -76,6 +77,9 @@ class CodilaDecodeConfig:
         return [*(cls(mode=mode, tau=3.0, tokens_per_step=2, scope=10) for mode in MODES), cls(scope=1, temperature=1.0, top_p=0.9),
                 cls(choice="dlm-confidence", scope=10), cls(semi_ar_block=8, cache="dual"),
                 cls(mode="dynamic", tau=3.0, scope=2, semi_ar_block=4, cache="prefix", temperature=0.7)]
+
+    def __post_init__(self) -> None:
+        check_options(asdict(self))  # finite, in range (codila.validate)
 
 
 def _check(dlm: DiffusionLM, ar: LocalAR | None, canvas: Canvas, config: CodilaDecodeConfig) -> None:

@@ -4,7 +4,7 @@ remasking, arXiv 2502.09992; the paper's baseline ranks by entropy)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Callable
 
 from codila.decoding.canvas import Canvas
@@ -14,6 +14,7 @@ from codila.decoding.result import CommitLog, DecodeResult
 from codila.errors import CodilaError
 from codila.lazy import lazy_module
 from codila.sampling import entropy, rank_first, sample_top_p
+from codila.validate import check_options
 
 if TYPE_CHECKING:
     from codila.models.dlm import DiffusionLM
@@ -52,6 +53,9 @@ class DlmDecodeConfig:
         return [cls(), cls(tokens_per_step=3, selection="confidence", temperature=1.0, top_p=0.9),
                 cls(tokens_per_step=2, selection="margin", semi_ar_block=4), cls(tokens_per_step=2, semi_ar_block=8, cache="prefix"),
                 cls(semi_ar_block=4, cache="dual", temperature=0.7)]
+
+    def __post_init__(self) -> None:
+        check_options(asdict(self))  # finite, in range (codila.validate)
 
 
 def certainty(logits: torch.Tensor, selection: str) -> torch.Tensor:

@@ -3,7 +3,7 @@ whose top-1 probability is at least `threshold` (at least the most confident one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from codila.decoding.canvas import Canvas
@@ -12,6 +12,7 @@ from codila.decoding.options import CACHE_HELP, WINDOW_HELP, option, window_labe
 from codila.decoding.result import DecodeResult
 from codila.errors import CodilaError
 from codila.lazy import lazy_module
+from codila.validate import check_options
 
 if TYPE_CHECKING:
     from codila.models.dlm import DiffusionLM
@@ -38,6 +39,9 @@ class FastDllmConfig:
     @classmethod
     def examples(cls) -> list[FastDllmConfig]:
         return [cls(threshold=0.05), cls(threshold=0.5, semi_ar_block=8, cache="dual", temperature=1.0)]
+
+    def __post_init__(self) -> None:
+        check_options(asdict(self))  # finite, in range (codila.validate)
 
 
 def decode_fast_dllm_batch(dlm: DiffusionLM, ar, canvases: list[Canvas], config: FastDllmConfig,

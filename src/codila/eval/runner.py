@@ -17,6 +17,7 @@ from codila.eval.table import rows_markdown
 from codila.eval.task_run import CanvasPlan
 from codila.eval.tasks.code_infill import TASK as CODE_INFILL_TASK
 from codila.eval.tasks.registry import get_task
+from codila.validate import check_options
 
 CODE_INFILL = CODE_INFILL_TASK.name
 ROWS_FILE, TABLE_FILE, PLOT_FILE, RUN_FILE = "rows.jsonl", "table.md", "pareto.png", "run.json"
@@ -26,7 +27,8 @@ ROWS_FILE, TABLE_FILE, PLOT_FILE, RUN_FILE = "rows.jsonl", "table.md", "pareto.p
 class EvalOptions:
     """limit: the first N problems (or N spans for code-infill; default 200 there, all problems elsewhere).
     samples: answers per problem (pass@1 is then the unbiased estimator). files: code-infill's source folder.
-    batch_size: canvases decoded together (outputs do not depend on it)."""
+    batch_size: canvases decoded together (outputs do not depend on it). allow_network: run the generated programs
+    even where the sandbox cannot cut them off the network (not part of the run's identity)."""
 
     limit: int | None = None
     samples: int = 1
@@ -35,6 +37,10 @@ class EvalOptions:
     span_length: int = 32
     files: str | None = None
     batch_size: int = 1
+    allow_network: bool = False
+
+    def __post_init__(self) -> None:
+        check_options(asdict(self))
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -43,7 +49,7 @@ def read_rows(path: Path) -> list[dict]:
 
 def _start(out: Path, run: dict, resume: bool) -> list[dict]:
     """The rows already done (resume) after checking the run is the same one; refuses to mix runs."""
-    if (out / RUN_FILE).exists():
+    if (out / RUN_FILE).exists() and read_rows(out / ROWS_FILE):  # a run that finished no setting is started afresh
         if not resume:
             raise CodilaError(f"{out} already holds an evaluation: add --resume to continue it, or choose another --out")
         previous = json.loads((out / RUN_FILE).read_text())
@@ -68,6 +74,7 @@ def run_eval(
     task = get_task(task_name)  # unknown names fail before anything is written
     models = ModelSet(checkpoints)
     run = {"task": task_name, "checkpoints": str(checkpoints), **asdict(options)}
+    del run["allow_network"]
     rows = _start(out, run, resume)
     done = {row["label"] for row in rows}
     todo = [s for s in settings if s.label(models.for_setting(s)) not in done]

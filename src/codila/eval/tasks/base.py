@@ -47,7 +47,8 @@ class Task:
             run_task_setting,  # (task_run imports this module)
         )
 
-        return run_task_setting(models, setting, self, items, options.plan, options.samples, options.seed, advance=advance,
+        limits = SandboxLimits(timeout_s=self.timeout_s, allow_network=options.allow_network)
+        return run_task_setting(models, setting, self, items, options.plan, options.samples, options.seed, limits, advance=advance,
                                 batch_size=options.batch_size)
 
     def plot(self, rows: list[dict]) -> tuple[list[dict], dict[str, str]]:
