@@ -20,6 +20,7 @@ class Canvas:
     end: int  # one past the last position to decode
     mask_id: int
     stop_at_eos: bool  # completion: positions after a committed EOS become EOS (infilling: False)
+    observer: object | None = None  # optional StepObserver (codila.decoding.result): sees each step; None = no cost
 
     @classmethod
     def completion(cls, prompt_ids: list[int], length: int, mask_id: int, max_length: int) -> "Canvas":
@@ -68,4 +69,4 @@ class Canvas:
         return torch.arange(self.start, self.end).view(-1, block_size)
 
     def copy(self) -> "Canvas":
-        return Canvas(self.ids.clone(), self.start, self.end, self.mask_id, self.stop_at_eos)
+        return Canvas(self.ids.clone(), self.start, self.end, self.mask_id, self.stop_at_eos, self.observer)

@@ -152,6 +152,8 @@ def _ar_commit(ar: LocalAR, logs: list[CommitLog], offers: list[tuple[torch.Tens
     for log, (open_blocks, block_marginals), block_tokens, block_entropies, generator in zip(
         logs, offers, tokens.split(sizes), entropies.split(sizes), generators
     ):
+        if log.observer is not None:
+            log.observer.considered(log.step, open_blocks, block_marginals, block_tokens, block_entropies)
         _COMMIT[config.mode](log, block_marginals, open_blocks, block_tokens, block_entropies, config, generator)
 
 

@@ -72,6 +72,8 @@ def _step(log: CommitLog, logits: torch.Tensor, config: DlmDecodeConfig, generat
     else:
         scores = certainty(logits[candidates - start], config.selection)  # (C,)
         count = min(config.tokens_per_step, len(candidates))
+    if log.observer is not None:
+        log.observer.considered(log.step, candidates, torch.softmax(logits[candidates - start], dim=-1), None, None)
     chosen = candidates[rank_first(scores, count, descending=True)]
     log.commit(chosen, sample_top_p(logits[chosen - start], config.temperature, config.top_p, generator))
 
