@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -225,3 +227,24 @@ def test_a_request_can_be_traced(client, server):
     page = httpx.get(f"{server}/traces/{trace_id}/html")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html") and "Commit grid" in page.text
     assert httpx.get(f"{server}/traces/nope").status_code == 404
+
+
+def test_bench_serve_counts_the_same_tokens_at_every_concurrency(tiny_checkpoints):
+    from codila.serve.bench import run_bench_serve
+
+    rows, summary = run_bench_serve(tiny_checkpoints, requests=6, clients=(1, 3), max_tokens=4, progress=lambda row: None)
+    assert [row["clients"] for row in rows] == [1, 3] and all(row["errors"] == 0 and row["status_5xx"] == 0 for row in rows)
+    assert rows[0]["completion_tokens"] == rows[1]["completion_tokens"] > 0  # batching changes no answer
+    assert summary[1]["ratio"] == 1.0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["bench-serve", "--clients", "0"], "--clients takes comma-separated positive integers"),
+    (["bench-serve", "--clients", "1,x"], "--clients takes comma-separated positive integers"),
+    (["serve", "--port", "0"], "port must be in 1..65535"),
+    (["serve", "--max-batch", "0"], "max-batch must be >= 1"),
+])
+def test_serve_commands_refuse_bad_options_in_one_line(args, message):
+    out = subprocess.run([sys.executable, "-c", "from codila.cli import main; main()", *args], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1

@@ -13,6 +13,7 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from codila.decoding.codila import CHOICES, MODES
+from codila.errors import CodilaError
 from codila.models.dlm_cache import CACHE_MODES
 
 MAX_TEXT_CHARS = 20_000  # characters of a prompt / suffix / message read at all (tokenizing is bounded too)
@@ -30,6 +31,15 @@ class ServeLimits:
     max_queued: int = 64  # requests waiting; more get 429
     timeout: float = 60.0  # seconds a request may take (queue + decoding); then 408
     max_traces: int = 32  # decode traces kept for /v1/traces/{id} (oldest dropped)
+
+    def __post_init__(self) -> None:
+        counts = {"max_prompt_tokens": self.max_prompt_tokens, "max_tokens": self.max_tokens, "max_batch": self.max_batch,
+                  "max_traces": self.max_traces}
+        for name, value in counts.items():
+            if value < 1:
+                raise CodilaError(f"{name.replace('_', '-')} must be >= 1, got {value}")
+        if self.max_queued < 0 or self.max_wait < 0 or self.timeout < 0:
+            raise CodilaError("max-queued, max-wait and timeout must be >= 0")
 
 
 class DecodeFields(BaseModel):

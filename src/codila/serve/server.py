@@ -53,8 +53,11 @@ def serve(checkpoints: str | Path, host: str = LOOPBACK, port: int = 8000, limit
 
 @contextmanager
 def running_server(checkpoints: str | Path, limits: ServeLimits | None = None, model_id: str = MODEL_ID,
-                   dlm: str | Path | None = None) -> Iterator[str]:
-    """A server on a free loopback port in a background thread; yields its base URL (".../v1"); stops on exit."""
+                   dlm: str | Path | None = None, threads: int | None = None) -> Iterator[str]:
+    """A server on a free loopback port in a background thread; yields its base URL (".../v1"); stops on exit.
+    `threads`: set torch's intra-op threads first (None: leave them)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
     service = Service(checkpoints, limits or ServeLimits(), model_id, dlm)
     server = _server(service, LOOPBACK, free_port(), "warning")
     thread = threading.Thread(target=server.run, name="codila-server", daemon=True)

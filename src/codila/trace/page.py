@@ -32,7 +32,7 @@ def visible(piece: str) -> str:
 
 def step_colour(step: int, steps: int) -> str:
     """Early steps dark blue, late ones teal-green (a readable ramp on white text)."""
-    share = step / max(1, steps - 1)
+    share = min(1.0, step / max(1, steps - 1))
     red, green, blue = int(31 + share * 10), int(60 + share * 110), int(150 - share * 40)
     return f"rgb({red},{green},{blue})"
 
