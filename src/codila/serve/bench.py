@@ -68,10 +68,12 @@ def _batches(url: str) -> int:
 
 
 def run_bench_serve(checkpoints: str | Path, requests: int = 200, clients: tuple[int, ...] = (1, 8), max_tokens: int = 32,
-                    repeats: int = 1, threads: int = 1, progress=print) -> tuple[list[dict], dict]:
-    """Rows (one per pass and concurrency) and a summary: per concurrency the mean tokens/s with its standard error
-    over passes, and the ratio of each to the first concurrency's."""
-    limits = ServeLimits(max_tokens=max(max_tokens, ServeLimits.max_tokens), max_batch=max(clients), max_queued=4 * max(clients))
+                    repeats: int = 1, threads: int = 1, progress=print, max_wait: float = ServeLimits.max_wait) -> tuple[list[dict], dict]:
+    """Rows (one per pass and concurrency) and a summary: per concurrency the mean tokens/s and, against the first
+    concurrency, the mean of the per-pass ratios (passes are paired: they ran back to back), each with its standard
+    error over passes (None with one pass)."""
+    limits = ServeLimits(max_tokens=max(max_tokens, ServeLimits.max_tokens), max_batch=max(clients), max_queued=4 * max(clients),
+                         max_wait=max_wait)
     rows = []
     with running_server(checkpoints, limits, threads=threads) as url:
         _one_pass(url, min(requests, 2 * max(clients)), max(clients), max_tokens)  # warm-up, not counted
@@ -82,15 +84,18 @@ def run_bench_serve(checkpoints: str | Path, requests: int = 200, clients: tuple
                 row["mean_batch_size"] = round(requests / max(1, _batches(url) - batches), 2)
                 progress(row)
                 rows.append(row)
+    base = [row["tokens_per_s"] for row in rows if row["clients"] == clients[0]]
     summary = {}
     for count in clients:
         rates = [row["tokens_per_s"] for row in rows if row["clients"] == count]
-        error = statistics.stdev(rates) / len(rates) ** 0.5 if len(rates) > 1 else None
-        summary[count] = {"tokens_per_s": round(statistics.mean(rates), 2), "standard_error": error and round(error, 2)}
-    base = summary[clients[0]]["tokens_per_s"]
-    for count in clients:
-        summary[count]["ratio"] = round(summary[count]["tokens_per_s"] / base, 3)
+        ratios = [rate / first for rate, first in zip(rates, base)]
+        summary[count] = {"tokens_per_s": round(statistics.mean(rates), 2), "standard_error": _standard_error(rates, 2),
+                          "ratio": round(statistics.mean(ratios), 3), "ratio_standard_error": _standard_error(ratios, 3)}
     return rows, summary
+
+
+def _standard_error(values: list[float], digits: int) -> float | None:
+    return round(statistics.stdev(values) / len(values) ** 0.5, digits) if len(values) > 1 else None
 
 
 def markdown(rows: list[dict]) -> str:
@@ -120,6 +125,8 @@ def bench_serve_report(checkpoints: str | Path, requests: int, clients: str, max
     table = markdown(rows)
     if markdown_path is not None:
         markdown_path.write_text(table)
-    lines = [f"{count} clients: {entry['tokens_per_s']} tokens/s" + (f" +- {entry['standard_error']}" if entry["standard_error"] else "")
-             + f" ({entry['ratio']}x {counts[0]} client{'s' if counts[0] > 1 else ''})" for count, entry in summary.items()]
+    plus_minus = lambda error: f" +- {error}" if error is not None else ""
+    lines = [f"{count} clients: {entry['tokens_per_s']}{plus_minus(entry['standard_error'])} tokens/s, "
+             f"{entry['ratio']}{plus_minus(entry['ratio_standard_error'])} x the tokens/s of {counts[0]} client(s) in the same pass"
+             for count, entry in summary.items()]
     return table + "\n".join(lines)
