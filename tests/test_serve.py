@@ -227,6 +227,9 @@ def test_a_request_can_be_traced(client, server):
     page = httpx.get(f"{server}/traces/{trace_id}/html")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html") and "Commit grid" in page.text
     assert httpx.get(f"{server}/traces/nope").status_code == 404
+    chunks = list(client.completions.create(model="codila", prompt="import os\n", max_tokens=8, stream=True, extra_body={"trace": True}))
+    streamed_trace = httpx.get(f"{server}/traces/{chunks[-1].model_extra['trace_id']}").json()
+    assert len(streamed_trace["steps"]) == chunks[-1].usage.steps
 
 
 def test_bench_serve_counts_the_same_tokens_at_every_concurrency(tiny_checkpoints):

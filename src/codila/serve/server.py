@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import socket
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -44,7 +44,7 @@ def serve(checkpoints: str | Path, host: str = LOOPBACK, port: int = 8000, limit
         raise CodilaError(f"threads must be >= 1, got {threads}")
     torch.set_num_threads(threads)
     service = Service(checkpoints, limits or ServeLimits(), model_id, dlm)
-    logging.getLogger("codila.serve").info("serving %s on http://%s:%d/v1", model_id, host, port)
+    print(f"codila: serving {model_id!r} (ARs: {', '.join(service.ars) or 'none'}) on http://{host}:{port}/v1", file=sys.stderr)
     try:
         _server(service, host, port, "info").run()
     finally:
