@@ -167,6 +167,13 @@ def test_bad_input_gets_an_openai_error_and_the_server_stays_up(server, tiny_che
     assert httpx.get(server.removesuffix("/v1") + "/health").status_code == 200
 
 
+def test_a_huge_body_is_refused_unread(server):
+    response = httpx.post(server + "/completions", content=b"x" * 2_000_000, headers={"content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["error"]["code"] == "body_too_large"
+    chunked = httpx.post(server + "/completions", content=iter([b'{"model": "codila", ', b'"prompt": "x"}']))
+    assert chunked.status_code == 411 and chunked.json()["error"]["code"] == "length_required"
+
+
 def test_unknown_route_and_method_are_openai_errors(server):
     assert httpx.get(server + "/nothing").json()["error"]["type"] == "not_found_error"
     assert httpx.get(server + "/completions").status_code == 405

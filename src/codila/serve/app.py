@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from codila.decoding.registry import DECODERS
 from codila.serve.errors import ApiError, install_handlers, timed_out
-from codila.serve.schemas import ChatRequest, CompletionRequest
+from codila.serve.schemas import MAX_BODY_BYTES, ChatRequest, CompletionRequest
 from codila.serve.service import Prepared, Service, now
 from codila.serve.streaming import DONE, Observers, TextStream, event
 from codila.trace.page import trace_html
@@ -79,6 +79,16 @@ def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="codila", description="CoDiLA decoding behind OpenAI's API", docs_url=None, redoc_url=None)
     install_handlers(app)
     app.state.service = service
+
+    @app.middleware("http")
+    async def refuse_large_bodies(request: Request, call_next):
+        length = request.headers.get("content-length", "0" if request.method == "GET" else "")
+        if request.method == "POST" and not length.isdigit():
+            return JSONResponse(ApiError(411, "send the body with a Content-Length", code="length_required").body(), status_code=411)
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            error = ApiError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large")
+            return JSONResponse(error.body(), status_code=413)
+        return await call_next(request)
 
     @app.get("/health")
     async def health() -> dict:

@@ -18,6 +18,7 @@ from codila.models.dlm_cache import CACHE_MODES
 
 MAX_TEXT_CHARS = 20_000  # characters of a prompt / suffix / message read at all (tokenizing is bounded too)
 Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+MAX_BODY_BYTES = 1_000_000  # a request body longer than this is refused (413) before it is read
 
 
 @dataclass(frozen=True)

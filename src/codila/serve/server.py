@@ -30,7 +30,7 @@ def free_port() -> int:
 
 def _server(service: Service, host: str, port: int, log_level: str) -> uvicorn.Server:
     config = uvicorn.Config(create_app(service), host=host, port=port, log_level=log_level, access_log=log_level == "info",
-                            timeout_graceful_shutdown=5, limit_concurrency=4 * service.limits.max_queued + 16)
+                            timeout_graceful_shutdown=5)
     return uvicorn.Server(config)
 
 
