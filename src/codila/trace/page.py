@@ -45,7 +45,8 @@ def _text_view(trace: dict) -> str:
         if step < 0:
             spans.append(f'<span class=fixed>{html.escape(piece)}</span>')
         else:
-            spans.append(f'<span class=tok title="step {step}" style="background:{step_colour(step, steps)}">{html.escape(piece)}</span>')
+            shown = html.escape(piece).replace("\n", "\u23ce\n")  # a decoded newline stays visible
+            spans.append(f'<span class=tok title="step {step}" style="background:{step_colour(step, steps)}">{shown}</span>')
     return f"<div class=text>{''.join(spans)}</div>"
 
 
