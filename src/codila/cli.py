@@ -493,6 +493,7 @@ def serve_command(
     threads: int = typer.Option(1, help="torch threads for decoding."),
 ):
     """Serve the models behind OpenAI's API: /v1/completions (suffix = infilling), /v1/chat/completions, streaming."""
+    check_options(locals())
     from codila.serve.schemas import ServeLimits
     from codila.serve.server import serve
 
@@ -511,6 +512,7 @@ def bench_serve_command(
     markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
 ):
     """Throughput and latency of a server this command starts on 127.0.0.1 (and stops), under concurrent clients."""
+    check_options(locals())
     from codila.serve.bench import bench_serve_report
 
     typer.echo(bench_serve_report(checkpoints or SHIPPED, requests, clients, max_tokens, repeats, json_path, markdown))
@@ -531,6 +533,7 @@ def trace_command(
     seed: int = typer.Option(0),
 ):
     """Decode once and show it step by step: an HTML page (and a PNG) of commits, DLM guesses, AR choices, entropies."""
+    check_options(locals())
     from codila.trace.run import trace_decoding, write_trace
 
     spec, config = _decode_options(decoder, locals())

@@ -73,6 +73,16 @@ RULES: dict[str, Rule] = {
     "repeats": count(),
     "harder": count(0),
     "batches": count(),
+    # serving (codila serve, bench-serve)
+    "port": Rule("an integer from 1 to 65535", lambda v: 1 <= v <= 65535, integer=True),
+    "max_prompt_tokens": count(),
+    "max_tokens": count(),
+    "max_batch": count(),
+    "max_wait": at_least(0),
+    "max_queued": count(0),
+    "timeout": at_least(0),
+    "threads": count(),
+    "requests": count(),
 }
 
 
