@@ -106,6 +106,31 @@ def train_ar_command(
     typer.echo(f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
 
 
+@train_app.command("ar-pretrain")
+def train_ar_pretrain_command(
+    dlm: Path = typer.Option(..., help="The DLM checkpoint whose tokenizer the AR uses (ids must agree)."),
+    out: Path = typer.Option(..., help="Run directory: state.pt (resume), log.jsonl, checkpoint/ (the model)."),
+    steps: int = typer.Option(2000),
+    batch_size: int = typer.Option(32),
+    lr: float = typer.Option(1e-3),
+    window: int = typer.Option(64, help="Training window (tokens)."),
+    preset: str = typer.Option("ar-base", help="Model size: see codila.models.presets."),
+    files: Optional[Path] = typer.Option(None, help="Train on this directory of .py files instead of the stdlib."),
+    seed: int = typer.Option(0),
+    save_every: float = typer.Option(300.0),
+    eval_every: int = typer.Option(100),
+    resume: bool = typer.Option(False),
+    extra_packages: Optional[str] = EXTRA_PACKAGES,
+    extra_share: Optional[float] = EXTRA_SHARE,
+):
+    """Pretrain a local AR as a plain causal LM on the training split (then `codila train ar --init` it)."""
+    from codila.train.ar_pretrain import pretrain_ar
+
+    summary = pretrain_ar(dlm, out, _train_config(steps, batch_size, lr, seed, save_every, eval_every), preset, window, files,
+                          resume, extra_packages=_names(extra_packages), extra_share=extra_share)
+    typer.echo(f"pretrained AR: {summary['steps']} steps, validation loss {summary['final_validation_loss']}, checkpoint in {out / 'checkpoint'}")
+
+
 DECODE_OPTIONS = ("tokens_per_step", "selection", "semi_ar_block", "threshold", "cache", "mode", "scope", "tau", "choice", "temperature", "top_p")
 
 
