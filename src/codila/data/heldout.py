@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 from transformers import PreTrainedTokenizerFast
 
 from codila.assets import data_file
-from codila.data.corpus import SourceFile, long_lines, stdlib_dir
-from codila.data.spans import InfillSpan
+from codila.data.corpus import SourceFile, load_files, long_lines, stdlib_dir
+from codila.data.spans import InfillSpan, sample_spans
 from codila.errors import CodilaError
 
 NEAR_DUPLICATE = 0.2  # a file sharing at least this share of its long lines with another file is its near-duplicate
 SPAN_SHARE_CAP = 0.05  # no file gives more than this share of a split's spans
 SPANS_FILE = ("code-infill", "spans.json")
+SHIPPED_SPAN_LENGTH = 32  # masked tokens per shipped span
 
 
 def overlap(lines: set[str], reference: set[str]) -> float:
@@ -119,3 +121,15 @@ def heldout_spans(split: str, tokenizer: PreTrainedTokenizerFast, n: int, root: 
             encoded[record["file"]] = tuple(tokenizer(text, add_special_tokens=False)["input_ids"])
         spans.append(InfillSpan(record["file"], encoded[record["file"]], record["start"], spec["length"], spec["context"]))
     return spans
+
+
+def evaluation_spans(tokenizer: PreTrainedTokenizerFast, n: int, length: int, context: int, files: str | Path | None = None,
+                     split: str | None = None, seed: int = 0) -> list[InfillSpan]:
+    """What the demo and `code-infill` score: the shipped held-out spans of `split` (default test), or `n` spans cut
+    from every file of `files` (`split` of them if given), at most SPAN_SHARE_CAP of them from one file."""
+    if files is None:
+        if length != SHIPPED_SPAN_LENGTH:
+            raise CodilaError(f"the shipped held-out spans are {SHIPPED_SPAN_LENGTH} tokens long: use --files DIR for length {length}")
+        return heldout_spans(split or "test", tokenizer, n)
+    cap = max(1, math.floor(SPAN_SHARE_CAP * n))
+    return sample_spans(load_files(files, split or "all"), tokenizer, n, length, context, seed, max_per_file=cap)
