@@ -115,3 +115,22 @@ def test_shipped_style_spans_are_read_back_and_a_changed_file_refused(tokenizer,
     (tmp_path / "pkg" / "a.py").write_text(files[0].text + "x = 1\n")
     with pytest.raises(CodilaError, match="not the file"):
         heldout_spans("test", tokenizer, 4, root=tmp_path, path=tmp_path / "spans.json")
+
+
+@pytest.mark.slow
+def test_no_shipped_test_or_validation_target_appears_verbatim_in_the_dlm_training_data(tokenizer):
+    """Reads the DLM's whole training data (its stdlib train split and every .py file of its extra packages)."""
+    from codila.data.corpus import load_files, package_dir
+
+    manifest = json.loads((SHIPPED / "dlm" / "manifest.json").read_text())
+    training = load_files(None, "train")
+    for name in manifest["data"]["extra_packages"]["versions"]:
+        root = package_dir(name)
+        training += [SourceFile(p.as_posix(), p.read_text(encoding="utf-8", errors="replace")) for p in sorted(root.rglob("*.py"))]
+    index = VerbatimIndex(training)
+    heldout = {f.relative_path for f in load_files(None, "validation") + load_files(None, "test")}
+    for split in ("validation", "test"):
+        spans = heldout_spans(split, tokenizer, 200)
+        assert {span.file for span in spans} <= heldout  # files the DLM never trained on
+        assert max(sum(s.file == f for s in spans) for f in {s.file for s in spans}) <= 10  # <= 5 % per file
+        assert not [span for span in spans if tokenizer.decode(span.target_ids) in index]
