@@ -110,6 +110,31 @@ def train_ar_command(
     typer.echo(f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
 
 
+@train_app.command("ar-pretrain")
+def train_ar_pretrain_command(
+    dlm: Path = typer.Option(..., help="The DLM checkpoint whose tokenizer the AR uses (ids must agree)."),
+    out: Path = typer.Option(..., help="Run directory: state.pt (resume), log.jsonl, checkpoint/ (the model)."),
+    steps: int = typer.Option(2000),
+    batch_size: int = typer.Option(32),
+    lr: float = typer.Option(1e-3),
+    window: int = typer.Option(64, help="Training window (tokens)."),
+    preset: str = typer.Option("ar-base", help="Model size: see codila.models.presets."),
+    files: Optional[Path] = typer.Option(None, help="Train on this directory of .py files instead of the stdlib."),
+    seed: int = typer.Option(0),
+    save_every: float = typer.Option(300.0),
+    eval_every: int = typer.Option(100),
+    resume: bool = typer.Option(False),
+    extra_packages: Optional[str] = EXTRA_PACKAGES,
+    extra_share: Optional[float] = EXTRA_SHARE,
+):
+    """Pretrain a local AR as a plain causal LM on the training split (then `codila train ar --init` it)."""
+    from codila.train.ar_pretrain import pretrain_ar
+
+    summary = pretrain_ar(dlm, out, _train_config(steps, batch_size, lr, seed, save_every, eval_every), preset, window, files,
+                          resume, extra_packages=_names(extra_packages), extra_share=extra_share)
+    typer.echo(f"pretrained AR: {summary['steps']} steps, validation loss {summary['final_validation_loss']}, checkpoint in {out / 'checkpoint'}")
+
+
 DECODE_OPTIONS = ("tokens_per_step", "selection", "semi_ar_block", "threshold", "cache", "mode", "scope", "tau", "choice", "temperature", "top_p")
 
 
@@ -233,8 +258,8 @@ def list_decoders():
         typer.echo(f"{spec.name:8} {spec.summary}{'' if not spec.needs_ar else '  [needs --ar]'}")
 
 
-_DEMO_SCOPE = typer.Option(None, "--scope", help="CoDiLA rows' candidate blocks per step (default 1, chosen on validation "
-                                                 "spans; the paper's is 10).")
+_DEMO_SCOPE = typer.Option(None, "--scope", help="CoDiLA rows' candidate blocks per step (default 10, the paper's; the demo "
+                                                 "adds a scope-1 ablation row).")
 
 
 def _checked_scope(scope: int) -> int:
@@ -248,7 +273,8 @@ def demo(
     n: int = typer.Option(200, help="Spans to infill."),
     length: int = typer.Option(32, help="Masked tokens per span."),
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
-    files: Optional[Path] = typer.Option(None, help="Cut spans from every .py file here instead of the stdlib test split."),
+    files: Optional[Path] = typer.Option(None, help="Cut spans from every .py file here instead of the shipped held-out spans."),
+    split: Optional[str] = typer.Option(None, help="The shipped held-out spans to use: test (default) or validation."),
     tau: Optional[float] = typer.Option(None, help="Dynamic mode's entropy threshold."),
     scope: Optional[int] = _DEMO_SCOPE,
     seed: int = typer.Option(0),
@@ -257,6 +283,7 @@ def demo(
     record: bool = typer.Option(False, help="Also write the rows into the checkpoints' manifest.json files."),
     batch_size: Optional[int] = typer.Option(None, help="Spans decoded together (outputs do not change; throughput does; "
                                                           "default 32)."),
+    records: Optional[Path] = typer.Option(None, help="Write every span's scores per setting here (JSON lines)."),
 ):
     """Infill held-out code with every decoder on the shipped tiny models and print one table."""
     check_options(locals())
@@ -268,11 +295,14 @@ def demo(
     batch_size = DEMO_BATCH_SIZE if batch_size is None else batch_size
     if batch_size < 1:
         raise CodilaError(f"batch size must be >= 1, got {batch_size}")
-    rows = run_demo(checkpoints or SHIPPED, n, length, files, None, seed, DEFAULT_TAU if tau is None else tau,
-                    _checked_scope(DEMO_SCOPE if scope is None else scope), json_path, record=record, batch_size=batch_size)
+    rows = run_demo(checkpoints or SHIPPED, n, length, files, split, seed, DEFAULT_TAU if tau is None else tau,
+                    _checked_scope(DEMO_SCOPE if scope is None else scope), json_path, record=record, batch_size=batch_size,
+                    records_path=records)
     if markdown is not None:
         markdown.write_text(rows_markdown(rows))
-    Console(width=max(120, Console().width)).print(rows_table(rows, f"infilling {n} spans of {length} tokens ({'files in ' + str(files) if files else 'stdlib test split'})"))
+    source = f"files in {files}" if files else f"shipped held-out {split or 'test'} spans"
+    Console(width=max(140, Console().width)).print(rows_table(rows, f"infilling {n} spans of {length} tokens ({source}); "
+                                                             "floor-free: spans whose empty infill does not parse; ± file-clustered SE"))
 
 
 def _oracle_check(task_name: str, oracle: str, limit: Optional[int], workers: int, allow_network: bool) -> None:

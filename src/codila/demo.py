@@ -7,22 +7,23 @@ from pathlib import Path
 
 from rich.progress import Progress
 
-from codila.data.corpus import load_files
-from codila.data.spans import sample_spans
+from codila.data.heldout import SHIPPED_SPAN_LENGTH, evaluation_spans
 from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
-from codila.eval.infill_run import run_infill_setting
+from codila.eval.infill_run import InfillRun
+from codila.eval.metrics import floor_rows
 from codila.eval.settings import DecodeSetting, ModelSet
 from codila.models.io import MANIFEST_FILE, SHIPPED
 from codila.train.manifest import base_manifest
 
-# Chosen on 200 validation-split spans of the shipped models, never on the test split (scripts/select_on_validation.py,
-# README). Scope: the nearest block only (left to right) beat scopes 2 and 10 at B=4 and B=8, static and dynamic;
-# the paper's 10 stays the decoder's default (`--scope 10` gives the paper's any-order choice). Tau: the best
-# syntax-valid % at >= 2 tokens/step among 4, 4.5, 5, 5.5, 6 and 8 (stage-4 models; the AR's block entropies lie
-# mostly between 4 and 6 nats), and again among 3.5, 4, 4.5, 5 and 5.5 with the stage-5 B=4 AR.
-DEMO_SCOPE = 1
+# The CoDiLA rows use the paper's rule: the lowest-entropy block among the nearest 10 (scope 10); scope 1 (left to
+# right, the entropy rule never runs) is an ablation row. Tau: chosen on the shipped validation spans only
+# (scripts/select_on_validation.py, docs/demo.md), never on the test spans.
+DEMO_SCOPE = 10
+ABLATION_SCOPE = 1
 DEFAULT_TAU = 5.0
+# DLM rows sample like CoDiLA does (the paper's T 0.1, top-p 0.8), so the rows differ by the decoder only.
+DEMO_TEMPERATURE, DEMO_TOP_P = 0.1, 0.8
 # Spans decoded together by default: outputs are those of batch 1 (tests check it). On this 2-core CPU the DLM's
 # forward ran 7-12 % more tokens/s at 32 canvases than at 8 (two timings), and `codila demo --n 64` took 97 s at
 # batch 32, 105 s at 16 and 116 s at 8 (same metrics): 32 keeps the demo's 200 spans x 9 settings short.
@@ -30,19 +31,21 @@ DEMO_BATCH_SIZE = 32
 
 
 def demo_settings(tau: float = DEFAULT_TAU, scope: int = DEMO_SCOPE) -> list[DecodeSetting]:
-    static = CodilaDecodeConfig(scope=scope)
+    sampling = {"temperature": DEMO_TEMPERATURE, "top_p": DEMO_TOP_P}
+    static = CodilaDecodeConfig(scope=scope, **sampling)
     return [
-        *(DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=k)) for k in (1, 2, 4, 8)),
+        *(DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=k, **sampling)) for k in (1, 2, 4, 8)),
         *(DecodeSetting("codila", static, f"ar-b{b}") for b in (2, 4, 8)),
         DecodeSetting("codila", static, "ar-b4-top1"),
-        DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=tau, scope=scope), "ar-b4"),
+        DecodeSetting("codila", CodilaDecodeConfig(scope=ABLATION_SCOPE, **sampling), "ar-b4"),
+        DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=tau, scope=scope, **sampling), "ar-b4"),
     ]
 
 
 def run_demo(
     checkpoints: str | Path = SHIPPED,
     n: int = 200,
-    length: int = 32,
+    length: int = SHIPPED_SPAN_LENGTH,
     files: str | Path | None = None,
     split: str | None = None,
     seed: int = 0,
@@ -52,21 +55,27 @@ def run_demo(
     progress: bool = True,
     record: bool = False,
     batch_size: int = DEMO_BATCH_SIZE,
+    records_path: str | Path | None = None,
 ) -> list[dict]:
-    """Rows of metrics, one per demo setting, on `n` spans of `length` tokens from held-out files (the stdlib's
-    test split, or every file of `files`). `record` adds the rows to the manifests of the checkpoints used."""
+    """Rows of metrics on `n` spans of `length` tokens from held-out files (`demo_spans`): the floors (method
+    "empty", "newlines"), then one row per demo setting. `record` adds the rows to the manifests of the checkpoints
+    used; `records_path` gets every span's scores per setting (JSON lines, for paired comparisons)."""
     models = ModelSet(checkpoints)
     context = (models.dlm.max_length - length) // 2
-    source = load_files(files, split or ("all" if files else "test"))
-    spans = sample_spans(source, models.dlm.tokenizer, n, length, context, seed)
+    spans = evaluation_spans(models.dlm.tokenizer, n, length, context, files, split, seed)
     settings = demo_settings(tau, scope)
-    rows = []
+    rows, records = floor_rows(spans, models.dlm.tokenizer), []
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("demo", total=len(settings) * n)
         for setting in settings:
-            rows.append(run_infill_setting(models, setting, spans, seed, lambda: bar.advance(task), batch_size))
+            run = InfillRun(models, setting, seed).decode(spans, 0, batch_size, lambda: bar.advance(task))
+            rows.append(run.row())
+            records += [{"label": rows[-1]["label"], "file": span.file, "start": span.start, **score}
+                        for span, score in zip(spans, run.scores)]
     if json_path is not None:
         Path(json_path).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    if records_path is not None:
+        Path(records_path).write_text("".join(json.dumps(record) + "\n" for record in records))
     if record:
         record_in_manifests(Path(checkpoints), settings, rows, {"n": n, "length": length, "seed": seed, "batch_size": batch_size,
                                                                  "files": str(files or "stdlib test split")})
@@ -76,7 +85,7 @@ def run_demo(
 def record_in_manifests(checkpoints: Path, settings: list[DecodeSetting], rows: list[dict], run: dict) -> None:
     """Write the demo's metrics into manifest.json: the DLM's gets every row, each AR's the rows that used it."""
     used = {"dlm": rows}
-    for setting, row in zip(settings, rows):
+    for setting, row in zip(settings, rows[len(rows) - len(settings):]):
         if setting.ar is not None:
             used.setdefault(setting.ar, []).append(row)
     for name, its_rows in used.items():

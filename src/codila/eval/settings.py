@@ -56,6 +56,8 @@ class DecodeSetting:
         label = f"DLM threshold={config.threshold}" if config.threshold > 0 else f"DLM K={config.tokens_per_step}"
         if config.selection != DlmDecodeConfig.selection:
             label += f" {config.selection}"
+        if config.temperature > 0:
+            label += f" T={config.temperature} top-p={config.top_p}"
         return label + self._window_label()
 
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
-from codila.demo import DEFAULT_TAU, DEMO_SCOPE
+from codila.demo import DEFAULT_TAU, DEMO_SCOPE, demo_settings
 from codila.errors import CodilaError
 from codila.eval.settings import DecodeSetting
 
@@ -35,7 +35,7 @@ def quick_sweep() -> list[DecodeSetting]:
             DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=DEFAULT_TAU, scope=DEMO_SCOPE), "ar-b4")]
 
 
-SWEEPS = {"paper": paper_sweep, "quick": quick_sweep}
+SWEEPS = {"paper": paper_sweep, "quick": quick_sweep, "demo": demo_settings}
 
 
 def get_sweep(name: str) -> list[DecodeSetting]:

@@ -1,7 +1,8 @@
 """One training loop for every recipe: AdamW, warmup + cosine, clipping, resumable atomic checkpoints.
 
 A recipe owns the trainable model and defines `loss(windows, generator)`; this loop does the rest.
-State lives in `out/state.pt` (resume with `resume=True`); `out/checkpoint/` is the latest usable export.
+State lives in `out/state.pt` (resume with `resume=True`); `out/checkpoint/` is the latest usable export and
+`out/best/` the export with the lowest validation loss so far (what to ship: best on validation, not last).
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ def train(
     generator = torch.Generator().manual_seed(config.seed)
     validation = [validation_windows.sample(config.batch_size, torch.Generator().manual_seed(config.seed + 1 + i)) for i in range(config.eval_batches)]
     step, elapsed, history = 0, 0.0, []
+    best_path = out / "best"
     if resume:
         try:
             state = torch.load(state_path, weights_only=False)
@@ -145,6 +147,9 @@ def train(
             "final_validation_loss": evals[-1]["validation_loss"] if evals else None,
             "train_config": asdict(config),
         }
+
+    def best_so_far() -> float:
+        return min((h["validation_loss"] for h in history if "validation_loss" in h), default=float("inf"))
 
     def save() -> None:
         """The checkpoint first, then state.pt: a state file always comes with a complete checkpoint."""
@@ -177,9 +182,13 @@ def train(
             step += 1
             elapsed += time.monotonic() - started
             record = {"step": step, "train_loss": round(loss.item(), 4), "lr": optimizer.param_groups[0]["lr"], "seconds": round(elapsed, 1)}
+            is_best = False
             if step % config.eval_every == 0 or step == config.steps:
                 record["validation_loss"] = round(evaluate_loss(recipe, validation, config.seed), 4)
+                is_best = record["validation_loss"] < best_so_far()
             history.append(record)
+            if is_best:
+                save_checkpoint(best_path, model, tokenizer, recipe.meta, {**(manifest or {}), **summary(), "best_step": step})
             log.write(json.dumps(record) + "\n")
             log.flush()
             bar.update(task, completed=step, loss=f"{record['train_loss']:.3f}")
