@@ -102,7 +102,7 @@ def _commit_dynamic(log: CommitLog, marginals, blocks, tokens, entropies, config
     best_per_block, end_per_block = gain.max(1)
     best = int(best_per_block.argmax())
     if int(best_per_block[best]) >= 2:
-        take = free[best] & (torch.arange(blocks.shape[1]) <= end_per_block[best])
+        take = free[best] & (torch.arange(blocks.shape[1], device=blocks.device) <= end_per_block[best])
         log.commit(blocks[best][take], tokens[best][take])
         return
     free_marginals = marginals[free]  # (F, V): DLM fallback, its most confident masked position in scope
@@ -164,7 +164,7 @@ def decode_codila_batch(dlm: DiffusionLM, ar: LocalAR, canvases: list[Canvas], c
     if config.cache != "none":
         return [_decode_cached(dlm, ar, canvas, config, generator) for canvas, generator in zip(canvases, generators)]
     logs = [CommitLog(canvas.copy(), dlm.special.eos_id) for canvas in canvases]
-    batch = CanvasBatch([log.canvas for log in logs], dlm.special.pad_id)
+    batch = CanvasBatch([log.canvas for log in logs], dlm.special.pad_id, dlm.device)
     blocks = [log.canvas.blocks(ar.block_size) for log in logs]  # (N_i, B) positions of each canvas
     forwards = [0] * len(logs)
     started, ar_started = time.perf_counter(), ar.seconds
@@ -186,7 +186,7 @@ def decode_codila_batch(dlm: DiffusionLM, ar: LocalAR, canvases: list[Canvas], c
 
 def _decode_cached(dlm: DiffusionLM, ar: LocalAR, canvas: Canvas, config: CodilaDecodeConfig, generator: torch.Generator) -> DecodeResult:
     """CoDiLA over semi-AR windows with the approximate DLM KV cache, refreshed when a new window starts."""
-    log = CommitLog(canvas.copy(), dlm.special.eos_id)
+    log = CommitLog(canvas.copy(dlm.device), dlm.special.eos_id)
     blocks = log.canvas.blocks(ar.block_size)
     cache = DlmKvCache(dlm, config.cache)
     forwards_before, ar_before, current, steps = dlm.forwards, ar.seconds, None, 0

@@ -23,15 +23,31 @@ class DiffusionLM:
 
     `shifted_logits`: Dream-family models predict token i+1 at position i (their AR initialisation); their
     logits are shifted right by one so that row i is the marginal of position i. LLaDA and ours: unshifted.
+    `special`: the ids a published model's family resolved (default: codila's own token strings). `expand_id`: DreamOn's
+    token that grows a masked span (never committed as a token; see codila.decoding.variable). `family`: its name.
     """
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, shifted_logits: bool = False):
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, shifted_logits: bool = False,
+                 special: SpecialIds | None = None, expand_id: int | None = None, family: str = "codila"):
         self.model = model
         self.tokenizer = tokenizer
-        self.special = SpecialIds.from_tokenizer(tokenizer)
+        self.special = special or SpecialIds.from_tokenizer(tokenizer)
         self.shifted_logits = shifted_logits
+        self.expand_id = expand_id
+        self.family = family
         self.forwards = 0  # every forward pass over a canvas batch counts one
-        self.banned_ids = self.special.never_generated()
+        padding_rows = range(len(tokenizer), self.vocab_rows)  # output rows no token owns (Dream pads to a multiple of 128)
+        extra = [*padding_rows, *([expand_id] if expand_id is not None else [])]
+        self.banned_ids = self.special.never_generated(extra).to(self.device)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.get_input_embeddings().weight.device
+
+    @property
+    def vocab_rows(self) -> int:
+        """Output rows V of the model (may exceed the tokenizer's size: Dream pads its 151,667 tokens to 152,064)."""
+        return self.model.get_output_embeddings().weight.shape[0]
 
     @property
     def mask_id(self) -> int:
@@ -45,7 +61,7 @@ class DiffusionLM:
         the output layer. `attention_mask` / `position_ids` (B, L): for padded batches (see CanvasBatch)."""
         self.forwards += 1
         if positions is None:
-            positions = torch.arange(input_ids.shape[1])
+            positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         rows = (positions - 1).clamp(min=0) if self.shifted_logits else positions  # row i-1 predicts token i
         logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, is_causal=False,
                             logits_to_keep=rows, use_cache=False).logits  # a decoding step keeps no keys/values
