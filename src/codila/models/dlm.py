@@ -55,17 +55,18 @@ class DiffusionLM:
 
     @torch.no_grad()
     def logits(self, input_ids: torch.Tensor, positions: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-               position_ids: torch.Tensor | None = None) -> torch.Tensor:
+               position_ids: torch.Tensor | None = None, banned: torch.Tensor | None = None) -> torch.Tensor:
         """Position-aligned logits (B, P, V) at `positions` (1D; default: all L) of the canvas `input_ids` (B, L),
         special tokens other than EOS excluded (-inf). Counts one forward. Only the requested rows go through
-        the output layer. `attention_mask` / `position_ids` (B, L): for padded batches (see CanvasBatch)."""
+        the output layer. `attention_mask` / `position_ids` (B, L): for padded batches (see CanvasBatch). `banned`: the
+        ids at -inf instead of `banned_ids` (DreamOn's variable-length decoding lets the expand token through)."""
         self.forwards += 1
         if positions is None:
             positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         rows = (positions - 1).clamp(min=0) if self.shifted_logits else positions  # row i-1 predicts token i
         logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, is_causal=False,
                             logits_to_keep=rows, use_cache=False).logits  # a decoding step keeps no keys/values
-        return self.finish_logits(logits)
+        return self.finish_logits(logits, banned)
 
     @torch.no_grad()
     def selected_marginals(self, input_ids: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
@@ -75,10 +76,11 @@ class DiffusionLM:
         self.forwards += 1
         return torch.softmax(self.finish_logits(selected_logits(self.model, input_ids, selected, self.shifted_logits)), dim=-1)
 
-    def finish_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        """Raw model logits (B, P, V) -> float32, with the tokens no position may take at -inf."""
+    def finish_logits(self, logits: torch.Tensor, banned: torch.Tensor | None = None) -> torch.Tensor:
+        """Raw model logits (B, P, V) -> float32, with the tokens no position may take (`banned`, default
+        `banned_ids`) at -inf."""
         logits = logits.float()
-        logits[..., self.banned_ids] = float("-inf")
+        logits[..., self.banned_ids if banned is None else banned] = float("-inf")
         return logits
 
     def marginals(self, input_ids: torch.Tensor, positions: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,

@@ -84,7 +84,7 @@ def _rebuild_buffers(model: PreTrainedModel, device: torch.device) -> None:
         if any(buffer.is_meta for buffer in module.buffers(recurse=False)):
             parent_name, _, child = name.rpartition(".")
             parent = model.get_submodule(parent_name) if parent_name else model
-            setattr(parent, child, type(module)(config=model.config, device=device))
+            setattr(parent, child, type(module)(config=model.config))  # built on the CPU, moved with the model
 
 
 def empty_model(model_class: type, config) -> PreTrainedModel:

@@ -40,7 +40,7 @@ def llama_config(config: dict) -> LlamaConfig:
         vocab_size=config.get("embedding_size") or config["vocab_size"], hidden_size=config["d_model"],
         intermediate_size=config["mlp_hidden_size"], num_hidden_layers=config["n_layers"], num_attention_heads=config["n_heads"],
         num_key_value_heads=config.get("n_kv_heads") or config["n_heads"], max_position_embeddings=config.get("max_sequence_length", 4096),
-        rms_norm_eps=config.get("rms_norm_eps", 1e-5), rope_theta=config.get("rope_theta", 10000.0),
+        rms_norm_eps=config.get("rms_norm_eps", 1e-5), rope_parameters={"rope_type": "default", "rope_theta": config.get("rope_theta", 10000.0)},
         tie_word_embeddings=bool(config.get("weight_tying", False)),
         attention_bias=bool(config.get("include_bias") or config.get("include_qkv_bias")), mlp_bias=bool(config.get("include_bias")),
     )
