@@ -126,29 +126,22 @@ def _decode_options(decoder: str, given: dict):
 
 def _decode_and_print(kind: str, dlm_path: Optional[Path], ar_path: Optional[Path], conditioning: Optional[str], decoder: str,
                       before: str, length: int, after: str, seed: int, options: dict) -> None:
-    import torch
+    from codila.api import CoDiLA
 
-    from codila.decoding.canvas import Canvas
-    from codila.models.loading import load_ar, load_dlm
-
-    spec, config = _decode_options(decoder, options)
-    dlm = load_dlm(dlm_path or SHIPPED / "dlm")
-    if spec.needs_ar and ar_path is None:
-        ar_path = SHIPPED / "ar-b4"
-    ar = load_ar(ar_path, dlm, conditioning) if ar_path else None
-    encode = lambda text: dlm.tokenizer(text, add_special_tokens=False)["input_ids"]
+    spec, config = _decode_options(decoder, options)  # checks the options before any model loads
+    model = CoDiLA.from_pretrained(dlm_path, ar_path if (ar_path or spec.needs_ar) else None, options["device"], options["dtype"],
+                                   options["dlm_family"], options["block_size"], conditioning, options["think_token"],
+                                   options["end_think_token"])
+    decode_options = {name: getattr(config, name) for name in DECODE_OPTIONS if hasattr(config, name)}
     if kind == "generate":
-        canvas = Canvas.completion(encode(before), length, dlm.mask_id, dlm.max_length)
+        result = model.generate(before, length, decoder, seed, chat=options["chat"], **decode_options)
     else:
-        canvas = Canvas.infill(encode(before), length, encode(after), dlm.mask_id, dlm.max_length)
-    result = spec.decode(dlm, ar, canvas, config, torch.Generator().manual_seed(seed))
-    generated = result.generated.tolist()
-    if kind == "generate" and dlm.special.eos_id in generated:
-        generated = generated[: generated.index(dlm.special.eos_id)]
-    typer.echo(dlm.tokenizer.decode(generated))
+        result = model.infill(before, after, length, decoder, seed, variable_length=options["variable_length"],
+                              max_span=options["max_span"], **decode_options)
+    typer.echo(result.text)
     typer.echo(
-        f"-- {len(generated)} tokens in {result.steps} steps: {result.mean_tokens_per_step:.2f} tokens/step, "
-        f"{result.dlm_forwards} DLM forwards, {result.ar_steps} AR steps, {result.generated.numel() / result.seconds:.1f} tokens/s",
+        f"-- {result.tokens} tokens in {result.steps} steps: {sum(result.tokens_per_step) / max(1, result.steps):.2f} tokens/step, "
+        f"{result.dlm_forwards} DLM forwards, {result.ar_steps} AR steps, {result.tokens / max(result.seconds, 1e-9):.1f} tokens/s",
         err=True,
     )
 
@@ -164,8 +157,8 @@ def _text(value: Optional[str], file: Optional[Path]) -> str:
 
 
 _DECODER = typer.Option("codila", help="Decoder name (see `codila ls`).")
-_AR = typer.Option(None, help="Local AR checkpoint for codila (default: the shipped ar-b4).")
-_DLM = typer.Option(None, help="DLM checkpoint directory (default: the shipped one).")
+_AR = typer.Option(None, help="Local AR directory for codila: a codila checkpoint or a causal LM (default with the shipped DLM: ar-b4).")
+_DLM = typer.Option(None, help="DLM directory: a codila checkpoint or a Dream / LLaDA model (default: the shipped one).")
 _K = typer.Option(None, "--k", "--tokens-per-step", help="dlm / codila verify: tokens committed per step.")
 _SELECTION = typer.Option(None, help="dlm: entropy, confidence or margin.")
 _SEMI = typer.Option(None, help="dlm / codila: semi-autoregressive window length (0 = any order; codila: a multiple of B).")
@@ -178,6 +171,13 @@ _CHOICE = typer.Option(None, help="codila static: block rule, ar-entropy (the pa
 _TEMPERATURE = typer.Option(None, help="Sampling temperature (codila default 0.1, dlm default 0).")
 _TOP_P = typer.Option(None, help="Nucleus sampling mass (codila default 0.8).")
 _CONDITIONING = typer.Option(None, help="Override the AR's conditioning: soft, top1 or topk:K.")
+# real models (docs/real-models.md): a DLM family, where and in which precision to run, an AR codila did not train
+_FAMILY = typer.Option(None, help="DLM family: dream, llada or codila (default: read from the DLM's config.json).")
+_DEVICE = typer.Option("auto", help="auto, cpu, cuda (cuda:N) or mps.")
+_DTYPE = typer.Option(None, help="float32 (default), bfloat16 or float16.")
+_BLOCK = typer.Option(None, help="B for an AR directory that records none (a plain causal LM such as Qwen3-0.6B).")
+_THINK = typer.Option("<think>", help="The AR tokenizer's token that opens the conditioning frame.")
+_END_THINK = typer.Option("</think>", help="The AR tokenizer's token that closes the conditioning frame.")
 
 
 @app.command()
@@ -190,8 +190,12 @@ def generate(
     semi_ar_block: Optional[int] = _SEMI, threshold: Optional[float] = _THRESHOLD, cache: Optional[str] = _CACHE, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
     choice: Optional[str] = _CHOICE, temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
+    dlm_family: Optional[str] = _FAMILY, device: str = _DEVICE, dtype: Optional[str] = _DTYPE, block_size: Optional[int] = _BLOCK,
+    think_token: str = _THINK, end_think_token: str = _END_THINK,
+    chat: bool = typer.Option(False, help="Wrap the prompt as a user message with the DLM tokenizer's chat template."),
 ):
     """Complete a prompt: the text goes to stdout, the counts to stderr."""
+    variable_length, max_span = False, None
     _decode_and_print("generate", dlm, ar, conditioning, decoder, _text(prompt, prompt_file), length, "", seed, locals())
 
 
@@ -206,8 +210,13 @@ def infill(
     semi_ar_block: Optional[int] = _SEMI, threshold: Optional[float] = _THRESHOLD, cache: Optional[str] = _CACHE, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
     choice: Optional[str] = _CHOICE, temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
+    dlm_family: Optional[str] = _FAMILY, device: str = _DEVICE, dtype: Optional[str] = _DTYPE, block_size: Optional[int] = _BLOCK,
+    think_token: str = _THINK, end_think_token: str = _END_THINK,
+    variable_length: bool = typer.Option(False, help="DreamOn (decoder dlm): the expand token grows the span, EOS in it deletes."),
+    max_span: Optional[int] = typer.Option(None, help="With --variable-length: the longest the span may grow (default 4 x length)."),
 ):
     """Fill `length` tokens between a prefix and a suffix: the infill goes to stdout, the counts to stderr."""
+    chat = False
     _decode_and_print("infill", dlm, ar, conditioning, decoder, _text(prefix, prefix_file), length, _text(suffix, suffix_file), seed, locals())
 
 
@@ -311,6 +320,9 @@ def evaluate(
     semi_ar_block: Optional[int] = _SEMI, threshold: Optional[float] = _THRESHOLD, cache: Optional[str] = _CACHE, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
     choice: Optional[str] = _CHOICE, temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
+    dlm: Optional[Path] = typer.Option(None, help="A DLM directory instead of the checkpoints folder's dlm/ (then --ar is a path)."),
+    dlm_family: Optional[str] = _FAMILY, device: str = _DEVICE, dtype: Optional[str] = _DTYPE, block_size: Optional[int] = _BLOCK,
+    think_token: str = _THINK, end_think_token: str = _END_THINK,
 ):
     """Evaluate decoders on a task: pass@1, syntax errors, speed, any-order analysis; resumable."""
     import json
@@ -337,7 +349,14 @@ def evaluate(
     options = EvalOptions(limit=limit, samples=samples, seed=seed, plan=CanvasPlan(completion_length=completion_length),
                           files=str(files) if files else None, batch_size=batch_size)
     out = out or Path("runs") / f"eval-{task}-{sweep or decoder}"
-    rows = run_eval(task, settings, out, options, checkpoints or SHIPPED, resume)
+    models = None
+    if dlm is not None:
+        from codila.eval.settings import ModelSet
+        from codila.models.loading import load_dlm
+
+        ar_options = {"block_size": block_size, "think_token": think_token, "end_think_token": end_think_token}
+        models = ModelSet(checkpoints or SHIPPED, load_dlm(dlm, dlm_family, device, dtype), ar_options)
+    rows = run_eval(task, settings, out, options, checkpoints or SHIPPED, resume, models=models)
     if json_path is not None:
         json_path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     Console(width=max(120, Console().width)).print(rows_table(rows, f"{task} ({out})"))

@@ -15,7 +15,7 @@ from codila.errors import CodilaError
 from codila.models.alignment import VocabAlignment
 from codila.models.devices import resolve_device, resolve_dtype
 from codila.models.dlm import DiffusionLM
-from codila.models.families.base import weight_files
+from codila.models.families.base import quiet_transformers, weight_files
 from codila.models.families.registry import resolve_family
 from codila.models.io import META_FILE, load_model
 from codila.models.local_ar import LocalAR
@@ -51,9 +51,11 @@ def load_dlm(path: str | Path, family: str | None = None, device: str | torch.de
         model, tokenizer, meta = load_model(path, "dlm")
         return DiffusionLM(model.to(resolved_device, resolved_dtype), tokenizer, shifted_logits=bool(meta.get("shifted_logits", False)))
     spec, config = resolve_family(path, family)
-    tokenizer = load_tokenizer(path)
-    special = _dlm_special(tokenizer, config, spec)
-    model = spec.build(path, config, resolved_dtype, resolved_device)
+    weight_files(path)  # missing weights or shards fail before anything loads
+    with quiet_transformers():
+        tokenizer = load_tokenizer(path)
+        special = _dlm_special(tokenizer, config, spec)
+        model = spec.build(path, config, resolved_dtype, resolved_device)
     expand = next((token_named(tokenizer, t) for t in spec.expand_tokens if token_named(tokenizer, t) is not None), None)
     return DiffusionLM(model, tokenizer, shifted_logits=spec.shifted_logits, special=special, expand_id=expand, family=spec.name)
 
@@ -83,8 +85,10 @@ def load_ar(path: str | Path, dlm: DiffusionLM | None = None, conditioning: str 
     weight_files(path)
     if block_size is None:
         raise CodilaError(f"{path} records no block size (it is not a codila checkpoint): pass --block-size B")
-    model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dlm.model.dtype, trust_remote_code=False)
-    return _paired(model.to(dlm.device).eval(), load_tokenizer(path), path, dlm, conditioning or "soft", block_size, think_token,
+    with quiet_transformers():
+        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dlm.model.dtype, trust_remote_code=False)
+        tokenizer = load_tokenizer(path)
+    return _paired(model.to(dlm.device).eval(), tokenizer, path, dlm, conditioning or "soft", block_size, think_token,
                    end_think_token, True if framed is None else framed)
 
 

@@ -4,6 +4,8 @@ their index, tokenizer) and building a transformers model from renamed weights, 
 from __future__ import annotations
 
 import json
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -33,6 +35,21 @@ class Family:
     mask_tokens: tuple[str, ...] = ()
     expand_tokens: tuple[str, ...] = ()
     summary: str = ""
+
+
+@contextmanager
+def quiet_transformers():
+    """transformers' notices about remote-code model types and deprecated config fields are expected here: hidden."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 def read_config(directory: Path) -> dict:
