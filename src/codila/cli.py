@@ -82,9 +82,10 @@ def train_ar_command(
     block_size: int = typer.Option(4, help="B: tokens per block (one AR per block size)."),
     conditioning: str = typer.Option("soft", help="soft, top1 or topk:K (the paper's ablation)."),
     frame: bool = typer.Option(True, help="Frame the conditioning with <think>/</think> (--no-frame: the ablation)."),
-    steps: int = typer.Option(1500),
-    batch_size: int = typer.Option(16, help="Windows per step; every masked block in them is a training example."),
-    lr: float = typer.Option(1e-3),
+    steps: Optional[int] = typer.Option(None, help="Optimizer steps (default 1500; with --data: the recipe's)."),
+    batch_size: Optional[int] = typer.Option(None, help="Windows per step (default 16; with --data: the recipe's); every masked block "
+                                                        "in them is a training example."),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate (default 1e-3; with --data: the recipe's)."),
     preset: str = typer.Option("ar-small"),
     files: Optional[Path] = typer.Option(None, help="Train on this directory of .py files instead of the stdlib."),
     seed: int = typer.Option(0),
@@ -96,10 +97,32 @@ def train_ar_command(
     gap_fraction: float = GAP_FRACTION,
     extra_packages: Optional[str] = EXTRA_PACKAGES,
     extra_share: Optional[float] = EXTRA_SHARE,
+    ar_init: Optional[Path] = typer.Option(None, help="Start the AR from this causal LM directory (e.g. Qwen3-0.6B); needs --data."),
+    data: Optional[Path] = typer.Option(None, help="JSONL of prompt/response pairs or chat messages: only responses are masked."),
+    recipe: str = typer.Option("paper", help="With --data: a shipped recipe (paper) or a JSON file of training options."),
+    accumulate: Optional[int] = typer.Option(None, help="With --data: micro-batches per optimizer step."),
+    window: int = typer.Option(512, help="With --data: tokens per example window (prompt + response, EOS-padded)."),
+    gradient_checkpointing: bool = typer.Option(False, help="With --data: recompute activations in the backward pass."),
+    dlm_family: Optional[str] = _FAMILY, device: str = _DEVICE, dtype: Optional[str] = _DTYPE,
+    think_token: str = _THINK, end_think_token: str = _END_THINK,
 ):
-    """Train a local AR on the marginals of a frozen DLM."""
+    """Train a local AR on the marginals of a frozen DLM (with --ar-init and --data: a real AR on a paper-scale DLM; under
+    torchrun the global batch is split over the processes)."""
+    if ar_init is not None or data is not None:
+        from codila.train.ar_sft import recipe_config, train_ar_on_responses
+
+        if ar_init is None or data is None:
+            raise CodilaError("--ar-init and --data go together: the causal LM to start from and the examples to train on")
+        config = recipe_config(recipe, steps=steps, batch_size=batch_size, lr=lr, seed=seed, accumulate=accumulate,
+                               eval_every=eval_every if eval_every != 100 else None, save_every_seconds=save_every)
+        summary = train_ar_on_responses(dlm, ar_init, data, out, block_size, config, dlm_family, conditioning, frame, window,
+                                        gradient_checkpointing=gradient_checkpointing, device=device, dlm_dtype=dtype, resume=resume,
+                                        think_token=think_token, end_think_token=end_think_token)
+        typer.echo(f"trained AR (B={block_size}) on {data}: {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
+        return
     from codila.train.ar import train_ar
 
+    steps, batch_size, lr = steps or 1500, batch_size or 16, lr or 1e-3
     summary = train_ar(dlm, out, block_size, _train_config(steps, batch_size, lr, seed, save_every, eval_every),
                        conditioning, preset, files, resume, framed=frame, init=init, gap_fraction=gap_fraction,
                        extra_packages=_names(extra_packages), extra_share=extra_share)

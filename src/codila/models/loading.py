@@ -67,6 +67,8 @@ def load_ar(path: str | Path, dlm: DiffusionLM | None = None, conditioning: str 
     path = Path(path)
     if (path / META_FILE).is_file():
         model, tokenizer, meta = load_model(path, "ar")
+        if think_token == THINK_TOKEN and end_think_token == END_THINK_TOKEN:  # the frame tokens it was trained with
+            think_token, end_think_token = meta.get("think_token", think_token), meta.get("end_think_token", end_think_token)
         if dlm is not None and not same_tokenizer(dlm.tokenizer, tokenizer):
             return _paired(model, tokenizer, path, dlm, conditioning or meta.get("conditioning", "soft"), block_size or int(meta["block_size"]),
                            think_token, end_think_token, meta.get("framed", True) if framed is None else framed)

@@ -21,6 +21,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerFast
 from codila.data.windows import WindowSampler
 from codila.errors import CodilaError
 from codila.models.io import save_checkpoint
+from codila.train import distributed
 
 
 class Recipe(Protocol):
@@ -43,6 +44,9 @@ class TrainConfig:
     eval_batches: int = 4
     save_every_seconds: float = 300.0
     seed: int = 0
+    accumulate: int = 1  # micro-batches of batch_size per optimizer step (under torchrun: per rank, of the global batch)
+    autocast: str | None = None  # "bfloat16": the forward passes under bf16 autocast (float32 master weights)
+    keep_best: bool = False  # also keep the checkpoint of the best validation loss in out/best/
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
@@ -69,12 +73,23 @@ def check_run_dir(out: Path, resume: bool) -> Path:
     return state_path
 
 
-def evaluate_loss(recipe: Recipe, windows: list[torch.Tensor], seed: int) -> float:
+def autocast(model: PreTrainedModel, config: TrainConfig):
+    """bf16 autocast on the model's device when the config asks for it (a no-op context otherwise)."""
+    return torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=config.autocast == "bfloat16")
+
+
+def _loss(recipe: Recipe, batch, generator: torch.Generator) -> torch.Tensor:
+    """The recipe's loss on this rank's share of a global batch (all of it in one process)."""
+    part = distributed.shard()
+    return recipe.loss(batch, generator) if part is None else recipe.loss(batch, generator, part)
+
+
+def evaluate_loss(recipe: Recipe, windows: list[torch.Tensor], seed: int, config: TrainConfig | None = None) -> float:
     """The recipe's mean loss over `windows` (a list of batches), without gradients, masks drawn from `seed`."""
     recipe.model.eval()
     generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        losses = [recipe.loss(batch, generator).item() for batch in windows]
+    with torch.no_grad(), autocast(recipe.model, config or TrainConfig()):
+        losses = [distributed.mean_over_ranks(_loss(recipe, batch, generator).item()) for batch in windows]
     recipe.model.train()
     return sum(losses) / len(losses)
 
@@ -100,13 +115,15 @@ def train(
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.95))
     generator = torch.Generator().manual_seed(config.seed)
     validation = [validation_windows.sample(config.batch_size, torch.Generator().manual_seed(config.seed + 1 + i)) for i in range(config.eval_batches)]
-    step, elapsed, history = 0, 0.0, []
+    step, elapsed, history, best = 0, 0.0, [], float("inf")
+    main = distributed.is_main()
     if resume:
         state = torch.load(state_path, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         step, elapsed, history = state["step"], state["elapsed"], state["history"]
+        best = state.get("best", best)
 
     def summary() -> dict:
         last_train = [h["train_loss"] for h in history[-20:] if "train_loss" in h]
@@ -121,32 +138,43 @@ def train(
         }
 
     def save() -> None:
+        if not main:  # under torchrun, rank 0 writes
+            return
         tmp = state_path.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-                    "step": step, "elapsed": elapsed, "history": history}, tmp)
+                    "step": step, "elapsed": elapsed, "history": history, "best": best}, tmp)
         os.replace(tmp, state_path)
         save_checkpoint(out / "checkpoint", model, tokenizer, recipe.meta, {**(manifest or {}), **summary()})
 
     last_save = time.monotonic()
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                    TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), disable=not progress)
-    with bar, open(out / "log.jsonl", "w") as log:
+    with bar, open(out / ("log.jsonl" if main else f"log.rank{distributed.shard()[0]}.jsonl"), "w") as log:
         log.writelines(json.dumps(record) + "\n" for record in history)  # a resumed run drops steps after its last save
         task = bar.add_task("train", total=config.steps, completed=step, loss="-")
         while step < config.steps:
             started = time.monotonic()
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, config)
-            loss = recipe.loss(train_windows.sample(config.batch_size, generator), generator)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss_value = 0.0
+            for _ in range(config.accumulate):
+                with autocast(model, config):
+                    loss = _loss(recipe, train_windows.sample(config.batch_size, generator), generator) / config.accumulate
+                loss.backward()
+                loss_value += loss.item()
+            distributed.average_gradients(params)
             torch.nn.utils.clip_grad_norm_(params, config.clip_norm)
             optimizer.step()
             step += 1
             elapsed += time.monotonic() - started
-            record = {"step": step, "train_loss": round(loss.item(), 4), "lr": optimizer.param_groups[0]["lr"], "seconds": round(elapsed, 1)}
+            record = {"step": step, "train_loss": round(distributed.mean_over_ranks(loss_value), 4), "lr": optimizer.param_groups[0]["lr"],
+                      "seconds": round(elapsed, 1)}
             if step % config.eval_every == 0 or step == config.steps:
-                record["validation_loss"] = round(evaluate_loss(recipe, validation, config.seed), 4)
+                record["validation_loss"] = round(evaluate_loss(recipe, validation, config.seed, config), 4)
+                if config.keep_best and record["validation_loss"] < best and main:
+                    best = record["validation_loss"]
+                    save_checkpoint(out / "best", model, tokenizer, recipe.meta, {**(manifest or {}), "best_step": step, **summary()})
             history.append(record)
             log.write(json.dumps(record) + "\n")
             log.flush()
