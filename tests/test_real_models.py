@@ -172,3 +172,85 @@ def test_variable_length_span_grows_on_expand_and_shrinks_on_eos(real_models):
     assert offered == [True, True, False, True, True, True]
     assert result.ids.tolist() == [750, 912, 912, 912, 11] and result.generated.tolist() == [912, 912, 912]
     assert result.tokens_per_step == [0, 0, 0, 1, 1, 1]
+
+
+def _examples(path, count: int = 6, chat: int = 2):
+    lines = [json.dumps({"prompt": f"# task {i}\ndef add{i}(a, b):\n", "response": f"    return a + b + {i}\n"}) for i in range(count - chat)]
+    lines += [json.dumps({"messages": [{"role": "user", "content": "Write mul."}, {"role": "assistant", "content": "def mul(a, b):\n    return a * b\n"}]})] * chat
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_cli_evaluates_and_trains_an_ar_on_dream_with_a_qwen3_init(real_models, tmp_path):
+    rm = real_models
+    out = codila("eval", "mbpp", "--limit", 1, "--dlm", rm / "dream", "--ar", rm / "qwen3", "--block-size", 4, "--completion-length", 8,
+                 "--out", tmp_path / "eval", "--device", "cpu")
+    assert out.returncode == 0, out.stderr
+    row = json.loads((tmp_path / "eval" / "rows.jsonl").read_text().splitlines()[0])
+    assert row["block_size"] == 4 and row["problems"] == 1 if "problems" in row else row["block_size"] == 4
+    data, run = _examples(tmp_path / "data.jsonl"), tmp_path / "run"
+    train = ["train", "ar", "--dlm", rm / "dream", "--ar-init", rm / "qwen3", "--data", data, "--dlm-family", "dream", "--block-size", 4,
+             "--out", run, "--batch-size", 2, "--window", 32, "--eval-every", 1, "--device", "cpu"]
+    out = codila(*train, "--steps", 2)
+    assert out.returncode == 0, out.stderr
+    assert (run / "best" / "codila.json").is_file() and (run / "checkpoint" / "tokenizer.json").is_file()
+    out = codila(*train, "--steps", 3, "--resume")
+    assert out.returncode == 0, out.stderr
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3] and log[0]["lr"] != log[2]["lr"]
+    meta = json.loads((run / "checkpoint" / "codila.json").read_text())
+    assert (meta["kind"], meta["block_size"], meta["think_token"]) == ("ar", 4, "<think>")
+    trained = load_ar(run / "checkpoint", load_dlm(rm / "dream", device="cpu"))  # its block size from codila.json
+    assert trained.block_size == 4 and trained.alignment is not None
+
+
+@pytest.mark.parametrize("case,message", [
+    ("no-weights", "holds no weights"),
+    ("missing-shard", "shard model-00002-of-00002.safetensors"),
+    ("unknown-family", "unknown DLM family 'mamba'"),
+    ("contradicting-family", "contradicts"),
+    ("no-frame-tokens", "has no '<frame>' / '</think>' frame tokens"),
+    ("no-block-size", "pass --block-size B"),
+])
+def test_bad_real_model_input_is_one_line_and_exit_2(case, message, real_models, tmp_path):
+    rm = real_models
+    dlm, ar, extra = rm / "dream", rm / "qwen3", []
+    if case in ("no-weights", "missing-shard"):
+        dlm = tmp_path / "dream"
+        shutil.copytree(rm / "dream", dlm)
+        for shard in dlm.glob("model-*.safetensors") if case == "no-weights" else [dlm / "model-00002-of-00002.safetensors"]:
+            shard.unlink()
+        if case == "no-weights":
+            (dlm / "model.safetensors.index.json").unlink()
+    if case == "unknown-family":
+        extra = ["--dlm-family", "mamba"]
+    if case == "contradicting-family":
+        dlm, extra = rm / "llada", ["--dlm-family", "dream"]
+    if case == "no-frame-tokens":
+        extra = ["--think-token", "<frame>"]
+    out = codila("generate", "x", "--dlm", dlm, "--ar", ar, *(["--block-size", 4] if case != "no-block-size" else []), *extra, "--device", "cpu")
+    assert out.returncode == 2 and message in out.stderr and out.stderr.count("\n") == 1, out.stderr
+
+
+def test_torchrun_two_processes_follow_the_one_process_loss_curve(tiny_checkpoints, tmp_path):
+    """The same global batch (4 examples, split 2 + 2 over gloo ranks) gives the one-process losses within 2e-4 (the log
+    rounds to 4 decimals; the rest is float summation order)."""
+    import subprocess
+    import sys
+
+    data = _examples(tmp_path / "data.jsonl", 10, chat=0)  # codila's tiny tokenizer has no chat template
+    script = tmp_path / "codila_main.py"
+    script.write_text("from codila.cli import main\nmain()\n")
+    args = ["train", "ar", "--dlm", tiny_checkpoints / "dlm", "--ar-init", tiny_checkpoints / "ar-b4", "--data", data, "--block-size", 4,
+            "--batch-size", 4, "--window", 32, "--steps", 3, "--eval-every", 1, "--recipe", "paper", "--lr", 1e-3, "--device", "cpu"]
+    one = subprocess.run([sys.executable, script, *map(str, args), "--out", tmp_path / "one"], capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533", script,
+                          *map(str, args), "--out", tmp_path / "two"], capture_output=True, text=True, timeout=600,
+                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert two.returncode == 0, two.stderr[-3000:]
+    logs = [[json.loads(line) for line in (tmp_path / name / "log.jsonl").read_text().splitlines()] for name in ("one", "two")]
+    manifest = json.loads((tmp_path / "two" / "checkpoint" / "manifest.json").read_text())
+    assert manifest["world_size"] == 2 and len(logs[0]) == len(logs[1]) == 3
+    for a, b in zip(*logs):
+        assert abs(a["train_loss"] - b["train_loss"]) <= 2e-4 and abs(a["validation_loss"] - b["validation_loss"]) <= 2e-4

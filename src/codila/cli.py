@@ -40,6 +40,14 @@ EXTRA_PACKAGES = typer.Option(None, help="Comma-separated installed packages who
 EXTRA_SHARE = typer.Option(None, help="Probability that a window comes from --extra-packages (default: in proportion to their "
                                       "size).")
 
+# real models (docs/real-models.md): a DLM family, where and in which precision to run, an AR codila did not train
+_FAMILY = typer.Option(None, help="DLM family: dream, llada or codila (default: read from the DLM's config.json).")
+_DEVICE = typer.Option("auto", help="auto, cpu, cuda (cuda:N) or mps.")
+_DTYPE = typer.Option(None, help="float32 (default), bfloat16 or float16.")
+_BLOCK = typer.Option(None, help="B for an AR directory that records none (a plain causal LM such as Qwen3-0.6B).")
+_THINK = typer.Option("<think>", help="The AR tokenizer's token that opens the conditioning frame.")
+_END_THINK = typer.Option("</think>", help="The AR tokenizer's token that closes the conditioning frame.")
+
 
 def _names(comma_separated: str | None) -> list[str] | None:
     return [name.strip() for name in comma_separated.split(",") if name.strip()] if comma_separated else None
@@ -194,13 +202,6 @@ _CHOICE = typer.Option(None, help="codila static: block rule, ar-entropy (the pa
 _TEMPERATURE = typer.Option(None, help="Sampling temperature (codila default 0.1, dlm default 0).")
 _TOP_P = typer.Option(None, help="Nucleus sampling mass (codila default 0.8).")
 _CONDITIONING = typer.Option(None, help="Override the AR's conditioning: soft, top1 or topk:K.")
-# real models (docs/real-models.md): a DLM family, where and in which precision to run, an AR codila did not train
-_FAMILY = typer.Option(None, help="DLM family: dream, llada or codila (default: read from the DLM's config.json).")
-_DEVICE = typer.Option("auto", help="auto, cpu, cuda (cuda:N) or mps.")
-_DTYPE = typer.Option(None, help="float32 (default), bfloat16 or float16.")
-_BLOCK = typer.Option(None, help="B for an AR directory that records none (a plain causal LM such as Qwen3-0.6B).")
-_THINK = typer.Option("<think>", help="The AR tokenizer's token that opens the conditioning frame.")
-_END_THINK = typer.Option("</think>", help="The AR tokenizer's token that closes the conditioning frame.")
 
 
 @app.command()

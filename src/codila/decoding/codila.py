@@ -67,8 +67,8 @@ def _check(dlm: DiffusionLM, ar: LocalAR | None, canvas: Canvas, config: CodilaD
         raise CodilaError(f"unknown block choice {config.choice!r}; choose one of {', '.join(CHOICES)}")
     if config.scope < 1 or config.tokens_per_step < 1:
         raise CodilaError("scope and tokens per step must be >= 1")
-    if dlm.special != ar.special:
-        raise CodilaError("the DLM and the AR use different tokenizers: CoDiLA needs one shared vocabulary")
+    if (dlm.special.mask_id, dlm.special.eos_id) != (ar.special.mask_id, ar.special.eos_id):
+        raise CodilaError("the AR was not loaded for this DLM (their mask / EOS ids differ): load it with load_ar(path, dlm)")
     if config.cache not in CACHE_MODES:
         raise CodilaError(f"unknown DLM cache {config.cache!r}; choose one of {', '.join(CACHE_MODES)}")
     if config.cache != "none" and config.semi_ar_block < 1:
