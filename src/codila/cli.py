@@ -510,3 +510,7 @@ def main() -> None:
         typer.echo("aborted", err=True)
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":  # `python -m codila.cli` (torchrun -m codila.cli ...)
+    main()

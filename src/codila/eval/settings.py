@@ -74,7 +74,8 @@ class ModelSet:
         if name is None:
             return None
         if (name, conditioning) not in self._ars:
-            self._ars[name, conditioning] = load_ar(self.root / name, self.dlm, conditioning, **self.ar_options)
+            path = self.root / name if (self.root / name).is_dir() else Path(name)  # a name here, else a path of its own
+            self._ars[name, conditioning] = load_ar(path, self.dlm, conditioning, **self.ar_options)
         return self._ars[name, conditioning]
 
     def ar_names(self) -> list[str]:
