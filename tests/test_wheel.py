@@ -32,7 +32,7 @@ def installed(tmp_path_factory) -> Path:
     site = Path(subprocess.run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
     (site / "outer-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # torch, transformers... of this interpreter
-    installed = subprocess.run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "--no-deps", "-q", wheel],
+    installed = subprocess.run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "--no-deps", "--ignore-installed", "-q", wheel],
                                capture_output=True, text=True, timeout=600)
     assert installed.returncode == 0, installed.stderr
     return venv / "bin"
