@@ -125,16 +125,25 @@ def test_bfloat16_is_refused_where_the_device_cannot_run_it(monkeypatch):
     assert devices.resolve_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16
 
 
-def test_cli_generates_and_infills_with_dream_llada_and_a_qwen3_ar(real_models):
-    rm = real_models
-    out = codila("generate", "def add(a, b):", "--dlm", rm / "dream", "--ar", rm / "qwen3", "--dlm-family", "dream", "--block-size", 4,
-                 "--length", 8, "--device", "cpu", "--chat")
+@pytest.mark.parametrize("dlm", ["dream", "llada", "dreamon"])
+def test_cli_generates_infills_evaluates_and_trains_on_each_family_with_a_qwen3_ar(dlm, real_models, tmp_path):
+    """Every command on each published layout with the Qwen3-like AR (its block size given, its vocabulary aligned)."""
+    rm, pair = real_models, ["--dlm", real_models / dlm, "--ar", real_models / "qwen3", "--block-size", 4, "--device", "cpu"]
+    out = codila("generate", "def add(a, b):", *pair, "--length", 8, "--chat", *(["--dlm-family", "dream"] if dlm == "dream" else []))
     assert out.returncode == 0, out.stderr
-    assert "in 2 steps: " in out.stderr and "8 AR steps" in out.stderr  # static mode: 4 tokens per step
-    out = codila("infill", "--prefix", "def f(x):\n", "--suffix", "\n    return y\n", "--length", 8, "--dlm", rm / "llada",
-                 "--ar", rm / "qwen3", "--block-size", 4, "--mode", "dynamic", "--dtype", "bfloat16", "--device", "cpu")
+    assert "in 2 steps: " in out.stderr and "2 DLM forwards, 8 AR steps" in out.stderr  # static: one block of 4 per step
+    out = codila("infill", "--prefix", "def f(x):\n", "--suffix", "\n    return y\n", "--length", 8, *pair, "--mode", "dynamic",
+                 "--dtype", "bfloat16")
     assert out.returncode == 0, out.stderr
-    assert "8 tokens in" in out.stderr
+    assert "-- 8 tokens in" in out.stderr
+    out = codila("eval", "mbpp", "--limit", 1, *pair, "--completion-length", 8, "--out", tmp_path / "eval")
+    assert out.returncode == 0, out.stderr
+    row = json.loads((tmp_path / "eval" / "rows.jsonl").read_text())
+    assert (row["block_size"], row["ar"]) == (4, str(rm / "qwen3"))
+    out = codila("train", "ar", "--dlm", rm / dlm, "--ar-init", rm / "qwen3", "--data", _examples(tmp_path / "data.jsonl"), "--block-size", 4,
+                 "--out", tmp_path / "run", "--batch-size", 2, "--window", 32, "--steps", 1, "--device", "cpu")
+    assert out.returncode == 0, out.stderr
+    assert json.loads((tmp_path / "run" / "checkpoint" / "manifest.json").read_text())["dlm_family"] == ("llada" if dlm == "llada" else "dream")
 
 
 def test_cli_infills_with_dreamon_at_fixed_and_variable_length(real_models):
@@ -181,13 +190,8 @@ def _examples(path, count: int = 6, chat: int = 2):
     return path
 
 
-def test_cli_evaluates_and_trains_an_ar_on_dream_with_a_qwen3_init(real_models, tmp_path):
+def test_cli_trains_a_qwen3_ar_on_dream_resumably_with_a_best_checkpoint(real_models, tmp_path):
     rm = real_models
-    out = codila("eval", "mbpp", "--limit", 1, "--dlm", rm / "dream", "--ar", rm / "qwen3", "--block-size", 4, "--completion-length", 8,
-                 "--out", tmp_path / "eval", "--device", "cpu")
-    assert out.returncode == 0, out.stderr
-    row = json.loads((tmp_path / "eval" / "rows.jsonl").read_text().splitlines()[0])
-    assert row["block_size"] == 4 and row["problems"] == 1 if "problems" in row else row["block_size"] == 4
     data, run = _examples(tmp_path / "data.jsonl"), tmp_path / "run"
     train = ["train", "ar", "--dlm", rm / "dream", "--ar-init", rm / "qwen3", "--data", data, "--dlm-family", "dream", "--block-size", 4,
              "--out", run, "--batch-size", 2, "--window", 32, "--eval-every", 1, "--device", "cpu"]
