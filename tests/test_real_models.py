@@ -195,7 +195,7 @@ def test_cli_trains_a_qwen3_ar_on_dream_resumably_with_a_best_checkpoint(real_mo
     data, run = _examples(tmp_path / "data.jsonl"), tmp_path / "run"
     train = ["train", "ar", "--dlm", rm / "dream", "--ar-init", rm / "qwen3", "--data", data, "--dlm-family", "dream", "--block-size", 4,
              "--out", run, "--batch-size", 2, "--window", 32, "--eval-every", 1, "--device", "cpu"]
-    out = codila(*train, "--steps", 2)
+    out = codila(*train, "--steps", 2, "--gradient-checkpointing")
     assert out.returncode == 0, out.stderr
     assert (run / "best" / "codila.json").is_file() and (run / "checkpoint" / "tokenizer.json").is_file()
     out = codila(*train, "--steps", 3, "--resume")
