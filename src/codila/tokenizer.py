@@ -79,13 +79,18 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
     path = Path(path)
     has_json, has_bpe = (path / "tokenizer.json").is_file(), (path / "vocab.json").is_file() and (path / "merges.txt").is_file()
     if not (has_json or has_bpe):
-        raise CodilaError(f"no tokenizer in {path} (tokenizer.json, or vocab.json + merges.txt): copy the model's tokenizer files there")
+        raise CodilaError(f"no tokenizer.json (or vocab.json + merges.txt) in {path}: copy the model's tokenizer files there")
     try:
         return AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
-    except (ValueError, OSError, KeyError, AttributeError):
-        from transformers import Qwen2Tokenizer
+    except Exception as error:  # noqa: BLE001 - a class only remote code defines, or a damaged tokenizer
+        try:
+            from transformers import Qwen2Tokenizer
 
-        return Qwen2Tokenizer.from_pretrained(str(path), local_files_only=True)
+            return Qwen2Tokenizer.from_pretrained(str(path), local_files_only=True)
+        except Exception:  # noqa: BLE001 - corrupt JSON, wrong format, ...: all mean a damaged tokenizer
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            raise CodilaError(f"the tokenizer in {path} cannot be read ({first}): restore tokenizer.json and "
+                              "tokenizer_config.json from the checkpoint it came from") from None
 
 
 def token_named(tokenizer: PreTrainedTokenizerFast, token: str | None) -> int | None:

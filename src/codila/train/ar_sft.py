@@ -75,4 +75,7 @@ def train_ar_on_responses(dlm_path: str | Path, ar_init: str | Path, data: str |
                              world_size=(distributed.shard() or (0, 1))[1])
     recipe = ArRecipe(ar, dlm)
     recipe.meta.update({"think_token": think_token, "end_think_token": end_think_token})
-    return train(recipe, ar.tokenizer, train_sampler, validation_sampler, config, out, resume, manifest, progress and distributed.is_main())
+    identity = {"kind": "ar", "block_size": block_size, "conditioning": conditioning, "framed": framed, "dlm": str(dlm_path),
+                "init": str(ar_init), "window": window}
+    return train(recipe, ar.tokenizer, train_sampler, validation_sampler, config, out, resume, manifest, progress and distributed.is_main(),
+                 identity=identity)
