@@ -42,6 +42,14 @@ EXTRA_PACKAGES = typer.Option(None, help="Comma-separated installed packages who
 EXTRA_SHARE = typer.Option(None, help="Probability that a window comes from --extra-packages (default: in proportion to their "
                                       "size).")
 
+# real models (docs/real-models.md): a DLM family, where and in which precision to run, an AR codila did not train
+_FAMILY = typer.Option(None, help="DLM family: dream, llada or codila (default: read from the DLM's config.json).")
+_DEVICE = typer.Option("auto", help="auto, cpu, cuda (cuda:N) or mps.")
+_DTYPE = typer.Option(None, help="float32 (default), bfloat16 or float16.")
+_BLOCK = typer.Option(None, help="B for an AR directory that records none (a plain causal LM such as Qwen3-0.6B).")
+_THINK = typer.Option("<think>", help="The AR tokenizer's token that opens the conditioning frame.")
+_END_THINK = typer.Option("</think>", help="The AR tokenizer's token that closes the conditioning frame.")
+
 
 def _names(comma_separated: str | None) -> list[str] | None:
     return [name.strip() for name in comma_separated.split(",") if name.strip()] if comma_separated else None
@@ -85,9 +93,10 @@ def train_ar_command(
     block_size: int = typer.Option(4, help="B: tokens per block (one AR per block size)."),
     conditioning: str = typer.Option("soft", help="soft, top1 or topk:K (the paper's ablation)."),
     frame: bool = typer.Option(True, help="Frame the conditioning with <think>/</think> (--no-frame: the ablation)."),
-    steps: int = typer.Option(1500),
-    batch_size: int = typer.Option(16, help="Windows per step; every masked block in them is a training example."),
-    lr: float = typer.Option(1e-3),
+    steps: Optional[int] = typer.Option(None, help="Optimizer steps (default 1500; with --data: the recipe's)."),
+    batch_size: Optional[int] = typer.Option(None, help="Windows per step (default 16; with --data: the recipe's); every masked block "
+                                                        "in them is a training example."),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate (default 1e-3; with --data: the recipe's)."),
     preset: str = typer.Option("ar-small"),
     files: Optional[Path] = typer.Option(None, help="Train on this directory of .py files instead of the stdlib."),
     seed: int = typer.Option(0),
@@ -99,11 +108,33 @@ def train_ar_command(
     gap_fraction: float = GAP_FRACTION,
     extra_packages: Optional[str] = EXTRA_PACKAGES,
     extra_share: Optional[float] = EXTRA_SHARE,
+    ar_init: Optional[Path] = typer.Option(None, help="Start the AR from this causal LM directory (e.g. Qwen3-0.6B); needs --data."),
+    data: Optional[Path] = typer.Option(None, help="JSONL of prompt/response pairs or chat messages: only responses are masked."),
+    recipe: str = typer.Option("paper", help="With --data: a shipped recipe (paper) or a JSON file of training options."),
+    accumulate: Optional[int] = typer.Option(None, help="With --data: micro-batches per optimizer step."),
+    window: int = typer.Option(512, help="With --data: tokens per example window (prompt + response, EOS-padded)."),
+    gradient_checkpointing: bool = typer.Option(False, help="With --data: recompute activations in the backward pass."),
+    dlm_family: Optional[str] = _FAMILY, device: str = _DEVICE, dtype: Optional[str] = _DTYPE,
+    think_token: str = _THINK, end_think_token: str = _END_THINK,
 ):
-    """Train a local AR on the marginals of a frozen DLM."""
+    """Train a local AR on the marginals of a frozen DLM (with --ar-init and --data: a real AR on a paper-scale DLM; under
+    torchrun the global batch is split over the processes)."""
     check_options(locals())
+    if ar_init is not None or data is not None:
+        from codila.train.ar_sft import recipe_config, train_ar_on_responses
+
+        if ar_init is None or data is None:
+            raise CodilaError("--ar-init and --data go together: the causal LM to start from and the examples to train on")
+        config = recipe_config(recipe, steps=steps, batch_size=batch_size, lr=lr, seed=seed, accumulate=accumulate,
+                               eval_every=eval_every if eval_every != 100 else None, save_every_seconds=save_every)
+        summary = train_ar_on_responses(dlm, ar_init, data, out, block_size, config, dlm_family, conditioning, frame, window,
+                                        gradient_checkpointing=gradient_checkpointing, device=device, dlm_dtype=dtype, resume=resume,
+                                        think_token=think_token, end_think_token=end_think_token)
+        typer.echo(f"trained AR (B={block_size}) on {data}: {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
+        return
     from codila.train.ar import train_ar
 
+    steps, batch_size, lr = steps or 1500, batch_size or 16, lr or 1e-3
     summary = train_ar(dlm, out, block_size, _train_config(steps, batch_size, lr, seed, save_every, eval_every),
                        conditioning, preset, files, resume, framed=frame, init=init, gap_fraction=gap_fraction,
                        extra_packages=_names(extra_packages), extra_share=extra_share)
@@ -155,29 +186,22 @@ def _decode_options(decoder: str, given: dict):
 
 def _decode_and_print(kind: str, dlm_path: Optional[Path], ar_path: Optional[Path], conditioning: Optional[str], decoder: str,
                       before: str, length: int, after: str, seed: int, options: dict) -> None:
-    import torch
+    from codila.api import CoDiLA
 
-    from codila.decoding.canvas import Canvas
-    from codila.models.loading import load_ar, load_dlm
-
-    spec, config = _decode_options(decoder, options)
-    dlm = load_dlm(dlm_path or SHIPPED / "dlm")
-    if spec.needs_ar and ar_path is None:
-        ar_path = SHIPPED / "ar-b4"
-    ar = load_ar(ar_path, dlm, conditioning) if ar_path else None
-    encode = lambda text: dlm.tokenizer(text, add_special_tokens=False)["input_ids"]
+    spec, config = _decode_options(decoder, options)  # checks the options before any model loads
+    model = CoDiLA.from_pretrained(dlm_path, ar_path if (ar_path or spec.needs_ar) else None, options["device"], options["dtype"],
+                                   options["dlm_family"], options["block_size"], conditioning, options["think_token"],
+                                   options["end_think_token"])
+    decode_options = {name: getattr(config, name) for name in DECODE_OPTIONS if hasattr(config, name)}
     if kind == "generate":
-        canvas = Canvas.completion(encode(before), length, dlm.mask_id, dlm.max_length)
+        result = model.generate(before, length, decoder, seed, chat=options["chat"], **decode_options)
     else:
-        canvas = Canvas.infill(encode(before), length, encode(after), dlm.mask_id, dlm.max_length)
-    result = spec.decode(dlm, ar, canvas, config, torch.Generator().manual_seed(seed))
-    generated = result.generated.tolist()
-    if kind == "generate" and dlm.special.eos_id in generated:
-        generated = generated[: generated.index(dlm.special.eos_id)]
-    typer.echo(dlm.tokenizer.decode(generated))
+        result = model.infill(before, after, length, decoder, seed, variable_length=options["variable_length"],
+                              max_span=options["max_span"], **decode_options)
+    typer.echo(result.text)
     typer.echo(
-        f"-- {len(generated)} tokens in {result.steps} steps: {result.mean_tokens_per_step:.2f} tokens/step, "
-        f"{result.dlm_forwards} DLM forwards, {result.ar_steps} AR steps, {result.generated.numel() / result.seconds:.1f} tokens/s",
+        f"-- {result.tokens} tokens in {result.steps} steps: {sum(result.tokens_per_step) / max(1, result.steps):.2f} tokens/step, "
+        f"{result.dlm_forwards} DLM forwards, {result.ar_steps} AR steps, {result.tokens / max(result.seconds, 1e-9):.1f} tokens/s",
         err=True,
     )
 
@@ -200,8 +224,8 @@ def _text(value: Optional[str], file: Optional[Path]) -> str:
 
 
 _DECODER = typer.Option("codila", help="Decoder name (see `codila ls`).")
-_AR = typer.Option(None, help="Local AR checkpoint for codila (default: the shipped ar-b4).")
-_DLM = typer.Option(None, help="DLM checkpoint directory (default: the shipped one).")
+_AR = typer.Option(None, help="Local AR directory for codila: a codila checkpoint or a causal LM (default with the shipped DLM: ar-b4).")
+_DLM = typer.Option(None, help="DLM directory: a codila checkpoint or a Dream / LLaDA model (default: the shipped one).")
 _K = typer.Option(None, "--k", "--tokens-per-step", help="dlm / codila verify: tokens committed per step.")
 _SELECTION = typer.Option(None, help="dlm: entropy, confidence or margin.")
 _SEMI = typer.Option(None, help="dlm / codila: semi-autoregressive window length (0 = any order; codila: a multiple of B).")
@@ -226,8 +250,12 @@ def generate(
     semi_ar_block: Optional[int] = _SEMI, threshold: Optional[float] = _THRESHOLD, cache: Optional[str] = _CACHE, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
     choice: Optional[str] = _CHOICE, temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
+    dlm_family: Optional[str] = _FAMILY, device: str = _DEVICE, dtype: Optional[str] = _DTYPE, block_size: Optional[int] = _BLOCK,
+    think_token: str = _THINK, end_think_token: str = _END_THINK,
+    chat: bool = typer.Option(False, help="Wrap the prompt as a user message with the DLM tokenizer's chat template."),
 ):
     """Complete a prompt: the text goes to stdout, the counts to stderr."""
+    variable_length, max_span = False, None
     check_options(locals())
     _decode_and_print("generate", dlm, ar, conditioning, decoder, _text(prompt, prompt_file), length, "", seed, locals())
 
@@ -243,8 +271,13 @@ def infill(
     semi_ar_block: Optional[int] = _SEMI, threshold: Optional[float] = _THRESHOLD, cache: Optional[str] = _CACHE, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
     choice: Optional[str] = _CHOICE, temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
+    dlm_family: Optional[str] = _FAMILY, device: str = _DEVICE, dtype: Optional[str] = _DTYPE, block_size: Optional[int] = _BLOCK,
+    think_token: str = _THINK, end_think_token: str = _END_THINK,
+    variable_length: bool = typer.Option(False, help="DreamOn (decoder dlm): the expand token grows the span, EOS in it deletes."),
+    max_span: Optional[int] = typer.Option(None, help="With --variable-length: the longest the span may grow (default 4 x length)."),
 ):
     """Fill `length` tokens between a prefix and a suffix: the infill goes to stdout, the counts to stderr."""
+    chat = False
     check_options(locals())
     _decode_and_print("infill", dlm, ar, conditioning, decoder, _text(prefix, prefix_file), length, _text(suffix, suffix_file), seed, locals())
 
@@ -359,6 +392,9 @@ def evaluate(
     semi_ar_block: Optional[int] = _SEMI, threshold: Optional[float] = _THRESHOLD, cache: Optional[str] = _CACHE, mode: Optional[str] = _MODE, scope: Optional[int] = _SCOPE, tau: Optional[float] = _TAU,
     choice: Optional[str] = _CHOICE, temperature: Optional[float] = _TEMPERATURE, top_p: Optional[float] = _TOP_P, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
+    dlm: Optional[Path] = typer.Option(None, help="A DLM directory instead of the checkpoints folder's dlm/ (then --ar is a path)."),
+    dlm_family: Optional[str] = _FAMILY, device: str = _DEVICE, dtype: Optional[str] = _DTYPE, block_size: Optional[int] = _BLOCK,
+    think_token: str = _THINK, end_think_token: str = _END_THINK,
 ):
     """Evaluate decoders on a task: pass@1, syntax errors, speed, any-order analysis; resumable."""
     check_options(locals())
@@ -386,7 +422,14 @@ def evaluate(
     options = EvalOptions(limit=limit, samples=samples, seed=seed, plan=CanvasPlan(completion_length=completion_length),
                           files=str(files) if files else None, batch_size=batch_size, allow_network=allow_network)
     out = out or Path("runs") / f"eval-{task}-{sweep or decoder}"
-    rows = run_eval(task, settings, out, options, checkpoints or SHIPPED, resume)
+    models = None
+    if dlm is not None:
+        from codila.eval.settings import ModelSet
+        from codila.models.loading import load_dlm
+
+        ar_options = {"block_size": block_size, "think_token": think_token, "end_think_token": end_think_token}
+        models = ModelSet(checkpoints or SHIPPED, load_dlm(dlm, dlm_family, device, dtype), ar_options)
+    rows = run_eval(task, settings, out, options, checkpoints or SHIPPED, resume, models=models)
     if json_path is not None:
         json_path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     Console(width=max(120, Console().width)).print(rows_table(rows, f"{task} ({out})"))
@@ -598,3 +641,7 @@ def main() -> None:
                    "and report it)", err=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":  # `python -m codila.cli` (torchrun -m codila.cli ...)
+    main()

@@ -64,6 +64,9 @@ RULES: dict[str, Rule] = {
     "clip_norm": at_least(0, strict=True),
     "gap_fraction": share(),
     "extra_share": share(),
+    "accumulate": count(),
+    # real models
+    "max_span": count(),
     # evaluation, demo, bench, analyses
     "limit": count(),
     "samples": count(),

@@ -4,7 +4,8 @@ Each canvas gets one row of `ids` (N, T). Rows are left-padded so that every dec
 column: one set of output rows (the region columns) then serves the whole batch, and row r of a canvas's region
 is logits row r. Rows are right-padded to T. Padding is masked out of attention and position ids count real
 tokens only, so a padded canvas sees exactly what it would see alone. Each canvas's `ids` becomes a view into
-its row: decoders commit into their canvas and the batch sees it without a copy.
+its row: decoders commit into their canvas and the batch sees it without a copy. Every tensor lives on `device` (the
+DLM's): the canvases move there with it.
 """
 
 from __future__ import annotations
@@ -16,19 +17,19 @@ from codila.models.dlm import DiffusionLM
 
 
 class CanvasBatch:
-    def __init__(self, canvases: list[Canvas], pad_id: int):
+    def __init__(self, canvases: list[Canvas], pad_id: int, device: torch.device | str = "cpu"):
         self.canvases = canvases
         start = max(canvas.start for canvas in canvases)
         offsets = [start - canvas.start for canvas in canvases]
         width = max(offset + len(canvas.ids) for offset, canvas in zip(offsets, canvases))
-        self.ids = torch.full((len(canvases), width), pad_id, dtype=torch.long)
-        self.attention_mask = torch.zeros((len(canvases), width), dtype=torch.long)
+        self.ids = torch.full((len(canvases), width), pad_id, dtype=torch.long, device=device)
+        self.attention_mask = torch.zeros((len(canvases), width), dtype=torch.long, device=device)
         for row, (offset, canvas) in enumerate(zip(offsets, canvases)):
             self.ids[row, offset : offset + len(canvas.ids)] = canvas.ids
             self.attention_mask[row, offset : offset + len(canvas.ids)] = 1
             canvas.ids = self.ids[row, offset : offset + len(canvas.ids)]  # a view: commits land in the batch
         self.position_ids = (self.attention_mask.cumsum(1) - 1).clamp(min=0)
-        self.region_columns = torch.arange(start, start + max(canvas.length for canvas in canvases))
+        self.region_columns = torch.arange(start, start + max(canvas.length for canvas in canvases), device=device)
 
     def active(self) -> list[int]:
         """Rows whose canvas still has masks."""

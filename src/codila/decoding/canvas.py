@@ -55,7 +55,7 @@ class Canvas:
 
     def fixed(self) -> torch.Tensor:
         """(L,) bool: positions outside the decoded region."""
-        positions = torch.arange(len(self.ids))
+        positions = torch.arange(len(self.ids), device=self.ids.device)
         return (positions < self.start) | (positions >= self.end)
 
     def masked(self) -> torch.Tensor:
@@ -66,7 +66,9 @@ class Canvas:
         """(N, B) positions of the region's contiguous blocks, in order."""
         if self.length % block_size:
             raise CodilaError(f"the number of tokens to decode ({self.length}) is not a multiple of the block size {block_size}")
-        return torch.arange(self.start, self.end).view(-1, block_size)
+        return torch.arange(self.start, self.end, device=self.ids.device).view(-1, block_size)
 
-    def copy(self) -> "Canvas":
-        return Canvas(self.ids.clone(), self.start, self.end, self.mask_id, self.stop_at_eos, self.observer)
+    def copy(self, device: torch.device | str | None = None) -> "Canvas":
+        """A copy (on `device`, default: where this one is)."""
+        return Canvas(self.ids.to(device or self.ids.device, copy=True), self.start, self.end, self.mask_id, self.stop_at_eos,
+                      self.observer)

@@ -71,8 +71,8 @@ def _check(dlm: DiffusionLM, ar: LocalAR | None, canvas: Canvas, config: CodilaD
         raise CodilaError(f"unknown block choice {config.choice!r}; choose one of {', '.join(CHOICES)}")
     if config.scope < 1 or config.tokens_per_step < 1:
         raise CodilaError("scope and tokens per step must be >= 1")
-    if dlm.special != ar.special:
-        raise CodilaError("the DLM and the AR use different tokenizers: CoDiLA needs one shared vocabulary")
+    if (dlm.special.mask_id, dlm.special.eos_id) != (ar.special.mask_id, ar.special.eos_id):
+        raise CodilaError("the AR was not loaded for this DLM (their mask / EOS ids differ): load it with load_ar(path, dlm)")
     if config.cache not in CACHE_MODES:
         raise CodilaError(f"unknown DLM cache {config.cache!r}; choose one of {', '.join(CACHE_MODES)}")
     if config.cache != "none" and config.semi_ar_block < 1:
@@ -106,7 +106,7 @@ def _commit_dynamic(log: CommitLog, marginals, blocks, tokens, entropies, config
     best_per_block, end_per_block = gain.max(1)
     best = int(best_per_block.argmax())
     if int(best_per_block[best]) >= 2:
-        take = free[best] & (torch.arange(blocks.shape[1]) <= end_per_block[best])
+        take = free[best] & (torch.arange(blocks.shape[1], device=blocks.device) <= end_per_block[best])
         log.commit(blocks[best][take], tokens[best][take])
         return
     free_marginals = marginals[free]  # (F, V): DLM fallback, its most confident masked position in scope
@@ -170,7 +170,7 @@ def decode_codila_batch(dlm: DiffusionLM, ar: LocalAR, canvases: list[Canvas], c
     if config.cache != "none":
         return [_decode_cached(dlm, ar, canvas, config, generator) for canvas, generator in zip(canvases, generators)]
     logs = [CommitLog(canvas.copy(), dlm.special.eos_id) for canvas in canvases]
-    batch = CanvasBatch([log.canvas for log in logs], dlm.special.pad_id)
+    batch = CanvasBatch([log.canvas for log in logs], dlm.special.pad_id, dlm.device)
     blocks = [log.canvas.blocks(ar.block_size) for log in logs]  # (N_i, B) positions of each canvas
     forwards = [0] * len(logs)
     started, ar_started = time.perf_counter(), ar.seconds
@@ -192,7 +192,7 @@ def decode_codila_batch(dlm: DiffusionLM, ar: LocalAR, canvases: list[Canvas], c
 
 def _decode_cached(dlm: DiffusionLM, ar: LocalAR, canvas: Canvas, config: CodilaDecodeConfig, generator: torch.Generator) -> DecodeResult:
     """CoDiLA over semi-AR windows with the approximate DLM KV cache, refreshed when a new window starts."""
-    log = CommitLog(canvas.copy(), dlm.special.eos_id)
+    log = CommitLog(canvas.copy(dlm.device), dlm.special.eos_id)
     blocks = log.canvas.blocks(ar.block_size)
     cache = DlmKvCache(dlm, config.cache)
     forwards_before, ar_before, current, steps = dlm.forwards, ar.seconds, None, 0

@@ -96,7 +96,7 @@ def decode_dlm_batch(dlm: DiffusionLM, ar, canvases: list[Canvas], config: DlmDe
             raise CodilaError("a DLM cache needs semi-autoregressive blocks: set --semi-ar-block")
         return [_decode_cached(dlm, canvas, config, generator) for canvas, generator in zip(canvases, generators)]
     logs = [CommitLog(canvas.copy(), dlm.special.eos_id) for canvas in canvases]
-    batch = CanvasBatch([log.canvas for log in logs], dlm.special.pad_id)
+    batch = CanvasBatch([log.canvas for log in logs], dlm.special.pad_id, dlm.device)
     forwards = [0] * len(logs)
     started = time.perf_counter()
     while rows := batch.active():
@@ -110,7 +110,7 @@ def decode_dlm_batch(dlm: DiffusionLM, ar, canvases: list[Canvas], config: DlmDe
 
 def _decode_cached(dlm: DiffusionLM, canvas: Canvas, config: DlmDecodeConfig, generator: torch.Generator) -> DecodeResult:
     """Semi-AR decoding of one canvas with the approximate KV cache, refreshed when a new block starts."""
-    log = CommitLog(canvas.copy(), dlm.special.eos_id)
+    log = CommitLog(canvas.copy(dlm.device), dlm.special.eos_id)
     cache = DlmKvCache(dlm, config.cache)
     forwards_before, current = dlm.forwards, None
     while not log.done():

@@ -76,7 +76,7 @@ class CommitLog:
         count = len(positions)
         if self.canvas.stop_at_eos and bool((tokens == self.eos_id).any()):
             first_eos = int(positions[tokens == self.eos_id].min())
-            after = torch.nonzero(self.canvas.masked() & (torch.arange(len(self.canvas.ids)) > first_eos)).flatten()
+            after = torch.nonzero(self.canvas.masked() & (torch.arange(len(self.canvas.ids), device=self.canvas.ids.device) > first_eos)).flatten()
             self.canvas.ids[after] = self.eos_id
             self.commit_step[after] = step
             count += len(after)

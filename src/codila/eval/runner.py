@@ -75,12 +75,14 @@ def run_eval(
     checkpoints: str | Path = SHIPPED,
     resume: bool = False,
     progress: bool = True,
+    models: ModelSet | None = None,
 ) -> list[dict]:
-    """Evaluate every setting on the task; returns all rows of the run (earlier ones too, when resuming)."""
+    """Evaluate every setting on the task; returns all rows of the run (earlier ones too, when resuming). `models`: the
+    DLM and ARs to use instead of the checkpoints folder's (real models: codila.models.loading)."""
     out = Path(out)
     if task_name != CODE_INFILL:
         get_task(task_name)  # unknown names fail before anything is written
-    models = ModelSet(checkpoints)
+    models = models or ModelSet(checkpoints)
     run = {"task": task_name, "checkpoints": str(checkpoints), **asdict(options)}
     del run["allow_network"]
     rows = _start(out, run, resume)
