@@ -60,3 +60,18 @@ def dlm(tiny_checkpoints):
 @pytest.fixture(scope="session")
 def ars(tiny_checkpoints, dlm):
     return {b: load_ar(tiny_checkpoints / f"ar-b{b}", dlm) for b in (1, 2, 4, 8)}
+
+
+@pytest.fixture(scope="session")
+def real_models(tmp_path_factory) -> Path:
+    """Tiny random models laid out like the published ones, on the real Qwen vocabulary (tests/real_models.py):
+    dream/ (Dream-v0), dreamon/ (DreamOn, with <|expand|>), llada/ (LLaDA's OLMo-style keys), qwen3/ (a Qwen3-0.6B-like AR)."""
+    import real_models as layouts
+
+    root = tmp_path_factory.mktemp("real-models")
+    bpe = layouts.qwen_bpe()
+    layouts.write_dream(root / "dream", bpe, seed=1)
+    layouts.write_dream(root / "dreamon", bpe, seed=2, expand=True)
+    layouts.write_llada(root / "llada", bpe, seed=3)
+    layouts.write_qwen3(root / "qwen3", bpe, seed=4)
+    return root

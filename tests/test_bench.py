@@ -2,7 +2,7 @@
 
 import pytest
 
-from codila.bench import CODILA_CACHE_WINDOW, bench_settings, run_bench
+from codila.bench import BASELINE, CODILA_CACHE_WINDOW, bench_settings, run_bench
 from codila.errors import CodilaError
 
 
@@ -14,10 +14,10 @@ def test_bench_rows(tiny_checkpoints, corpus_dir, tmp_path):
     batched = {row["label"]: row for row in rows if row["batch_size"] == 2}
     for label, row in by_label.items():  # the same decodes at batch 2 (a padded batch and a lone last span)
         assert row["syntax_valid"] == batched[label]["syntax_valid"] and row["dlm_forwards"] == batched[label]["dlm_forwards"]
-    assert by_label["DLM K=1"]["speedup"] == 1.0 and by_label["DLM K=1"]["dlm_forwards_per_token"] == 1.0
-    assert by_label["DLM K=1"]["ar_time_share"] == 0.0
-    assert by_label["CoDiLA B=4 static soft scope=1"]["dlm_forwards_per_token"] == 0.25
-    assert 0 < by_label["CoDiLA B=8 static soft scope=1"]["ar_time_share"] < 1
+    assert by_label[BASELINE]["speedup"] == 1.0 and by_label[BASELINE]["dlm_forwards_per_token"] == 1.0
+    assert by_label[BASELINE]["ar_time_share"] == 0.0
+    assert by_label["CoDiLA B=4 static soft scope=10"]["dlm_forwards_per_token"] == 0.25
+    assert 0 < by_label["CoDiLA B=8 static soft scope=10"]["ar_time_share"] < 1
     assert all(row["peak_mem_mb"] > 0 and row["tokens_per_s"] > 0 for row in rows)
     assert all(len(row["tokens_per_s_passes"]) == 3 and sorted(row["tokens_per_s_passes"])[1] == row["tokens_per_s"] for row in rows)
     with pytest.raises(CodilaError, match="repeats"):
@@ -27,7 +27,7 @@ def test_bench_rows(tiny_checkpoints, corpus_dir, tmp_path):
         assert by_label[cached]["dlm_forwards"] == semi_ar["dlm_forwards"] == 16  # one token per forward, cached or not
     assert 1 <= by_label["Fast-dLLM threshold=0.9 semi-AR 8 dual cache"]["dlm_forwards"] <= 16
     for cache in ("prefix", "dual"):  # a block of 4 per forward, cached or not
-        assert by_label[f"CoDiLA B=4 static soft scope=1 semi-AR {CODILA_CACHE_WINDOW} {cache} cache"]["dlm_forwards"] == 4
+        assert by_label[f"CoDiLA B=4 static soft scope=10 semi-AR {CODILA_CACHE_WINDOW} {cache} cache"]["dlm_forwards"] == 4
 
 
 def test_peak_memory_is_measured_per_window():
@@ -62,7 +62,7 @@ def test_a_run_fed_in_chunks_decodes_like_one_fed_at_once(tiny_checkpoints, corp
 def test_only_benches_the_chosen_settings_and_the_reference(tiny_checkpoints, corpus_dir):
     rows = run_bench(tiny_checkpoints, n=1, length=16, batch_sizes=(1,), files=corpus_dir, progress=False, repeats=1,
                      only=("dual cache", "B=8 static"))
-    assert [row["label"] for row in rows] == ["DLM K=1", "CoDiLA B=8 static soft scope=1", "DLM K=1 semi-AR 8 dual cache",
+    assert [row["label"] for row in rows] == [BASELINE, "CoDiLA B=8 static soft scope=10", "DLM K=1 semi-AR 8 dual cache",
                                               "Fast-dLLM threshold=0.9 semi-AR 8 dual cache",
-                                              f"CoDiLA B=4 static soft scope=1 semi-AR {CODILA_CACHE_WINDOW} dual cache"]
+                                              f"CoDiLA B=4 static soft scope=10 semi-AR {CODILA_CACHE_WINDOW} dual cache"]
     assert rows[0]["speedup"] == 1.0

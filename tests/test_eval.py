@@ -59,12 +59,12 @@ def test_humaneval_end_to_end_with_resume(tiny_checkpoints, tmp_path):
     out = tmp_path / "run"
     options = EvalOptions(limit=2, plan=CanvasPlan(completion_length=16))
     rows = run_eval("humaneval", quick_sweep(), out, options, tiny_checkpoints, progress=False)
-    assert [row["label"] for row in rows] == ["DLM K=1", "DLM K=4", "CoDiLA B=4 static soft scope=1", "CoDiLA B=4 dynamic soft tau=5.0 scope=1"]
+    assert [row["label"] for row in rows] == ["DLM K=1", "DLM K=4", "CoDiLA B=4 static soft scope=10", "CoDiLA B=4 dynamic soft tau=5.0 scope=10"]
     for row in rows:
         assert TASK_ROW_KEYS <= set(row) and row["n"] == 2 and row["task"] == "humaneval"
         assert 0 <= row["pass_at_1"] <= 1 and 0 <= row["syntax_error_rate"] <= 1 and row["exact_match"] is None
     by_label = {row["label"]: row for row in rows}
-    assert by_label["DLM K=1"]["dlm_forwards"] <= 16 and by_label["CoDiLA B=4 static soft scope=1"]["dlm_forwards"] <= 4
+    assert by_label["DLM K=1"]["dlm_forwards"] <= 16 and by_label["CoDiLA B=4 static soft scope=10"]["dlm_forwards"] <= 4
     assert (out / "pareto.png").stat().st_size > 0 and "| DLM K=4 |" in (out / "table.md").read_text()
     with pytest.raises(CodilaError, match="--resume"):
         run_eval("humaneval", quick_sweep(), out, options, tiny_checkpoints, progress=False)
@@ -102,7 +102,8 @@ def test_paper_sweep_on_code_infill(tiny_checkpoints, corpus_dir, tmp_path):
     assert len(set(labels)) == len(labels) == 20  # the paper's 19 and scope 1
     rows = run_eval(CODE_INFILL, settings, tmp_path / "run", EvalOptions(limit=1, span_length=16, files=str(corpus_dir)),
                     tiny_checkpoints, progress=False)
-    assert [row["label"] for row in rows] == labels
+    assert [row["label"] for row in rows] == ["floor: empty", "floor: newlines", *labels]
+    assert [row["method"] for row in rows[:2]] == ["empty", "newlines"]
     by_label = {row["label"]: row for row in rows}
     assert by_label["CoDiLA B=2 static top1 scope=10"]["ar"] == "ar-b2" and by_label["CoDiLA B=4 static top1 scope=10"]["ar"] == "ar-b4-top1"
     assert json.loads((tmp_path / "run" / "run.json").read_text())["task"] == CODE_INFILL

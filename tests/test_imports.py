@@ -7,8 +7,10 @@ SOURCE = Path(__file__).parent.parent / "src" / "codila"
 
 
 def unit(module: str) -> str:
-    """codila.decoding.dlm -> decoding; codila.cli -> cli: the package (or top-level module) a module belongs to."""
-    return module.split(".")[1]
+    """codila.decoding.dlm -> decoding; codila.cli -> cli: the package (or top-level module) a module belongs to; the
+    package's own __init__ (its lazy facade) is one unit of its own."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
 
 
 def module_name(path: Path) -> str:

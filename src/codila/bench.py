@@ -19,13 +19,14 @@ from codila.data.spans import sample_spans
 from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
 from codila.decoding.fast_dllm import FastDllmConfig
-from codila.demo import demo_settings
 from codila.errors import CodilaError
 from codila.eval.infill_run import InfillRun
 from codila.eval.settings import DecodeSetting, ModelSet
+from codila.eval.sweeps import DEMO_SCOPE, DEMO_TEMPERATURE, DEMO_TOP_P, demo_settings
 from codila.models.io import SHIPPED
 
-BASELINE = "DLM K=1"  # the label of the setting every speedup is measured against
+# the label of the setting every speedup is measured against: the demo's DLM K=1 row (it samples like CoDiLA)
+BASELINE = DlmDecodeConfig(temperature=DEMO_TEMPERATURE, top_p=DEMO_TOP_P).label()
 WARMUP_SPANS = 2  # decoded first and not timed: the first calls of a model pay one-off allocation costs
 INTERLEAVE_SPANS = 2  # settings take turns every this many spans (rounded up to whole batches) within a pass
 SEMI_AR_BLOCK = 8  # the DLM cache rows decode the span in semi-autoregressive blocks of this many positions
@@ -34,7 +35,7 @@ SEMI_AR_BLOCK = 8  # the DLM cache rows decode the span in semi-autoregressive b
 CODILA_CACHE_WINDOW = 32
 
 
-def cache_settings(scope: int = CodilaDecodeConfig.scope) -> list[DecodeSetting]:
+def cache_settings(scope: int = DEMO_SCOPE) -> list[DecodeSetting]:
     """The DLM in semi-AR order without, with prefix and with dual cache; Fast-dLLM's threshold decoding
     without and with dual cache (the combination Fast-dLLM reports); CoDiLA B=4 static with either cache (its
     uncached row is the demo's)."""
@@ -45,7 +46,7 @@ def cache_settings(scope: int = CodilaDecodeConfig.scope) -> list[DecodeSetting]
             + [DecodeSetting("codila", config, "ar-b4") for config in codila])
 
 
-def bench_settings(tau: float = CodilaDecodeConfig.tau, scope: int = CodilaDecodeConfig.scope) -> list[DecodeSetting]:
+def bench_settings(tau: float = CodilaDecodeConfig.tau, scope: int = DEMO_SCOPE) -> list[DecodeSetting]:
     """The demo's settings but the conditioning ablation (it decodes exactly like soft B=4), then the cache rows."""
     return [setting for setting in demo_settings(tau, scope) if setting.ar != "ar-b4-top1"] + cache_settings(scope)
 
@@ -82,7 +83,7 @@ def peak_memory_mb() -> float:
 
 
 def run_bench(checkpoints: str | Path = SHIPPED, n: int = 24, length: int = 32, seed: int = 0, tau: float = CodilaDecodeConfig.tau,
-              scope: int = CodilaDecodeConfig.scope,
+              scope: int = DEMO_SCOPE,
               batch_sizes: tuple[int, ...] = (1, 8), files: str | Path | None = None, json_path: str | Path | None = None,
               progress: bool = True, repeats: int = 3, only: tuple[str, ...] = ()) -> list[dict]:
     """One row per setting and batch size: the demo's keys plus batch_size, dlm_forwards_per_token, ar_time_share,

@@ -61,6 +61,14 @@ EXTRA_PACKAGES = typer.Option(None, help="Comma-separated installed packages who
 EXTRA_SHARE = typer.Option(None, help="Probability that a window comes from --extra-packages (default: in proportion to their "
                                       "size).")
 
+# real models (docs/real-models.md): a DLM family, where and in which precision to run, an AR codila did not train
+_FAMILY = typer.Option(None, help="DLM family: dream, llada or codila (default: read from the DLM's config.json).")
+_DEVICE = typer.Option("auto", help="auto, cpu, cuda (cuda:N) or mps.")
+_DTYPE = typer.Option(None, help="float32 (default), bfloat16 or float16.")
+_BLOCK = typer.Option(None, help="B for an AR directory that records none (a plain causal LM such as Qwen3-0.6B).")
+_THINK = typer.Option("<think>", help="The AR tokenizer's token that opens the conditioning frame.")
+_END_THINK = typer.Option("</think>", help="The AR tokenizer's token that closes the conditioning frame.")
+
 
 def _names(comma_separated: str | None) -> list[str] | None:
     return [name.strip() for name in comma_separated.split(",") if name.strip()] if comma_separated else None
@@ -104,9 +112,10 @@ def train_ar_command(
     block_size: int = typer.Option(4, help="B: tokens per block (one AR per block size)."),
     conditioning: str = typer.Option("soft", help="soft, top1 or topk:K (the paper's ablation)."),
     frame: bool = typer.Option(True, help="Frame the conditioning with <think>/</think> (--no-frame: the ablation)."),
-    steps: int = typer.Option(1500),
-    batch_size: int = typer.Option(16, help="Windows per step; every masked block in them is a training example."),
-    lr: float = typer.Option(1e-3),
+    steps: Optional[int] = typer.Option(None, help="Optimizer steps (default 1500; with --data: the recipe's)."),
+    batch_size: Optional[int] = typer.Option(None, help="Windows per step (default 16; with --data: the recipe's); every masked block "
+                                                        "in them is a training example."),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate (default 1e-3; with --data: the recipe's)."),
     preset: str = typer.Option("ar-small"),
     files: Optional[Path] = typer.Option(None, help="Train on this directory of .py files instead of the stdlib."),
     seed: int = typer.Option(0),
@@ -118,15 +127,62 @@ def train_ar_command(
     gap_fraction: float = GAP_FRACTION,
     extra_packages: Optional[str] = EXTRA_PACKAGES,
     extra_share: Optional[float] = EXTRA_SHARE,
+    ar_init: Optional[Path] = typer.Option(None, help="Start the AR from this causal LM directory (e.g. Qwen3-0.6B); needs --data."),
+    data: Optional[Path] = typer.Option(None, help="JSONL of prompt/response pairs or chat messages: only responses are masked."),
+    recipe: str = typer.Option("paper", help="With --data: a shipped recipe (paper) or a JSON file of training options."),
+    accumulate: Optional[int] = typer.Option(None, help="With --data: micro-batches per optimizer step."),
+    window: int = typer.Option(512, help="With --data: tokens per example window (prompt + response, EOS-padded)."),
+    gradient_checkpointing: bool = typer.Option(False, help="With --data: recompute activations in the backward pass."),
+    dlm_family: Optional[str] = _FAMILY, device: str = _DEVICE, dtype: Optional[str] = _DTYPE,
+    think_token: str = _THINK, end_think_token: str = _END_THINK,
 ):
-    """Train a local AR on the marginals of a frozen DLM."""
+    """Train a local AR on the marginals of a frozen DLM (with --ar-init and --data: a real AR on a paper-scale DLM; under
+    torchrun the global batch is split over the processes)."""
     check_options(locals())
+    if ar_init is not None or data is not None:
+        from codila.train.ar_sft import recipe_config, train_ar_on_responses
+
+        if ar_init is None or data is None:
+            raise CodilaError("--ar-init and --data go together: the causal LM to start from and the examples to train on")
+        config = recipe_config(recipe, steps=steps, batch_size=batch_size, lr=lr, seed=seed, accumulate=accumulate,
+                               eval_every=eval_every if eval_every != 100 else None, save_every_seconds=save_every)
+        summary = train_ar_on_responses(dlm, ar_init, data, out, block_size, config, dlm_family, conditioning, frame, window,
+                                        gradient_checkpointing=gradient_checkpointing, device=device, dlm_dtype=dtype, resume=resume,
+                                        think_token=think_token, end_think_token=end_think_token)
+        typer.echo(f"trained AR (B={block_size}) on {data}: {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
+        return
     from codila.train.ar import train_ar
 
+    steps, batch_size, lr = steps or 1500, batch_size or 16, lr or 1e-3
     summary = train_ar(dlm, out, block_size, _train_config(steps, batch_size, lr, seed, save_every, eval_every),
                        conditioning, preset, files, resume, framed=frame, init=init, gap_fraction=gap_fraction,
                        extra_packages=_names(extra_packages), extra_share=extra_share)
     typer.echo(f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
+
+
+@train_app.command("ar-pretrain")
+def train_ar_pretrain_command(
+    dlm: Path = typer.Option(..., help="The DLM checkpoint whose tokenizer the AR uses (ids must agree)."),
+    out: Path = typer.Option(..., help="Run directory: state.pt (resume), log.jsonl, checkpoint/ (the model)."),
+    steps: int = typer.Option(2000),
+    batch_size: int = typer.Option(32),
+    lr: float = typer.Option(1e-3),
+    window: int = typer.Option(64, help="Training window (tokens)."),
+    preset: str = typer.Option("ar-base", help="Model size: see codila.models.presets."),
+    files: Optional[Path] = typer.Option(None, help="Train on this directory of .py files instead of the stdlib."),
+    seed: int = typer.Option(0),
+    save_every: float = typer.Option(300.0),
+    eval_every: int = typer.Option(100),
+    resume: bool = typer.Option(False),
+    extra_packages: Optional[str] = EXTRA_PACKAGES,
+    extra_share: Optional[float] = EXTRA_SHARE,
+):
+    """Pretrain a local AR as a plain causal LM on the training split (then `codila train ar --init` it)."""
+    from codila.train.ar_pretrain import pretrain_ar
+
+    summary = pretrain_ar(dlm, out, _train_config(steps, batch_size, lr, seed, save_every, eval_every), preset, window, files,
+                          resume, extra_packages=_names(extra_packages), extra_share=extra_share)
+    typer.echo(f"pretrained AR: {summary['steps']} steps, validation loss {summary['final_validation_loss']}, checkpoint in {out / 'checkpoint'}")
 
 
 def _ar_path(value: str | None, root: Path) -> Path:
@@ -137,38 +193,38 @@ def _ar_path(value: str | None, root: Path) -> Path:
 
 
 def _decode(kind: str, dlm_path: Optional[Path], ar: Optional[str], conditioning: Optional[str], decoder: str, inputs: list[dict],
-            length: int, seed: int, options: dict, batch_size: int) -> list[dict]:
+            length: int, seed: int, options: dict, batch_size: int, models: dict, extra: dict) -> list[dict]:
     """Decode every input ({"prompt"} or {"prefix", "suffix"}), `batch_size` at a time, input i with seed + i; one result
-    per input: the text and the counts."""
-    import torch
-
-    from codila.decoding.canvas import Canvas
+    per input: the text and the counts. `models`: how to load them (device, dtype, family, an AR's block size and frame
+    tokens); `extra`: generate's chat, infill's variable_length / max_span."""
+    from codila.api import CoDiLA
     from codila.decoding.registry import decoder_config
-    from codila.models.loading import load_ar, load_dlm
 
     if batch_size < 1:
         raise CodilaError(f"--batch-size must be >= 1, got {batch_size}")
-    spec, config = decoder_config(decoder, options)
-    dlm = load_dlm(dlm_path or SHIPPED / "dlm")
-    local_ar = load_ar(_ar_path(ar, SHIPPED), dlm, conditioning) if spec.needs_ar or ar else None
-    encode = lambda text: dlm.tokenizer(text, add_special_tokens=False)["input_ids"]
-    if kind == "generate":
-        canvases = [Canvas.completion(encode(item["prompt"]), length, dlm.mask_id, dlm.max_length) for item in inputs]
-    else:
-        canvases = [Canvas.infill(encode(item.get("prefix", "")), length, encode(item.get("suffix", "")), dlm.mask_id,
-                                  dlm.max_length) for item in inputs]
+    spec, _ = decoder_config(decoder, options)  # checks the options before any model loads
+    ar_path = _ar_path(ar, SHIPPED) if spec.needs_ar or ar else None
+    model = CoDiLA.from_pretrained(dlm_path, ar_path, models["device"], models["dtype"], models["dlm_family"], models["block_size"],
+                                   conditioning, models["think_token"], models["end_think_token"])
     results = []
-    for first in range(0, len(canvases), batch_size):
-        chunk = canvases[first : first + batch_size]
-        generators = [torch.Generator().manual_seed(seed + first + i) for i in range(len(chunk))]
-        for item, result in zip(inputs[first:], spec.decode_batch(dlm, local_ar, chunk, config, generators)):
-            generated = result.generated.tolist()
-            if kind == "generate" and dlm.special.eos_id in generated:
-                generated = generated[: generated.index(dlm.special.eos_id)]
-            results.append({**({"id": item["id"]} if "id" in item else {}), "text": dlm.tokenizer.decode(generated),
-                            "tokens": len(generated), "steps": result.steps, "dlm_forwards": result.dlm_forwards,
-                            "ar_steps": result.ar_steps, "seconds": result.seconds})
+    for first in range(0, len(inputs), batch_size):
+        chunk = inputs[first : first + batch_size]
+        if kind == "generate":
+            done = model.generate([item["prompt"] for item in chunk], length, decoder, seed + first, **extra, **options)
+        else:
+            done = model.infill([item.get("prefix", "") for item in chunk], [item.get("suffix", "") for item in chunk], length,
+                                decoder, seed + first, **extra, **options)
+        for item, result in zip(chunk, done):
+            results.append({**({"id": item["id"]} if "id" in item else {}), "text": result.text, "tokens": result.tokens,
+                            "steps": result.steps, "dlm_forwards": result.dlm_forwards, "ar_steps": result.ar_steps,
+                            "seconds": result.seconds})
     return results
+
+
+def _model_options(dlm_family, device, dtype, block_size, think_token, end_think_token) -> dict:
+    """How generate / infill load their models (real models: docs/real-models.md)."""
+    return {"dlm_family": dlm_family, "device": device, "dtype": dtype, "block_size": block_size, "think_token": think_token,
+            "end_think_token": end_think_token}
 
 
 def _decode_and_print(kind: str, inputs: list[dict] | None, single: dict, output: Optional[Path], **decoding) -> None:
@@ -191,9 +247,9 @@ def _decode_and_print(kind: str, inputs: list[dict] | None, single: dict, output
 
 
 _DECODER = typer.Option("codila", help="Decoder name (see `codila ls`).")
-_AR = typer.Option(None, help="Local AR checkpoint: a directory, or the name of a shipped one (default: ar-b4; used by decoders "
-                              "that need one).")
-_DLM = typer.Option(None, help="DLM checkpoint directory (default: the shipped one).")
+_AR = typer.Option(None, help="Local AR: a codila checkpoint or a causal LM directory, or the name of a shipped one (default "
+                              "with the shipped DLM: ar-b4; used by decoders that need one).")
+_DLM = typer.Option(None, help="DLM directory: a codila checkpoint or a Dream / LLaDA model (default: the shipped one).")
 _CONDITIONING = typer.Option(None, help="Override the AR's conditioning: soft, top1 or topk:K (default: the AR's own).")
 _INPUT = typer.Option(None, "--input", help="A JSONL file of inputs (- = stdin), one JSON object per line; an \"id\" is kept.")
 _OUTPUT = typer.Option(None, "--output", help="With --input: write the JSONL results here (default: stdout).")
@@ -209,6 +265,9 @@ def generate(
     length: int = typer.Option(64, help="Tokens to generate (a multiple of B for codila)."),
     dlm: Optional[Path] = _DLM, ar: Optional[str] = _AR, decoder: str = _DECODER, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0, help="Generator seed (input i of --input: seed + i)."), batch_size: int = _BATCH,
+    dlm_family: Optional[str] = _FAMILY, device: str = _DEVICE, dtype: Optional[str] = _DTYPE, block_size: Optional[int] = _BLOCK,
+    think_token: str = _THINK, end_think_token: str = _END_THINK,
+    chat: bool = typer.Option(False, help="Wrap the prompt as a user message with the DLM tokenizer's chat template."),
     decode_options: dict = None,
 ):
     """Complete a prompt: the text goes to stdout, the counts to stderr. With --input FILE: lines {"prompt": ...} in,
@@ -219,7 +278,8 @@ def generate(
     inputs = read_jsonl(input_file, ("prompt",)) if input_file is not None else None
     single = None if inputs is not None else {"prompt": read_text(prompt, prompt_file)}
     _decode_and_print("generate", inputs, single, output, dlm_path=dlm, ar=ar, conditioning=conditioning, decoder=decoder,
-                      length=length, seed=seed, options=decode_options, batch_size=batch_size)
+                      length=length, seed=seed, options=decode_options, batch_size=batch_size,
+                      models=_model_options(dlm_family, device, dtype, block_size, think_token, end_think_token), extra={"chat": chat})
 
 
 @app.command()
@@ -233,19 +293,25 @@ def infill(
     length: int = typer.Option(32, help="Masked tokens between prefix and suffix (a multiple of B for codila)."),
     dlm: Optional[Path] = _DLM, ar: Optional[str] = _AR, decoder: str = _DECODER, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0, help="Generator seed (input i of --input: seed + i)."), batch_size: int = _BATCH,
+    dlm_family: Optional[str] = _FAMILY, device: str = _DEVICE, dtype: Optional[str] = _DTYPE, block_size: Optional[int] = _BLOCK,
+    think_token: str = _THINK, end_think_token: str = _END_THINK,
+    variable_length: bool = typer.Option(False, help="DreamOn (decoder dlm): the expand token grows the span, EOS in it deletes."),
+    max_span: Optional[int] = typer.Option(None, help="With --variable-length: the longest the span may grow (default 4 x length)."),
     decode_options: dict = None,
 ):
     """Fill `length` tokens between a prefix and a suffix: the infill goes to stdout, the counts to stderr. With --input
     FILE: lines {"prefix": ..., "suffix": ...} in, JSONL results out (as generate)."""
     from codila.cli_io import read_jsonl, read_text
 
-    check_options({"length": length, "seed": seed, "batch_size": batch_size, **decode_options})
+    check_options({"length": length, "seed": seed, "batch_size": batch_size, "max_span": max_span, **decode_options})
     if prefix == "-" and suffix == "-":
         raise CodilaError("only one of --prefix and --suffix can be read from stdin")
     inputs = read_jsonl(input_file, ("prefix", "suffix")) if input_file is not None else None
     single = None if inputs is not None else {"prefix": read_text(prefix, prefix_file), "suffix": read_text(suffix, suffix_file)}
     _decode_and_print("infill", inputs, single, output, dlm_path=dlm, ar=ar, conditioning=conditioning, decoder=decoder,
-                      length=length, seed=seed, options=decode_options, batch_size=batch_size)
+                      length=length, seed=seed, options=decode_options, batch_size=batch_size,
+                      models=_model_options(dlm_family, device, dtype, block_size, think_token, end_think_token),
+                      extra={"variable_length": variable_length, "max_span": max_span})
 
 
 @app.command("ls")
@@ -261,11 +327,16 @@ def list_decoders():
         typer.echo(f"  {task.name:34} {task.description}")
 
 
-_DEMO_SCOPE = typer.Option(CodilaDecodeConfig.scope, "--scope", help="CoDiLA rows' candidate blocks per step (the decoder's "
-                                                                     "default, chosen on validation spans; the paper's is 10).")
+_DEMO_SCOPE = typer.Option(None, "--scope", help="CoDiLA rows' candidate blocks per step (default 10, the paper's; the demo "
+                                                 "adds a scope-1 ablation row, the decoder's default).")
 
 
-def _checked_scope(scope: int) -> int:
+def _checked_scope(scope: int | None) -> int:
+    """--scope of demo and bench: default the demo's (10)."""
+    if scope is None:
+        from codila.eval.sweeps import DEMO_SCOPE
+
+        return DEMO_SCOPE
     if scope < 1:
         raise CodilaError(f"scope must be >= 1, got {scope}")
     return scope
@@ -276,16 +347,18 @@ def demo(
     n: int = typer.Option(200, help="Spans to infill."),
     length: int = typer.Option(32, help="Masked tokens per span."),
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
-    files: Optional[Path] = typer.Option(None, help="Cut spans from every .py file here instead of the stdlib test split."),
+    files: Optional[Path] = typer.Option(None, help="Cut spans from every .py file here instead of the shipped held-out spans."),
+    split: Optional[str] = typer.Option(None, help="The shipped held-out spans to use: test (default) or validation."),
     tau: float = typer.Option(CodilaDecodeConfig.tau, help="Dynamic mode's entropy threshold (the decoder's default, chosen on "
                                                            "validation spans)."),
-    scope: int = _DEMO_SCOPE,
+    scope: Optional[int] = _DEMO_SCOPE,
     seed: int = typer.Option(0),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
     markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
     record: bool = typer.Option(False, help="Also write the rows into the checkpoints' manifest.json files."),
     batch_size: Optional[int] = typer.Option(None, help="Spans decoded together (outputs do not change; throughput does; "
                                                           "default 32)."),
+    records: Optional[Path] = typer.Option(None, help="Write every span's scores per setting here (JSON lines)."),
 ):
     """Infill held-out code with every decoder on the shipped tiny models and print one table."""
     check_options(locals())
@@ -297,12 +370,14 @@ def demo(
     batch_size = DEMO_BATCH_SIZE if batch_size is None else batch_size
     if batch_size < 1:
         raise CodilaError(f"batch size must be >= 1, got {batch_size}")
-    rows = run_demo(checkpoints or SHIPPED, n, length, files, None, seed, tau, _checked_scope(scope), json_path, record=record,
-                    batch_size=batch_size)
+    rows = run_demo(checkpoints or SHIPPED, n, length, files, split, seed, tau,
+                    _checked_scope(scope), json_path, record=record, batch_size=batch_size,
+                    records_path=records)
     if markdown is not None:
         markdown.write_text(rows_markdown(rows))
-    source = f"files in {files}" if files else "stdlib test split"
-    Console(width=max(120, Console().width)).print(rows_table(rows, f"infilling {n} spans of {length} tokens ({source})"))
+    source = f"files in {files}" if files else f"shipped held-out {split or 'test'} spans"
+    Console(width=max(140, Console().width)).print(rows_table(rows, f"infilling {n} spans of {length} tokens ({source}); "
+                                                             "floor-free: spans whose empty infill does not parse; ± file-clustered SE"))
 
 
 def _oracle_check(task_name: str, oracle: str, limit: Optional[int], workers: int, allow_network: bool) -> None:
@@ -358,6 +433,9 @@ def evaluate(
                                                 "ar-b4; used by decoders that need one)."),
     decoder: str = _DECODER, conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
+    dlm: Optional[Path] = typer.Option(None, help="A DLM directory instead of the checkpoints folder's dlm/ (then --ar is a path)."),
+    dlm_family: Optional[str] = _FAMILY, device: str = _DEVICE, dtype: Optional[str] = _DTYPE, block_size: Optional[int] = _BLOCK,
+    think_token: str = _THINK, end_think_token: str = _END_THINK,
     decode_options: dict = None,
 ):
     """Evaluate decoders on a task: pass@1, syntax errors, speed, any-order analysis; resumable."""
@@ -390,7 +468,14 @@ def evaluate(
     options = EvalOptions(limit=limit, samples=samples, seed=seed, plan=CanvasPlan(completion_length=completion_length),
                           files=str(files) if files else None, batch_size=batch_size, allow_network=allow_network)
     out = out or Path("runs") / f"eval-{task}-{sweep or decoder}"
-    rows = run_eval(task, settings, out, options, checkpoints or SHIPPED, resume)
+    models = None
+    if dlm is not None:
+        from codila.eval.settings import ModelSet
+        from codila.models.loading import load_dlm
+
+        ar_options = {"block_size": block_size, "think_token": think_token, "end_think_token": end_think_token}
+        models = ModelSet(checkpoints or SHIPPED, load_dlm(dlm, dlm_family, device, dtype), ar_options)
+    rows = run_eval(task, settings, out, options, checkpoints or SHIPPED, resume, models=models)
     if json_path is not None:
         json_path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     Console(width=max(120, Console().width)).print(rows_table(rows, f"{task} ({out})"))
@@ -403,7 +488,7 @@ def bench(
     length: int = typer.Option(32, help="Masked tokens per span."),
     batch_sizes: str = typer.Option("1,8", help="Comma-separated batch sizes to measure."),
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
-    scope: int = _DEMO_SCOPE,
+    scope: Optional[int] = _DEMO_SCOPE,
     seed: int = typer.Option(0),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
     markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
@@ -508,6 +593,77 @@ def export(
     typer.echo(f"exported {source} -> {destination} ({dtype})")
 
 
+# -- serving and tracing (codila.serve, codila.trace) --------------------------------------------------------------
+@app.command("serve")
+def serve_command(
+    checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder: dlm/ and the local ARs a request may name "
+                                                          "(default: the shipped ones)."),
+    dlm: Optional[Path] = typer.Option(None, help="Serve this DLM checkpoint instead of the folder's dlm/."),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on (loopback by default)."),
+    port: int = typer.Option(8000),
+    model_name: str = typer.Option("codila", help="The model id clients ask for (/v1/models)."),
+    max_prompt_tokens: int = typer.Option(96, help="Longest context (prompt plus suffix) in tokens."),
+    max_tokens: int = typer.Option(64, help="Most tokens one request may decode."),
+    max_batch: int = typer.Option(8, help="Requests decoded together."),
+    max_wait: float = typer.Option(0.005, help="Seconds a request waits for others to share its batch."),
+    max_queued: int = typer.Option(64, help="Requests waiting at most; more get 429."),
+    timeout: float = typer.Option(60.0, help="Seconds a request may take; then 408."),
+    threads: int = typer.Option(1, help="torch threads for decoding."),
+):
+    """Serve the models behind OpenAI's API: /v1/completions (suffix = infilling), /v1/chat/completions, streaming."""
+    check_options(locals())
+    from codila.serve.schemas import ServeLimits
+    from codila.serve.server import serve
+
+    limits = ServeLimits(max_prompt_tokens, max_tokens, max_batch, max_wait, max_queued, timeout)
+    serve(checkpoints or SHIPPED, host, port, limits, model_name, dlm, threads)
+
+
+@app.command("bench-serve")
+def bench_serve_command(
+    requests: int = typer.Option(200, help="Requests per pass and concurrency."),
+    clients: str = typer.Option("1,8", help="Comma-separated numbers of concurrent clients."),
+    max_tokens: int = typer.Option(32, help="Tokens each request decodes."),
+    repeats: int = typer.Option(1, help="Passes over the concurrencies, interleaved."),
+    checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the rows and the summary here."),
+    markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
+):
+    """Throughput and latency of a server this command starts on 127.0.0.1 (and stops), under concurrent clients."""
+    check_options(locals())
+    from codila.serve.bench import bench_serve_report
+
+    typer.echo(bench_serve_report(checkpoints or SHIPPED, requests, clients, max_tokens, repeats, json_path, markdown))
+
+
+@app.command("trace")
+@with_decode_options
+def trace_command(
+    prompt: Optional[str] = typer.Argument(None, help="The prompt (the prefix when --suffix is given; - = stdin)."),
+    prompt_file: Optional[Path] = typer.Option(None), suffix: Optional[str] = typer.Option(None, help="Infill before this text."),
+    suffix_file: Optional[Path] = typer.Option(None),
+    length: int = typer.Option(32, help="Tokens to decode (a multiple of B for codila)."),
+    out: Path = typer.Option(Path("runs/trace.html"), help="The HTML page to write."),
+    png: Optional[Path] = typer.Option(None, help="The PNG to write (default: --out with .png)."),
+    dlm: Optional[Path] = _DLM, ar: Optional[str] = _AR, decoder: str = _DECODER, conditioning: Optional[str] = _CONDITIONING,
+    seed: int = typer.Option(0),
+    decode_options: dict = None,
+):
+    """Decode once and show it step by step: an HTML page (and a PNG) of commits, DLM guesses, AR choices, entropies."""
+    check_options({"length": length, "seed": seed, **decode_options})
+    from codila.cli_io import read_text
+    from codila.decoding.registry import decoder_config
+    from codila.trace.run import trace_decoding, write_trace
+
+    spec, config = decoder_config(decoder, decode_options)
+    after = read_text(suffix, suffix_file) if suffix is not None or suffix_file is not None else None
+    ar_path = _ar_path(ar, SHIPPED) if spec.needs_ar or ar else None
+    trace = trace_decoding(spec, config, read_text(prompt, prompt_file), length, after, seed, dlm, ar_path, conditioning)
+    png = png or out.with_suffix(".png")
+    write_trace(trace, out, png)
+    typer.echo(f"wrote {out} and {png} ({len(trace['steps'])} steps)")
+
+
 def main() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bars (read when transformers loads)
     try:
@@ -530,3 +686,7 @@ def main() -> None:
                    "and report it)", err=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":  # `python -m codila.cli` (torchrun -m codila.cli ...)
+    main()

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from rich.progress import Progress
 
-from codila.data.corpus import load_files
-from codila.data.spans import sample_spans
+from codila.data.heldout import SHIPPED_SPAN_LENGTH, evaluation_spans
 from codila.decoding.codila import CodilaDecodeConfig
-from codila.decoding.dlm import DlmDecodeConfig
-from codila.eval.infill_run import run_infill_setting
+from codila.eval.infill_run import InfillRun
+from codila.eval.metrics import floor_rows
 from codila.eval.settings import DecodeSetting, ModelSet
+from codila.eval.sweeps import DEMO_SCOPE, demo_settings
 from codila.models.io import MANIFEST_FILE, SHIPPED
 from codila.train.manifest import base_manifest
 
@@ -22,46 +22,40 @@ from codila.train.manifest import base_manifest
 DEMO_BATCH_SIZE = 32
 
 
-def demo_settings(tau: float = CodilaDecodeConfig.tau, scope: int = CodilaDecodeConfig.scope) -> list[DecodeSetting]:
-    """DLM K in {1,2,4,8}; CoDiLA static at B in {2,4,8}, top-1 conditioning at B=4, dynamic at B=4 (the decoder's
-    validated scope and tau unless given)."""
-    static = CodilaDecodeConfig(scope=scope)
-    return [
-        *(DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=k)) for k in (1, 2, 4, 8)),
-        *(DecodeSetting("codila", static, f"ar-b{b}") for b in (2, 4, 8)),
-        DecodeSetting("codila", static, "ar-b4-top1"),
-        DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=tau, scope=scope), "ar-b4"),
-    ]
-
-
 def run_demo(
     checkpoints: str | Path = SHIPPED,
     n: int = 200,
-    length: int = 32,
+    length: int = SHIPPED_SPAN_LENGTH,
     files: str | Path | None = None,
     split: str | None = None,
     seed: int = 0,
     tau: float = CodilaDecodeConfig.tau,
-    scope: int = CodilaDecodeConfig.scope,
+    scope: int = DEMO_SCOPE,
     json_path: str | Path | None = None,
     progress: bool = True,
     record: bool = False,
     batch_size: int = DEMO_BATCH_SIZE,
+    records_path: str | Path | None = None,
 ) -> list[dict]:
-    """Rows of metrics, one per demo setting, on `n` spans of `length` tokens from held-out files (the stdlib's
-    test split, or every file of `files`). `record` adds the rows to the manifests of the checkpoints used."""
+    """Rows of metrics on `n` spans of `length` tokens from held-out files (`demo_spans`): the floors (method
+    "empty", "newlines"), then one row per demo setting. `record` adds the rows to the manifests of the checkpoints
+    used; `records_path` gets every span's scores per setting (JSON lines, for paired comparisons)."""
     models = ModelSet(checkpoints)
     context = (models.dlm.max_length - length) // 2
-    source = load_files(files, split or ("all" if files else "test"))
-    spans = sample_spans(source, models.dlm.tokenizer, n, length, context, seed)
+    spans = evaluation_spans(models.dlm.tokenizer, n, length, context, files, split, seed)
     settings = demo_settings(tau, scope)
-    rows = []
+    rows, records = floor_rows(spans, models.dlm.tokenizer), []
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("demo", total=len(settings) * n)
         for setting in settings:
-            rows.append(run_infill_setting(models, setting, spans, seed, lambda: bar.advance(task), batch_size))
+            run = InfillRun(models, setting, seed).decode(spans, 0, batch_size, lambda: bar.advance(task))
+            rows.append(run.row())
+            records += [{"label": rows[-1]["label"], "file": span.file, "start": span.start, **score}
+                        for span, score in zip(spans, run.scores)]
     if json_path is not None:
         Path(json_path).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    if records_path is not None:
+        Path(records_path).write_text("".join(json.dumps(record) + "\n" for record in records))
     if record:
         record_in_manifests(Path(checkpoints), settings, rows, {"n": n, "length": length, "seed": seed, "batch_size": batch_size,
                                                                  "files": str(files or "stdlib test split")})
@@ -71,7 +65,7 @@ def run_demo(
 def record_in_manifests(checkpoints: Path, settings: list[DecodeSetting], rows: list[dict], run: dict) -> None:
     """Write the demo's metrics into manifest.json: the DLM's gets every row, each AR's the rows that used it."""
     used = {"dlm": rows}
-    for setting, row in zip(settings, rows):
+    for setting, row in zip(settings, rows[len(rows) - len(settings):]):
         if setting.ar is not None:
             used.setdefault(setting.ar, []).append(row)
     for name, its_rows in used.items():

@@ -37,7 +37,7 @@ def sample_top_p(logits: torch.Tensor, temperature: float, top_p: float, generat
     if temperature <= 0:
         return logits.argmax(-1)
     probs = torch.softmax(logits / temperature, dim=-1)
-    uniform = torch.rand((*probs.shape[:-1], 1), generator=generator)  # one per row, drawn whichever path follows
+    uniform = torch.rand((*probs.shape[:-1], 1), generator=generator).to(probs.device)  # one per row, either path; CPU generator
     top_prob, top_token = probs.max(-1)
     if bool((top_prob >= top_p).all()):  # every nucleus is its most likely token alone (usual at low temperature)
         return top_token

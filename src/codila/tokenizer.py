@@ -42,9 +42,11 @@ class SpecialIds:
             raise CodilaError(f"tokenizer lacks special tokens {missing}; `codila train dlm` builds a tokenizer that has them")
         return cls(vocab[MASK_TOKEN], vocab[EOS_TOKEN], vocab[PAD_TOKEN], vocab[THINK_TOKEN], vocab[END_THINK_TOKEN])
 
-    def never_generated(self) -> torch.Tensor:
-        """Ids no decoded position may take: the mask itself, padding and the AR's frame tokens (EOS may)."""
-        return torch.tensor([self.mask_id, self.pad_id, self.think_id, self.end_think_id])
+    def never_generated(self, extra: Iterable[int] = ()) -> torch.Tensor:
+        """Ids no decoded position may take: the mask itself, padding and the AR's frame tokens (EOS may, also where it
+        doubles as padding), plus `extra`; -1 (a token this tokenizer lacks) is skipped."""
+        ids = [self.mask_id, self.pad_id, self.think_id, self.end_think_id, *extra]
+        return torch.tensor(sorted({i for i in ids if i >= 0 and i != self.eos_id}), dtype=torch.long)
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
@@ -71,16 +73,29 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenize
 
 
 def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
-    """Load the tokenizer saved beside a checkpoint (local files only, never a hub)."""
+    """Load the tokenizer saved beside a model (local files only, never a hub, never remote code). A directory whose
+    tokenizer_config names a class only its remote code defines (Dream's DreamTokenizer) is read as the Qwen2 BPE its
+    tokenizer.json or vocab.json + merges.txt hold (with the added tokens its tokenizer_config names)."""
     path = Path(path)
-    if not (path / "tokenizer.json").is_file():
-        raise CodilaError(f"no tokenizer.json in {path}: pass a checkpoint directory made by codila")
+    has_json, has_bpe = (path / "tokenizer.json").is_file(), (path / "vocab.json").is_file() and (path / "merges.txt").is_file()
+    if not (has_json or has_bpe):
+        raise CodilaError(f"no tokenizer.json (or vocab.json + merges.txt) in {path}: copy the model's tokenizer files there")
     try:
-        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    except Exception as error:  # noqa: BLE001 - corrupt JSON, wrong format, ...: all mean a damaged tokenizer
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-        raise CodilaError(f"the tokenizer in {path} cannot be read ({first}): restore tokenizer.json and "
-                          "tokenizer_config.json from the checkpoint it came from") from None
+        return AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+    except Exception as error:  # noqa: BLE001 - a class only remote code defines, or a damaged tokenizer
+        try:
+            from transformers import Qwen2Tokenizer
+
+            return Qwen2Tokenizer.from_pretrained(str(path), local_files_only=True)
+        except Exception:  # noqa: BLE001 - corrupt JSON, wrong format, ...: all mean a damaged tokenizer
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            raise CodilaError(f"the tokenizer in {path} cannot be read ({first}): restore tokenizer.json and "
+                              "tokenizer_config.json from the checkpoint it came from") from None
+
+
+def token_named(tokenizer: PreTrainedTokenizerFast, token: str | None) -> int | None:
+    """The id of the token spelled `token` in `tokenizer`, or None."""
+    return tokenizer.get_vocab().get(token) if token else None
 
 
 def same_tokenizer(a: PreTrainedTokenizerFast, b: PreTrainedTokenizerFast) -> bool:

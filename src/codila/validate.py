@@ -64,6 +64,9 @@ RULES: dict[str, Rule] = {
     "clip_norm": at_least(0, strict=True),
     "gap_fraction": share(),
     "extra_share": share(),
+    "accumulate": count(),
+    # real models
+    "max_span": count(),
     # evaluation, demo, bench, analyses
     "limit": count(),
     "samples": count(),
@@ -73,6 +76,16 @@ RULES: dict[str, Rule] = {
     "repeats": count(),
     "harder": count(0),
     "batches": count(),
+    # serving (codila serve, bench-serve)
+    "port": Rule("an integer from 1 to 65535", lambda v: 1 <= v <= 65535, integer=True),
+    "max_prompt_tokens": count(),
+    "max_tokens": count(),
+    "max_batch": count(),
+    "max_wait": at_least(0),
+    "max_queued": count(0),
+    "timeout": at_least(0),
+    "threads": count(),
+    "requests": count(),
 }
 
 

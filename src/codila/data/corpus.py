@@ -79,7 +79,7 @@ def package_dir(name: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def _long_lines(text: str, min_length: int = 24) -> set[str]:
+def long_lines(text: str, min_length: int = 24) -> set[str]:
     return {line.strip() for line in text.splitlines() if len(line.strip()) >= min_length}
 
 
@@ -87,11 +87,11 @@ def extra_training_files(packages: list[str], held_out: list[SourceFile], max_ov
     """Every parseable file of the installed `packages` (paths prefixed by the package name), except files that
     share more than `max_overlap` of their long lines with a `held_out` file (vendored or copied code, which
     would leak evaluation data into training)."""
-    held_out_lines = set().union(*(_long_lines(f.text) for f in held_out)) if held_out else set()
+    held_out_lines = set().union(*(long_lines(f.text) for f in held_out)) if held_out else set()
     files = []
     for name in packages:
         for f in load_files(package_dir(name), "all"):
-            lines = _long_lines(f.text)
+            lines = long_lines(f.text)
             if lines and len(lines & held_out_lines) > max_overlap * len(lines):
                 continue
             files.append(SourceFile(f"{name}/{f.relative_path}", f.text))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from transformers import PreTrainedTokenizerFast
@@ -38,19 +39,32 @@ class InfillSpan:
 
 
 def sample_spans(
-    files: list[SourceFile], tokenizer: PreTrainedTokenizerFast, n: int, length: int, context: int, seed: int
+    files: list[SourceFile], tokenizer: PreTrainedTokenizerFast, n: int, length: int, context: int, seed: int,
+    max_per_file: int | None = None, accept: Callable[[InfillSpan], bool] | None = None,
 ) -> list[InfillSpan]:
     """`n` spans of `length` tokens with `context` tokens on each side: a file with probability proportional to
-    its length, then a uniform start. Deterministic in `seed`."""
+    its length, then a uniform start. At most `max_per_file` spans per file (None: no cap); spans `accept` turns
+    down are drawn again (e.g. a target seen in training). Deterministic in `seed`."""
     encoded = [tuple(ids) for ids in tokenizer([f.text for f in files], add_special_tokens=False)["input_ids"]]
     usable = [(f, ids) for f, ids in zip(files, encoded) if len(ids) >= 2 * context + length]
     if not usable:
         raise CodilaError(f"no file is long enough for {length} masked tokens with {context} tokens of context on each side")
     generator = torch.Generator().manual_seed(seed)
     weights = torch.tensor([len(ids) for _, ids in usable], dtype=torch.float)
-    spans = []
-    for index in torch.multinomial(weights, n, replacement=True, generator=generator).tolist():
+    spans, counts, draws = [], [0] * len(usable), 0
+    while len(spans) < n:
+        if not bool(weights.any()) or draws >= 100 * n:
+            raise CodilaError(f"only {len(spans)} of {n} spans of {length} tokens fit these {len(usable)} usable files "
+                              f"(at most {max_per_file} per file): ask for fewer or give more files")
+        draws += 1
+        index = int(torch.multinomial(weights, 1, generator=generator))
         file, ids = usable[index]
         start = context + int(torch.randint(len(ids) - 2 * context - length + 1, (1,), generator=generator))
-        spans.append(InfillSpan(file.relative_path, ids, start, length, context))
+        span = InfillSpan(file.relative_path, ids, start, length, context)
+        if accept is not None and not accept(span):
+            continue
+        spans.append(span)
+        counts[index] += 1
+        if max_per_file is not None and counts[index] >= max_per_file:
+            weights[index] = 0
     return spans

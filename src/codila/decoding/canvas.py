@@ -21,6 +21,7 @@ class Canvas:
     end: int  # one past the last position to decode
     mask_id: int
     stop_at_eos: bool  # completion: positions after a committed EOS become EOS (infilling: False)
+    observer: object | None = None  # optional StepObserver (codila.decoding.result): sees each step; None = no cost
 
     @classmethod
     def completion(cls, prompt_ids: list[int], length: int, mask_id: int, max_length: int) -> "Canvas":
@@ -55,7 +56,7 @@ class Canvas:
 
     def fixed(self) -> torch.Tensor:
         """(L,) bool: positions outside the decoded region."""
-        positions = torch.arange(len(self.ids))
+        positions = torch.arange(len(self.ids), device=self.ids.device)
         return (positions < self.start) | (positions >= self.end)
 
     def masked(self) -> torch.Tensor:
@@ -66,7 +67,7 @@ class Canvas:
         """(N, B) positions of the region's contiguous blocks, in order."""
         if self.length % block_size:
             raise CodilaError(f"the number of tokens to decode ({self.length}) is not a multiple of the block size {block_size}")
-        return torch.arange(self.start, self.end).view(-1, block_size)
+        return torch.arange(self.start, self.end, device=self.ids.device).view(-1, block_size)
 
     def window(self, semi_ar_block: int) -> tuple[int, int]:
         """The positions [start, end) that may be committed now: the whole region (`semi_ar_block` 0), or its first
@@ -83,5 +84,7 @@ class Canvas:
         start, end = self.window(semi_ar_block)
         return start + torch.nonzero(self.masked()[start:end]).flatten()
 
-    def copy(self) -> "Canvas":
-        return Canvas(self.ids.clone(), self.start, self.end, self.mask_id, self.stop_at_eos)
+    def copy(self, device: torch.device | str | None = None) -> "Canvas":
+        """A copy (on `device`, default: where this one is)."""
+        return Canvas(self.ids.to(device or self.ids.device, copy=True), self.start, self.end, self.mask_id, self.stop_at_eos,
+                      self.observer)

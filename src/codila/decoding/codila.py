@@ -91,8 +91,8 @@ def _check(dlm: DiffusionLM, ar: LocalAR | None, canvas: Canvas, config: CodilaD
         raise CodilaError(f"unknown block choice {config.choice!r}; choose one of {', '.join(CHOICES)}")
     if config.scope < 1 or config.tokens_per_step < 1:
         raise CodilaError("scope and tokens per step must be >= 1")
-    if dlm.special != ar.special:
-        raise CodilaError("the DLM and the AR use different tokenizers: CoDiLA needs one shared vocabulary")
+    if (dlm.special.mask_id, dlm.special.eos_id) != (ar.special.mask_id, ar.special.eos_id):
+        raise CodilaError("the AR was not loaded for this DLM (their mask / EOS ids differ): load it with load_ar(path, dlm)")
     if config.semi_ar_block < 0 or config.semi_ar_block % ar.block_size:
         raise CodilaError(f"--semi-ar-block must be a multiple of the block size {ar.block_size}, got {config.semi_ar_block}")
     canvas.blocks(ar.block_size)  # raises when the region is not a multiple of B
@@ -122,7 +122,7 @@ def _commit_dynamic(log: CommitLog, marginals, blocks, tokens, entropies, config
     best_per_block, end_per_block = gain.max(1)
     best = int(best_per_block.argmax())
     if int(best_per_block[best]) >= 2:
-        take = free[best] & (torch.arange(blocks.shape[1]) <= end_per_block[best])
+        take = free[best] & (torch.arange(blocks.shape[1], device=blocks.device) <= end_per_block[best])
         log.commit(blocks[best][take], tokens[best][take])
         return
     free_marginals = marginals[free]  # (F, V): DLM fallback, its most confident masked position in scope
@@ -157,6 +157,8 @@ def _ar_commit(ar: LocalAR, logs: list[CommitLog], offers: list[tuple[torch.Tens
     for log, (open_blocks, block_marginals), block_tokens, block_entropies, generator in zip(
         logs, offers, tokens.split(sizes), entropies.split(sizes), generators
     ):
+        if log.observer is not None:
+            log.observer.considered(log.step, open_blocks, block_marginals, block_tokens, block_entropies)
         _COMMIT[config.mode](log, block_marginals, open_blocks, block_tokens, block_entropies, config, generator)
 
 
@@ -178,7 +180,7 @@ def decode_codila_batch(dlm: DiffusionLM, ar: LocalAR, canvases: list[Canvas], c
     """
     for canvas in canvases:
         _check(dlm, ar, canvas, config)
-    logs = [CommitLog(canvas.copy(), dlm.special.eos_id) for canvas in canvases]
+    logs = [CommitLog(canvas.copy(dlm.device), dlm.special.eos_id) for canvas in canvases]
     forward = make_forward(dlm, [log.canvas for log in logs], config.cache, config.semi_ar_block)
     blocks = [log.canvas.blocks(ar.block_size) for log in logs]  # (N_i, B) positions of each canvas
     forwards, ar_calls = [0] * len(logs), [0] * len(logs)

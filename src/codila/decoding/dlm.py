@@ -41,6 +41,8 @@ class DlmDecodeConfig:
         label = f"DLM K={self.tokens_per_step}"
         if self.selection != DlmDecodeConfig.selection:
             label += f" {self.selection}"
+        if self.temperature > 0:
+            label += f" T={self.temperature} top-p={self.top_p}"
         return label + window_label(self)
 
     def columns(self) -> dict:
@@ -85,7 +87,7 @@ def decode_most_certain(dlm: DiffusionLM, canvases: list[Canvas], generators: li
     Each step: one DLM forward over the unfinished canvases, then each commits its `count` most certain candidates.
     """
     certainty(torch.zeros(2), selection)  # validates the name before any work
-    logs = [CommitLog(canvas.copy(), dlm.special.eos_id) for canvas in canvases]
+    logs = [CommitLog(canvas.copy(dlm.device), dlm.special.eos_id) for canvas in canvases]
     forward = make_forward(dlm, [log.canvas for log in logs], cache, semi_ar_block)
     forwards = [0] * len(logs)
     started = time.perf_counter()
@@ -94,6 +96,8 @@ def decode_most_certain(dlm: DiffusionLM, canvases: list[Canvas], generators: li
         logits = forward(rows, [logs[row].canvas.window(semi_ar_block) for row in rows], candidates)  # (M_i, V) each
         for row, positions, row_logits in zip(rows, candidates, logits):
             scores = certainty(row_logits, selection)
+            if logs[row].observer is not None:
+                logs[row].observer.considered(logs[row].step, positions, torch.softmax(row_logits, dim=-1), None, None)
             chosen = rank_first(scores, count(scores), descending=True)
             logs[row].commit(positions[chosen], sample_top_p(row_logits[chosen], temperature, top_p, generators[row]))
             forwards[row] += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from codila.decoding.canvas import Canvas
 from codila.lazy import lazy_module
@@ -36,6 +37,19 @@ class DecodeResult:
         return sum(self.tokens_per_step) / max(1, self.steps)
 
 
+class StepObserver(Protocol):
+    """An optional watcher of one canvas's decoding (a trace, a stream), set as `Canvas.observer`. Decoders call it only
+    when it is set, so an unobserved decoding pays nothing. It must only read what it is given."""
+
+    def considered(self, step: int, positions: torch.Tensor, marginals: torch.Tensor, ar_tokens: torch.Tensor | None,
+                   ar_entropies: torch.Tensor | None) -> None:
+        """Before a commit: the candidate positions (C, B) (or (C,) for the DLM alone), the DLM's marginals there
+        (..., V), and the local AR's tokens and entropies (C, B) when an AR decoded them (NaN entropies: not computed)."""
+
+    def committed(self, step: int, positions: torch.Tensor, tokens: torch.Tensor) -> None:
+        """After a commit: the positions (1D, EOS fill included) and the tokens now there."""
+
+
 @dataclass
 class CommitLog:
     """Commits tokens into a canvas and records when; `finish` turns it into a DecodeResult."""
@@ -48,6 +62,11 @@ class CommitLog:
 
     def __post_init__(self) -> None:
         self.commit_step = torch.full_like(self.canvas.ids, -1)
+        self.observer = self.canvas.observer
+
+    @property
+    def step(self) -> int:
+        return len(self.tokens_per_step)
 
     def commit(self, positions: torch.Tensor, tokens: torch.Tensor) -> None:
         """Commit `tokens` at still-masked `positions` (1D) as one step."""
@@ -58,11 +77,14 @@ class CommitLog:
         count = len(positions)
         if self.canvas.stop_at_eos and bool((tokens == self.eos_id).any()):
             first_eos = int(positions[tokens == self.eos_id].min())
-            after = torch.nonzero(self.canvas.masked() & (torch.arange(len(self.canvas.ids)) > first_eos)).flatten()
+            after = torch.nonzero(self.canvas.masked() & (torch.arange(len(self.canvas.ids), device=self.canvas.ids.device) > first_eos)).flatten()
             self.canvas.ids[after] = self.eos_id
             self.commit_step[after] = step
             count += len(after)
+            positions = torch.cat([positions, after])
         self.tokens_per_step.append(count)
+        if self.observer is not None:
+            self.observer.committed(step, positions, self.canvas.ids[positions])
 
     def done(self) -> bool:
         return not bool(self.canvas.masked().any())

@@ -47,12 +47,15 @@ def mask_blocks(
     t_high: float = 0.8,
     eps: float = 1e-3,
     gap_fraction: float = 0.0,
+    region: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The AR's training forward process: blocks of `block_size` masked whole with p = (1-eps) t + eps.
 
     t ~ U(t_low, t_high) per sequence; at least one block per sequence is masked. `gap_fraction` > 0: that
     share of the sequences is the *response* of an infilling canvas, a contiguous run of blocks (gap_regions),
     and only its blocks are masked (the paper never masks the prompt; here the context around the gap).
+    `region` (B, L // block_size) bool: the blocks that may be masked (a prompt/response example: the response's);
+    it replaces gap_fraction.
     Returns (noisy tokens (B, L), masked blocks (B, L // block_size) bool).
     """
     batch, length = tokens.shape
@@ -61,7 +64,8 @@ def mask_blocks(
     n_blocks = length // block_size
     t = t_low + (t_high - t_low) * torch.rand(batch, generator=generator)  # (B,)
     p_mask = (1 - eps) * t + eps
-    region = gap_regions(batch, n_blocks * block_size, block_size, gap_fraction, generator) if gap_fraction > 0 else None
+    if region is None and gap_fraction > 0:
+        region = gap_regions(batch, n_blocks * block_size, block_size, gap_fraction, generator)
     blocks = torch.rand(batch, n_blocks, generator=generator) < p_mask[:, None]  # (B, N)
     if region is not None:
         blocks &= region

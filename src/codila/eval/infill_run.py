@@ -9,7 +9,7 @@ import torch
 from codila.data.spans import InfillSpan
 from codila.decoding.canvas import Canvas
 from codila.decoding.registry import get_decoder
-from codila.eval.metrics import score_infill
+from codila.eval.metrics import aggregate_scores, score_infill
 from codila.eval.settings import DecodeSetting, ModelSet
 from codila.eval.tally import DecodeTally
 
@@ -21,7 +21,8 @@ class InfillRun:
         self.models, self.setting, self.seed = models, setting, seed
         self.ar = models.for_setting(setting)
         self.decoder = get_decoder(setting.method)
-        self.totals = {"syntax_valid": 0.0, "exact_match": 0.0, "token_accuracy": 0.0}
+        self.scores: list[dict[str, float]] = []  # per span, in order (score_infill)
+        self.files: list[str] = []
         self.tally = DecodeTally()
 
     def decode(self, spans: list[InfillSpan], first_index: int = 0, batch_size: int = 1, advance: Callable[[], None] = lambda: None) -> InfillRun:
@@ -33,18 +34,17 @@ class InfillRun:
             canvases = [Canvas.infill(s.prefix_ids, s.length, s.suffix_ids, dlm.mask_id, dlm.max_length) for s in chunk]
             generators = [torch.Generator().manual_seed(self.seed + first_index + first + i) for i in range(len(chunk))]
             for span, result in zip(chunk, self.decoder.decode_batch(dlm, self.ar, canvases, self.setting.config, generators)):
-                for key, value in score_infill(span, result.generated.tolist(), dlm.tokenizer).items():
-                    self.totals[key] += value
+                self.scores.append(score_infill(span, result.generated.tolist(), dlm.tokenizer))
+                self.files.append(span.file)
                 self.tally.add(result)
                 advance()
         return self
 
     def row(self) -> dict:
-        """The setting's keys, the speed columns of `DecodeTally.row` (per span), syntax_valid, exact_match,
-        token_accuracy (fractions), n."""
-        n = self.tally.decodes
+        """The setting's keys, the speed columns of `DecodeTally.row` (per span) and the metrics of
+        `codila.eval.metrics.aggregate_scores` (fractions with file-clustered standard errors, n)."""
         return {**self.setting.describe(self.ar), "label": self.setting.label(self.ar), **self.tally.row(),
-                **{key: value / n for key, value in self.totals.items()}, "n": n}
+                **aggregate_scores(self.scores, self.files)}
 
 
 def run_infill_setting(

@@ -68,26 +68,34 @@ def run_eval(
     checkpoints: str | Path = SHIPPED,
     resume: bool = False,
     progress: bool = True,
+    models: ModelSet | None = None,
 ) -> list[dict]:
-    """Evaluate every setting on the task; returns all rows of the run (earlier ones too, when resuming)."""
+    """Evaluate every setting on the task; returns all rows of the run (earlier ones too, when resuming). `models`: the
+    DLM and ARs to use instead of the checkpoints folder's (real models: codila.models.loading)."""
     out = Path(out)
     task = get_task(task_name)  # unknown names fail before anything is written
-    models = ModelSet(checkpoints)
+    models = models or ModelSet(checkpoints)
     run = {"task": task_name, "checkpoints": str(checkpoints), **asdict(options)}
     del run["allow_network"]
     rows = _start(out, run, resume)
     done = {row["label"] for row in rows}
     todo = [s for s in settings if s.label(models.for_setting(s)) not in done]
     items = task.items(models, options)
+    _append(out, rows, [row for row in task.floors(models, items) if row["label"] not in done])
     with Progress(disable=not progress, transient=True) as bar:
         tracker = bar.add_task(task_name, total=len(todo) * task.decodes(items, options))
         for setting in todo:
             row = task.run(models, setting, items, options, lambda: bar.advance(tracker))
-            with (out / ROWS_FILE).open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
-            rows.append(row)
+            _append(out, rows, [row])
     write_summary(out, rows, task_name)
     return rows
+
+
+def _append(out: Path, rows: list[dict], new: list[dict]) -> None:
+    """Add finished rows to the run (rows.jsonl first: an interrupted run keeps them)."""
+    with (out / ROWS_FILE).open("a") as handle:
+        handle.writelines(json.dumps(row) + "\n" for row in new)
+    rows.extend(new)
 
 
 def write_summary(out: Path, rows: list[dict], task_name: str) -> None:

@@ -32,18 +32,22 @@ class DecodeSetting:
 
 
 class ModelSet:
-    """The DLM and the ARs of a checkpoints folder (`dlm/`, `ar-b4/`, ...), each AR loaded once, on demand."""
+    """The DLM and the ARs of a checkpoints folder (`dlm/`, `ar-b4/`, ...), each AR loaded once, on demand. An AR name
+    may be a path of its own (an absolute path replaces the folder); `ar_options` go to load_ar (block_size, frame tokens)
+    for ARs codila did not write."""
 
-    def __init__(self, checkpoints: str | Path, dlm: DiffusionLM | None = None):
+    def __init__(self, checkpoints: str | Path, dlm: DiffusionLM | None = None, ar_options: dict | None = None):
         self.root = Path(checkpoints)
         self.dlm = dlm or load_dlm(self.root / "dlm")
+        self.ar_options = ar_options or {}
         self._ars: dict[tuple[str, str | None], LocalAR] = {}
 
     def ar(self, name: str | None, conditioning: str | None = None) -> LocalAR | None:
         if name is None:
             return None
         if (name, conditioning) not in self._ars:
-            self._ars[name, conditioning] = load_ar(self.root / name, self.dlm, conditioning)
+            path = self.root / name if (self.root / name).is_dir() else Path(name)  # a name here, else a path of its own
+            self._ars[name, conditioning] = load_ar(path, self.dlm, conditioning, **self.ar_options)
         return self._ars[name, conditioning]
 
     def ar_names(self) -> list[str]:

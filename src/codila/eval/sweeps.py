@@ -14,6 +14,14 @@ PAPER_SCOPE = 10  # the paper's static and dynamic settings use the 10 nearest b
 PAPER_SCOPES = (1, 10, 20, 30, 50)  # the paper's four, and the nearest block only (the validated default)
 PAPER_TAUS = (0.5, 1.0, 2.0, 4.0, 6.0, 8.0)  # the shipped AR's entropies are flat: useful taus are large
 
+# The CoDiLA rows use the paper's rule: the lowest-entropy block among the nearest 10 (scope 10); scope 1 (left to
+# right, the entropy rule never runs; the decoder's validated default) is an ablation row. Tau: the decoder's default,
+# chosen on the shipped validation spans only (scripts/select_on_validation.py, docs/demo.md), never on the test spans.
+DEMO_SCOPE = PAPER_SCOPE
+ABLATION_SCOPE = 1
+# DLM rows sample like CoDiLA does (the paper's T 0.1, top-p 0.8), so the rows differ by the decoder only.
+DEMO_TEMPERATURE, DEMO_TOP_P = 0.1, 0.8
+
 
 def paper_sweep() -> list[DecodeSetting]:
     """The paper's experiments: DLM K in {1,2,4,8}; CoDiLA static B in {2,4,8} with soft and top-1
@@ -30,9 +38,10 @@ def paper_sweep() -> list[DecodeSetting]:
 
 
 def quick_sweep() -> list[DecodeSetting]:
-    """The headline comparison only: DLM K=1 and K=4, CoDiLA B=4 static and dynamic (the validated scope and tau)."""
+    """The headline comparison only: DLM K=1 and K=4, CoDiLA B=4 static and dynamic (the demo's scope, the validated tau)."""
     return [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=1)), DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=4)),
-            DecodeSetting("codila", CodilaDecodeConfig(), "ar-b4"), DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic"), "ar-b4")]
+            DecodeSetting("codila", CodilaDecodeConfig(scope=DEMO_SCOPE), "ar-b4"),
+            DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", scope=DEMO_SCOPE), "ar-b4")]
 
 
 def decoders_sweep() -> list[DecodeSetting]:
@@ -40,7 +49,21 @@ def decoders_sweep() -> list[DecodeSetting]:
     return [DecodeSetting(name, spec.config_class(), "ar-b4" if spec.needs_ar else None) for name, spec in DECODERS.items()]
 
 
-SWEEPS = {"paper": paper_sweep, "quick": quick_sweep, "decoders": decoders_sweep}
+def demo_settings(tau: float = CodilaDecodeConfig.tau, scope: int = DEMO_SCOPE) -> list[DecodeSetting]:
+    """DLM K in {1,2,4,8}; CoDiLA static at B in {2,4,8}, top-1 conditioning at B=4, a scope-1 ablation and dynamic
+    at B=4 (scope 10 and the decoder's validated tau unless given); every row samples at T 0.1, top-p 0.8."""
+    sampling = {"temperature": DEMO_TEMPERATURE, "top_p": DEMO_TOP_P}
+    static = CodilaDecodeConfig(scope=scope, **sampling)
+    return [
+        *(DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=k, **sampling)) for k in (1, 2, 4, 8)),
+        *(DecodeSetting("codila", static, f"ar-b{b}") for b in (2, 4, 8)),
+        DecodeSetting("codila", static, "ar-b4-top1"),
+        DecodeSetting("codila", CodilaDecodeConfig(scope=ABLATION_SCOPE, **sampling), "ar-b4"),
+        DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=tau, scope=scope, **sampling), "ar-b4"),
+    ]
+
+
+SWEEPS = {"paper": paper_sweep, "quick": quick_sweep, "decoders": decoders_sweep, "demo": demo_settings}
 
 
 def get_sweep(name: str) -> list[DecodeSetting]:

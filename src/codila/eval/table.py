@@ -11,9 +11,11 @@ DEMO_COLUMNS: tuple[Column, ...] = (
     ("tokens_per_step", "tokens/step", "{:.2f}"),
     ("dlm_forwards", "DLM fwd/span", "{:.1f}"),
     ("ar_steps", "AR steps/span", "{:.1f}"),
-    ("syntax_valid", "syntax-valid %", "{:.1%}"),
-    ("exact_match", "exact %", "{:.1%}"),
+    ("syntax_valid", "syntax-valid % (floor-free)", "{:.1%}"),
+    ("syntax_valid_all", "syntax-valid % (all)", "{:.1%}"),
+    ("edit_similarity", "edit sim %", "{:.1%}"),
     ("token_accuracy", "token acc %", "{:.1%}"),
+    ("exact_match", "exact %", "{:.1%}"),
     ("tokens_per_s", "tokens/s", "{:.1f}"),
 )
 
@@ -50,8 +52,16 @@ def columns_for(rows: list[dict]) -> tuple[Column, ...]:
     return TASK_COLUMNS if rows and "pass_at_1" in rows[0] else DEMO_COLUMNS
 
 
+def _cell(row: dict, key: str, fmt: str) -> str:
+    """The value, and "± se" when the row holds a standard error `<key>_se` for it (same format)."""
+    if row.get(key) is None:
+        return "-"
+    se = row.get(f"{key}_se")
+    return fmt.format(row[key]).replace("%", "") + ("" if se is None else " ± " + fmt.format(se).replace("%", ""))
+
+
 def _cells(row: dict, columns: tuple[Column, ...]) -> list[str]:
-    return ["-" if row.get(key) is None else fmt.format(row[key]).replace("%", "") for key, _, fmt in columns]
+    return [_cell(row, key, fmt) for key, _, fmt in columns]
 
 
 def rows_table(rows: list[dict], title: str = "") -> Table:

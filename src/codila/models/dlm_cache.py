@@ -31,11 +31,13 @@ class DlmKvCache:
     def refresh(self, ids: torch.Tensor, start: int, end: int) -> torch.Tensor:
         """Full forward over the canvas `ids` (L,): logits (end - start, V) of the block [start, end); caches
         the keys/values of the positions the mode keeps."""
-        rows = torch.arange(start, end) - self.shift
+        rows = torch.arange(start, end, device=ids.device) - self.shift
         output = self.dlm.model(input_ids=ids[None], is_causal=False, use_cache=True, logits_to_keep=rows)
         self.dlm.forwards += 1
         first = start - self.shift
-        keep = torch.arange(first) if self.mode == "prefix" else torch.cat([torch.arange(first), torch.arange(end, len(ids))])
+        keep = torch.arange(first, device=ids.device)
+        if self.mode != "prefix":
+            keep = torch.cat([keep, torch.arange(end, len(ids), device=ids.device)])
         self.kept = [(layer.keys[:, :, keep], layer.values[:, :, keep]) for layer in output.past_key_values.layers]
         return self.dlm.finish_logits(output.logits)[0]
 
@@ -47,7 +49,8 @@ class DlmKvCache:
         cache = DynamicCache(config=self.dlm.model.config)
         for index, (keys, values) in enumerate(self.kept):
             cache.update(keys, values, index)
-        output = self.dlm.model(input_ids=ids[None, first:last], position_ids=torch.arange(first, last)[None], past_key_values=cache,
-                                use_cache=True, is_causal=False, logits_to_keep=torch.arange(end - start))
+        output = self.dlm.model(input_ids=ids[None, first:last], position_ids=torch.arange(first, last, device=ids.device)[None],
+                past_key_values=cache,
+                                use_cache=True, is_causal=False, logits_to_keep=torch.arange(end - start, device=ids.device))
         self.dlm.forwards += 1
         return self.dlm.finish_logits(output.logits)[0]

@@ -14,6 +14,7 @@ from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerFast
 
 from codila.errors import CodilaError
 from codila.models import qwen3_step
+from codila.models.alignment import VocabAlignment
 from codila.sampling import entropy, sample_top_p
 from codila.tokenizer import SpecialIds
 
@@ -59,25 +60,33 @@ def _uniforms(rows: int, block: int, temperature: float, generator) -> torch.Ten
 
 
 class LocalAR:
-    """Wraps a transformers causal LM; `block_size` and `conditioning` are the ones it was trained with."""
+    """Wraps a transformers causal LM; `block_size` and `conditioning` are the ones it was trained with.
+
+    `special`: the DLM's mask / EOS / padding ids with this AR's frame tokens (default: codila's own token strings).
+    `alignment`: how the DLM's marginals map onto this AR's rows when their vocabularies differ (None: identical)."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, block_size: int, conditioning: str = "soft",
-                 framed: bool = True):
+                 framed: bool = True, special: SpecialIds | None = None, alignment: VocabAlignment | None = None):
         if block_size < 1:
             raise CodilaError(f"block size must be >= 1, got {block_size}")
         self.model = model
         self.tokenizer = tokenizer
-        self.special = SpecialIds.from_tokenizer(tokenizer)
+        self.special = special or SpecialIds.from_tokenizer(tokenizer)
+        self.alignment = alignment
         self.block_size = block_size
         self.top_k = parse_conditioning(conditioning)
         self.conditioning = conditioning
         self.framed = framed  # False: no <think>/</think> around the conditioning (the frame ablation)
         self.forwards = 0  # AR forward calls (a batch of blocks decoding one token counts once)
         self.seconds = 0.0  # wall time spent in `decode` (the AR's share of a decoding step)
-        self.fast_step = qwen3_step.Qwen3Step(model) if qwen3_step.supports(model) else None
+        device = self.embedding_matrix.device
+        fast = device.type == "cpu" and self.embedding_matrix.dtype == torch.float32 and qwen3_step.supports(model)
+        self.fast_step = qwen3_step.Qwen3Step(model) if fast else None  # the CPU float32 hot path
         # added to the logits: -inf where a block may never hold the token (mask, padding, frame tokens); one add
         # per token instead of an indexed write
-        self.banned_bias = torch.zeros(model.config.vocab_size).index_fill_(0, self.special.never_generated(), float("-inf"))
+        dropped = alignment.dropped().tolist() if alignment is not None else []  # ids the DLM cannot mean
+        banned = self.special.never_generated(dropped)
+        self.banned_bias = torch.zeros(model.config.vocab_size, device=device).index_fill_(0, banned.to(device), float("-inf"))
 
     @property
     def embedding_matrix(self) -> torch.Tensor:
@@ -89,8 +98,10 @@ class LocalAR:
         Soft: the expected embedding. Where EOS is the DLM's most likely token (ties included), or a token is
         already committed (`forced` >= 0, (N, B)), the hard embedding of that token replaces the mixture.
         """
+        if self.alignment is not None:
+            marginals = self.alignment.to_ar(marginals)  # (N, B, V_ar)
         weights = marginals if self.top_k is None else truncate_marginals(marginals, self.top_k)
-        soft = weights @ self.embedding_matrix  # (N, B, H)
+        soft = weights.to(self.embedding_matrix.dtype) @ self.embedding_matrix  # (N, B, H)
         eos = self.special.eos_id
         use_hard = marginals[..., eos] >= marginals.amax(-1)  # (N, B); amax: argmax is ~20x slower on a CPU
         hard_ids = torch.full_like(use_hard, eos, dtype=torch.long)
@@ -127,7 +138,7 @@ class LocalAR:
             return self.fast_step(inputs, cache)
         offset = cache.get_seq_length()
         core = self.model.model
-        positions = torch.arange(offset, offset + inputs.shape[1])[None]  # (1, T)
+        positions = torch.arange(offset, offset + inputs.shape[1], device=inputs.device)[None]  # (1, T)
         rotary = core.rotary_emb(inputs, positions)
         hidden = inputs
         for layer in core.layers:
@@ -173,8 +184,8 @@ class LocalAR:
         """`decode`'s loop in tensor ops, one forward call per token (models the compiled kernel does not serve)."""
         n = inputs.shape[0]
         cache = [] if self.fast_step is not None else DynamicCache(config=self.model.config)
-        tokens = torch.empty(n, block, dtype=torch.long)
-        entropies = torch.empty(n, block) if with_entropy else torch.full((n, block), float("nan"))
+        tokens = torch.empty(n, block, dtype=torch.long, device=inputs.device)
+        entropies = torch.full((n, block), float("nan"), device=inputs.device)
         forced_columns = [False] * block if forced is None else (forced >= 0).any(0).tolist()
         for j in range(block):
             logits = self._last_logits(inputs, cache).float() + self.banned_bias  # (N, V)

@@ -11,6 +11,7 @@ PRESETS: dict[str, tuple[int, int, int, int]] = {
     "test": (32, 2, 64, 2),  # seconds on a CPU: for the test suite
     "dlm-small": (256, 6, 768, 4),  # 6.2M parameters with a 4k vocabulary: the shipped DLM
     "ar-small": (128, 2, 384, 2),  # ~0.5M non-embedding parameters: about a tenth of dlm-small's
+    "ar-base": (256, 4, 768, 4),  # ~3.1M non-embedding parameters: two thirds of dlm-small's layers, same width
 }
 
 

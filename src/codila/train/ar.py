@@ -10,9 +10,12 @@ from transformers import Qwen3ForCausalLM
 from codila.data.corpus import training_corpus
 from codila.data.windows import WindowSampler
 from codila.errors import CodilaError
+from codila.models.io import load_model, read_meta
 from codila.models.loading import load_ar, load_dlm
 from codila.models.local_ar import LocalAR
 from codila.models.presets import qwen3_config
+from codila.tokenizer import same_tokenizer
+from codila.train.ar_pretrain_recipe import PRETRAINED_AR_KIND
 from codila.train.ar_recipe import ArRecipe
 from codila.train.loop import TrainConfig, check_run_dir, train
 from codila.train.manifest import base_manifest, init_record, read_manifest
@@ -37,7 +40,8 @@ def train_ar(
 ) -> dict:
     """Train an AR for blocks of `block_size` on the frozen DLM in `dlm_path` into `out`. `init`: start from this AR
     checkpoint's weights (a warm start with a fresh optimizer, e.g. after the DLM was trained further); it must
-    have the same block size, conditioning, frame and tokenizer. `gap_fraction`: the share of windows whose
+    have the same block size, conditioning, frame and tokenizer; or a pretrained causal LM (`codila train
+    ar-pretrain`, any block size). `gap_fraction`: the share of windows whose
     response is one contiguous run of blocks (infilling canvases; codila.diffusion.masking.gap_regions).
     `extra_packages`, `extra_share`: installed packages whose source joins the training windows (as for the DLM)."""
     check_options({"block_size": block_size, "gap_fraction": gap_fraction, "extra_share": extra_share})
@@ -71,6 +75,11 @@ def train_ar(
 
 
 def _warm_start(init: str | Path, dlm, block_size: int, conditioning: str, framed: bool) -> LocalAR:
+    if read_meta(init, None).get("kind") == PRETRAINED_AR_KIND:  # a pretrained causal LM (`codila train ar-pretrain`)
+        model, tokenizer, _ = load_model(init, PRETRAINED_AR_KIND)
+        if not same_tokenizer(dlm.tokenizer, tokenizer):
+            raise CodilaError(f"the pretrained AR in {init} and the DLM use different tokenizers: pretrain it with this DLM's")
+        return LocalAR(model, dlm.tokenizer, block_size, conditioning, framed)
     ar = load_ar(init, dlm)
     trained = (ar.block_size, ar.conditioning, ar.framed)
     if trained != (block_size, conditioning, framed):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from codila.data.responses import ResponseBatch
 from codila.diffusion.masking import mask_blocks
 from codila.models.dlm import DiffusionLM
 from codila.models.local_ar import LocalAR
@@ -20,13 +21,25 @@ class ArRecipe:
         self.model = ar.model
         self.meta = {"kind": "ar", "block_size": ar.block_size, "conditioning": ar.conditioning, "framed": ar.framed}
 
-    def loss(self, windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def loss(self, windows: torch.Tensor | ResponseBatch, generator: torch.Generator, shard: tuple[int, int] | None = None) -> torch.Tensor:
+        """Mean cross-entropy of the masked blocks' tokens. `shard` (rank, world): the masks are drawn for the whole batch,
+        this rank keeps rows rank::world and returns its share scaled so that the ranks' mean is the batch's mean."""
+        region = None
+        if isinstance(windows, ResponseBatch):  # prompt/response examples: only the response's blocks are masked
+            windows, region = windows.tokens, windows.region
         batch, length = windows.shape
         block = self.ar.block_size
-        # (N, L), (N, L / B)
-        noisy, masked_blocks = mask_blocks(windows, self.dlm.mask_id, block, generator, gap_fraction=self.gap_fraction)
+        # (N, L), (N, L / B), drawn on the CPU (the generator's device), then moved to the models'
+        noisy, masked_blocks = mask_blocks(windows, self.dlm.mask_id, block, generator, gap_fraction=self.gap_fraction, region=region)
+        scale = 1.0
+        if shard is not None:
+            rank, world = shard
+            total = int(masked_blocks.sum())
+            windows, noisy, masked_blocks = windows[rank::world], noisy[rank::world], masked_blocks[rank::world]
+            batch, scale = len(windows), world * int(masked_blocks.sum()) / total
+        windows, noisy, masked_blocks = (t.to(self.dlm.device) for t in (windows, noisy, masked_blocks))
         masked = masked_blocks.repeat_interleave(block, dim=1)  # (N, L)
         # the masked blocks' marginals (M, B, V), row-major like the block selection; no gradient: the DLM is frozen
         block_marginals = self.dlm.selected_marginals(noisy, masked).unflatten(0, (-1, block))
         targets = windows.view(batch, length // block, block)[masked_blocks]  # (M, B)
-        return self.ar.loss(block_marginals, targets)
+        return self.ar.loss(block_marginals, targets) * scale

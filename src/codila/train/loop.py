@@ -1,7 +1,8 @@
 """One training loop for every recipe: AdamW, warmup + cosine, clipping, resumable atomic checkpoints.
 
 A recipe owns the trainable model and defines `loss(windows, generator)`; this loop does the rest.
-State lives in `out/state.pt` (resume with `resume=True`); `out/checkpoint/` is the latest usable export.
+State lives in `out/state.pt` (resume with `resume=True`); `out/checkpoint/` is the latest usable export and
+`out/best/` the export with the lowest validation loss so far (what to ship: best on validation, not last).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from codila.data.windows import WindowSampler
 from codila.errors import CodilaError
 from codila.models.io import save_checkpoint
 from codila.models.swap import recover_checkpoint
+from codila.train import distributed
 from codila.validate import check_options
 
 # what each key of a run's identity (train_dlm / train_ar) is called on the command line
@@ -52,6 +54,8 @@ class TrainConfig:
     eval_batches: int = 4
     save_every_seconds: float = 300.0
     seed: int = 0
+    accumulate: int = 1  # micro-batches of batch_size per optimizer step (under torchrun: per rank, of the global batch)
+    autocast: str | None = None  # "bfloat16": the forward passes under bf16 autocast (float32 master weights)
 
     def __post_init__(self) -> None:
         check_options(asdict(self))
@@ -87,12 +91,23 @@ def check_same_run(saved: dict | None, asked: dict) -> None:
                               f"({asked.get(name)!r} instead of {saved.get(name)!r}): pass the run's value or choose another --out")
 
 
-def evaluate_loss(recipe: Recipe, windows: list[torch.Tensor], seed: int) -> float:
+def autocast(model: PreTrainedModel, config: TrainConfig):
+    """bf16 autocast on the model's device when the config asks for it (a no-op context otherwise)."""
+    return torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=config.autocast == "bfloat16")
+
+
+def _loss(recipe: Recipe, batch, generator: torch.Generator) -> torch.Tensor:
+    """The recipe's loss on this rank's share of a global batch (all of it in one process)."""
+    part = distributed.shard()
+    return recipe.loss(batch, generator) if part is None else recipe.loss(batch, generator, part)
+
+
+def evaluate_loss(recipe: Recipe, windows: list[torch.Tensor], seed: int, config: TrainConfig | None = None) -> float:
     """The recipe's mean loss over `windows` (a list of batches), without gradients, masks drawn from `seed`."""
     recipe.model.eval()
     generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        losses = [recipe.loss(batch, generator).item() for batch in windows]
+    with torch.no_grad(), autocast(recipe.model, config or TrainConfig()):
+        losses = [distributed.mean_over_ranks(_loss(recipe, batch, generator).item()) for batch in windows]
     recipe.model.train()
     return sum(losses) / len(losses)
 
@@ -122,6 +137,8 @@ def train(
     validation = [validation_windows.sample(config.batch_size, torch.Generator().manual_seed(config.seed + 1 + i))
                   for i in range(config.eval_batches)]
     step, elapsed, history = 0, 0.0, []
+    best_path = out / "best"
+    main = distributed.is_main()
     if resume:
         try:
             state = torch.load(state_path, weights_only=False)
@@ -146,8 +163,14 @@ def train(
             "train_config": asdict(config),
         }
 
+    def best_so_far() -> float:
+        return min((h["validation_loss"] for h in history if "validation_loss" in h), default=float("inf"))
+
     def save() -> None:
-        """The checkpoint first, then state.pt: a state file always comes with a complete checkpoint."""
+        """The checkpoint first, then state.pt: a state file always comes with a complete checkpoint. Under torchrun,
+        rank 0 writes."""
+        if not main:
+            return
         save_checkpoint(out / "checkpoint", model, tokenizer, recipe.meta, {**(manifest or {}), **summary()})
         tmp = state_path.with_suffix(".tmp")
         try:
@@ -162,24 +185,34 @@ def train(
     last_save = time.monotonic()
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                    TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), disable=not progress)
-    with bar, open(out / "log.jsonl", "w") as log:
+    with bar, open(out / ("log.jsonl" if main else f"log.rank{distributed.shard()[0]}.jsonl"), "w") as log:
         log.writelines(json.dumps(record) + "\n" for record in history)  # a resumed run drops steps after its last save
         task = bar.add_task("train", total=config.steps, completed=step, loss="-")
         while step < config.steps:
             started = time.monotonic()
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, config)
-            loss = recipe.loss(train_windows.sample(config.batch_size, generator), generator)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss_value = 0.0
+            for _ in range(config.accumulate):
+                with autocast(model, config):
+                    loss = _loss(recipe, train_windows.sample(config.batch_size, generator), generator) / config.accumulate
+                loss.backward()
+                loss_value += loss.item()
+            distributed.average_gradients(params)
             torch.nn.utils.clip_grad_norm_(params, config.clip_norm)
             optimizer.step()
             step += 1
             elapsed += time.monotonic() - started
-            record = {"step": step, "train_loss": round(loss.item(), 4), "lr": optimizer.param_groups[0]["lr"], "seconds": round(elapsed, 1)}
+            record = {"step": step, "train_loss": round(distributed.mean_over_ranks(loss_value), 4), "lr": optimizer.param_groups[0]["lr"],
+                      "seconds": round(elapsed, 1)}
+            is_best = False
             if step % config.eval_every == 0 or step == config.steps:
-                record["validation_loss"] = round(evaluate_loss(recipe, validation, config.seed), 4)
+                record["validation_loss"] = round(evaluate_loss(recipe, validation, config.seed, config), 4)
+                is_best = main and record["validation_loss"] < best_so_far()
             history.append(record)
+            if is_best:
+                save_checkpoint(best_path, model, tokenizer, recipe.meta, {**(manifest or {}), **summary(), "best_step": step})
             log.write(json.dumps(record) + "\n")
             log.flush()
             bar.update(task, completed=step, loss=f"{record['train_loss']:.3f}")

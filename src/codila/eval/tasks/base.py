@@ -41,6 +41,10 @@ class Task:
     def decodes(self, items: list, options) -> int:
         return len(items) * options.samples
 
+    def floors(self, models, items: list) -> list[dict]:
+        """Rows of the trivial answers that decode nothing (none here: pass@1's floor is 0 by the oracle check)."""
+        return []
+
     def run(self, models, setting, items: list[Problem], options, advance: Callable[[], None]) -> dict:
         """One decoder setting's row on the problems: every answer executed (`codila.eval.task_run`)."""
         from codila.eval.task_run import (

@@ -1,5 +1,5 @@
-"""code-infill: held-out real-code spans (the stdlib's test split, or every .py file of `--files`), infilled and scored
-like the demo (syntax-valid file, exact match, token accuracy; nothing is executed)."""
+"""code-infill: held-out real-code spans (the shipped held-out test spans, or every .py file of `--files`), infilled and
+scored like the demo (floor-free syntax-valid file, exact match, token accuracy; nothing is executed), floors first."""
 
 from __future__ import annotations
 
@@ -17,15 +17,20 @@ class SpanTask:
 
     def items(self, models, options) -> list:
         """`options.limit` spans (default 200) of `options.span_length` tokens, seeded, context filling the model."""
-        from codila.data.corpus import load_files
-        from codila.data.spans import sample_spans
+        from codila.data.heldout import evaluation_spans
 
-        source = load_files(options.files, "all" if options.files else "test")
         context = (models.dlm.max_length - options.span_length) // 2
-        return sample_spans(source, models.dlm.tokenizer, options.limit or DEFAULT_SPANS, options.span_length, context, options.seed)
+        return evaluation_spans(models.dlm.tokenizer, options.limit or DEFAULT_SPANS, options.span_length, context, options.files,
+                                None, options.seed)
 
     def decodes(self, items: list, options) -> int:
         return len(items)  # one decode per span (samples do not apply)
+
+    def floors(self, models, items: list) -> list[dict]:
+        """The empty and newlines infills' rows (`codila.eval.metrics.floor_rows`): what the decoders must beat."""
+        from codila.eval.metrics import floor_rows
+
+        return [{**row, "task": self.name} for row in floor_rows(items, models.dlm.tokenizer)]
 
     def run(self, models, setting, items: list, options, advance: Callable[[], None]) -> dict:
         from codila.eval.infill_run import run_infill_setting
@@ -33,7 +38,8 @@ class SpanTask:
         return {**run_infill_setting(models, setting, items, options.seed, advance, options.batch_size), "task": self.name}
 
     def plot(self, rows: list[dict]) -> tuple[list[dict], dict[str, str]]:
-        return rows, {"syntax_valid": "syntax-valid fraction"}
+        decoded = [row for row in rows if row.get("tokens_per_s") is not None]  # the floors decode nothing
+        return decoded, {"syntax_valid": "floor-free syntax-valid fraction"}
 
 
 TASK = SpanTask("code-infill", "held-out real-code spans, scored like the demo (no execution)")

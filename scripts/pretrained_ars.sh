@@ -1,0 +1,25 @@
+#!/bin/sh
+# The code-pretrained local ARs of issue 14 (docs/demo.md), run from the repository root; every run is resumable
+# (append --resume to the same command). Not shipped: see docs/demo.md for where they stand.
+#   scripts/pretrained_ars.sh pretrain [--resume]              causal-LM pretraining of ar-base (800-step schedule)
+#   scripts/pretrained_ars.sh snapshot                         copy the pretraining's best export to runs/arlm-base-snap
+#   scripts/pretrained_ars.sh finetune B CONDITIONING NAME [--resume]   CoDiLA objective from the snapshot, 250 steps
+# Session 14 took the snapshot at pretraining step 200 (validation loss 4.90) and started B=4 and B=8 soft from it;
+# B=1 soft and B=4 top1 are the next ones (same command). Every AR gets the same steps from the same snapshot.
+set -e
+EXTRA=torch,scipy,sympy,numpy,matplotlib,networkx
+DLM=src/codila/assets/checkpoints/dlm
+CODILA="${CODILA:-codila}"
+export OMP_NUM_THREADS=1
+case "$1" in
+  pretrain) shift
+    exec $CODILA train ar-pretrain --dlm $DLM --out runs/arlm-base --preset ar-base --window 32 --batch-size 64 --steps 800 \
+      --lr 1e-3 --seed 0 --eval-every 50 --save-every 180 --extra-packages $EXTRA --extra-share 0.5 "$@" ;;
+  snapshot)
+    rm -rf runs/arlm-base-snap && cp -r runs/arlm-base/best runs/arlm-base-snap ;;
+  finetune) B=$2; COND=$3; NAME=$4; shift 4
+    exec $CODILA train ar --dlm $DLM --out runs/$NAME --block-size $B --conditioning $COND --preset ar-base \
+      --init runs/arlm-base-snap --steps 250 --batch-size 16 --lr 5e-4 --gap-fraction 0.5 --extra-packages $EXTRA \
+      --extra-share 0.5 --seed 7 --eval-every 50 --save-every 180 "$@" ;;
+  *) echo "usage: $0 pretrain|snapshot|finetune B CONDITIONING NAME [--resume]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,122 @@
+"""The FastAPI app: OpenAI's /v1/completions (suffix = infilling), /v1/chat/completions, /v1/models, plus /health and
+/v1/traces/{id}. Routes are thin: validate (schemas), prepare and queue (service), answer or stream."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+
+from codila.decoding.registry import DECODERS
+from codila.serve.errors import ApiError, install_handlers, timed_out
+from codila.serve.schemas import MAX_BODY_BYTES, ChatRequest, CompletionRequest
+from codila.serve.service import Prepared, Service, now
+from codila.serve.streaming import DONE, Observers, TextStream, event
+from codila.trace.page import trace_html
+
+
+def _choice(chat: bool, text: str | None, finish_reason: str | None, first: bool = False, stream: bool = False) -> dict:
+    if not chat:
+        return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish_reason}
+    if not stream:
+        return {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}
+    delta = ({"role": "assistant"} if first else {}) | ({"content": text} if text else {})
+    return {"index": 0, "delta": delta, "finish_reason": finish_reason}
+
+
+def _body(prepared: Prepared, service: Service, chat: bool, choice: dict, usage: dict | None, stream: bool = False) -> dict:
+    kind = ("chat.completion.chunk" if stream else "chat.completion") if chat else "text_completion"
+    body = {"id": prepared.id, "object": kind, "created": now(), "model": service.model_id, "choices": [choice]}
+    if usage is not None:
+        body["usage"] = usage
+    if prepared.recorder is not None and usage is not None:
+        body["trace_id"] = prepared.id
+    return body
+
+
+async def _answer(service: Service, prepared: Prepared, chat: bool) -> dict:
+    result = await service.decode(prepared)
+    text, finish_reason, usage = service.answer(prepared, result)
+    return _body(prepared, service, chat, _choice(chat, text, finish_reason), usage)
+
+
+def _stream(service: Service, prepared: Prepared, chat: bool) -> StreamingResponse:
+    """Server-sent events: text in order as it becomes final, then a last chunk with finish_reason and usage."""
+    loop = asyncio.get_running_loop()
+    pieces: asyncio.Queue = asyncio.Queue()
+    finished = object()
+    canvas = prepared.job.canvas
+    text_stream = TextStream(canvas.start, canvas.end, service.dlm.special.eos_id, canvas.stop_at_eos, prepared.max_tokens,
+                             service.decode_text, lambda text: loop.call_soon_threadsafe(pieces.put_nowait, text))
+    canvas.observer = Observers(text_stream, prepared.recorder).single()
+    future = service.submit(prepared)  # a full queue answers 429 before the stream starts
+    future.add_done_callback(lambda _: loop.call_soon_threadsafe(pieces.put_nowait, finished))
+
+    async def events():
+        first = True
+        try:
+            deadline = loop.time() + service.limits.timeout
+            while (piece := await asyncio.wait_for(pieces.get(), max(0.0, deadline - loop.time()))) is not finished:
+                yield event(_body(prepared, service, chat, _choice(chat, piece, None, first, True), None, True))
+                first = False
+            result = await service.wait(asyncio.wrap_future(future))
+            text, finish_reason, usage = service.answer(prepared, result)
+            rest = text[len(text_stream.sent):] if text.startswith(text_stream.sent) else ""
+            yield event(_body(prepared, service, chat, _choice(chat, rest, finish_reason, first, True), usage, True))
+        except ApiError as error:
+            yield event(error.body())
+        except asyncio.TimeoutError:
+            yield event(timed_out(service.limits.timeout).body())
+        finally:
+            future.cancel()  # the client left or time ran out: a request still queued is dropped
+        yield DONE
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def create_app(service: Service) -> FastAPI:
+    app = FastAPI(title="codila", description="CoDiLA decoding behind OpenAI's API", docs_url=None, redoc_url=None)
+    install_handlers(app)
+    app.state.service = service
+
+    @app.middleware("http")
+    async def refuse_large_bodies(request: Request, call_next):
+        length = request.headers.get("content-length", "0" if request.method == "GET" else "")
+        if request.method == "POST" and not length.isdigit():
+            return JSONResponse(ApiError(411, "send the body with a Content-Length", code="length_required").body(), status_code=411)
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            error = ApiError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large")
+            return JSONResponse(error.body(), status_code=413)
+        return await call_next(request)
+
+    @app.get("/health")
+    async def health() -> dict:
+        sizes = service.queue.batch_sizes
+        return {"status": "ok", "queued": service.queue.queued(), "batches": len(sizes),
+                "mean_batch_size": round(sum(sizes) / len(sizes), 3) if sizes else None}
+
+    @app.get("/v1/models")
+    async def models() -> dict:
+        return {"object": "list", "data": [{"id": service.model_id, "object": "model", "created": 0, "owned_by": "codila",
+                                            "decoders": list(DECODERS), "ars": list(service.ars)}]}
+
+    @app.post("/v1/completions")
+    async def completions(request: CompletionRequest):
+        prepared = service.prepare(request, request.prompt_text(), request.suffix)
+        return _stream(service, prepared, False) if request.stream else await _answer(service, prepared, False)
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: ChatRequest):
+        prepared = service.prepare(request, service.chat_prompt(request), None)
+        return _stream(service, prepared, True) if request.stream else await _answer(service, prepared, True)
+
+    @app.get("/v1/traces/{trace_id}")
+    async def trace(trace_id: str) -> dict:
+        return service.trace(trace_id)
+
+    @app.get("/v1/traces/{trace_id}/html", response_class=HTMLResponse)
+    async def trace_page(trace_id: str) -> str:
+        return trace_html(service.trace(trace_id))
+
+    return app

@@ -1,0 +1,113 @@
+"""BatchQueue: requests that arrive together are decoded as one batch, by one worker thread off the event loop.
+
+A batch holds requests with the same key (decoder, AR, settings): one `decode_batch` call, one torch.Generator per
+canvas (seeded by its request), so each output is the one the request would get alone. The queue is bounded
+(`submit` raises QueueFull); a request waits at most `max_wait` seconds (since it arrived) for company. When a batch fails with a client
+error (a canvas its decoder refuses), its requests are decoded one by one, so one bad request fails alone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import torch
+
+from codila.decoding.canvas import Canvas
+from codila.decoding.registry import DecoderSpec
+from codila.errors import CodilaError
+from codila.models.dlm import DiffusionLM
+from codila.models.local_ar import LocalAR
+
+
+class QueueFull(Exception):
+    pass
+
+
+@dataclass
+class DecodeJob:
+    key: tuple  # requests with equal keys may share a batch
+    spec: DecoderSpec
+    config: object
+    ar: LocalAR | None
+    canvas: Canvas
+    seed: int
+    future: Future = field(default_factory=Future)  # the DecodeResult, or the error
+    queued_at: float = field(default_factory=time.monotonic)
+
+
+class BatchQueue:
+    def __init__(self, dlm: DiffusionLM, max_batch: int, max_wait: float, max_queued: int):
+        self.dlm, self.max_batch, self.max_wait, self.max_queued = dlm, max_batch, max_wait, max_queued
+        self._pending: deque[DecodeJob] = deque()
+        self._condition = threading.Condition()
+        self._stopping = False
+        self.batch_sizes: list[int] = []  # every batch decoded, for /health and the benchmark
+        self._worker = threading.Thread(target=self._run, name="codila-decoder", daemon=True)
+        self._worker.start()
+
+    def submit(self, job: DecodeJob) -> Future:
+        with self._condition:
+            if len(self._pending) >= self.max_queued:
+                raise QueueFull
+            self._pending.append(job)
+            self._condition.notify()
+        return job.future
+
+    def queued(self) -> int:
+        return len(self._pending)
+
+    def stop(self) -> None:
+        with self._condition:
+            self._stopping = True
+            self._condition.notify()
+        self._worker.join(timeout=30)
+
+    def _next_batch(self) -> list[DecodeJob] | None:
+        with self._condition:
+            while not self._pending and not self._stopping:
+                self._condition.wait()
+            if self._stopping:
+                return None
+            key, deadline = self._pending[0].key, self._pending[0].queued_at + self.max_wait  # a request waits max_wait at most
+            while sum(job.key == key for job in self._pending) < self.max_batch and (left := deadline - time.monotonic()) > 0:
+                self._condition.wait(timeout=left)
+            batch = [job for job in self._pending if job.key == key][: self.max_batch]
+            for job in batch:
+                self._pending.remove(job)
+        return [job for job in batch if job.future.set_running_or_notify_cancel()]  # drop requests given up on
+
+    def _run(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            if batch:
+                self.batch_sizes.append(len(batch))
+                self._decode(batch)
+
+    def _decode(self, batch: list[DecodeJob]) -> None:
+        first = batch[0]
+        try:
+            results = first.spec.decode_batch(self.dlm, first.ar, [job.canvas for job in batch], first.config,
+                                              [torch.Generator().manual_seed(job.seed) for job in batch])
+        except CodilaError as error:
+            if len(batch) == 1:
+                first.future.set_exception(error)
+                return
+            for job in batch:  # find the request the decoder refused; the others still get their answers
+                self._decode_alone(job)
+            return
+        except Exception as error:  # noqa: BLE001 (the worker must survive anything; the route answers 500)
+            for job in batch:
+                job.future.set_exception(error)
+            return
+        for job, result in zip(batch, results):
+            job.future.set_result(result)
+
+    def _decode_alone(self, job: DecodeJob) -> None:
+        try:
+            job.future.set_result(job.spec.decode_batch(self.dlm, job.ar, [job.canvas], job.config,
+                                                        [torch.Generator().manual_seed(job.seed)])[0])
+        except Exception as error:  # noqa: BLE001
+            job.future.set_exception(error)

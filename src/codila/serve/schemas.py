@@ -1,0 +1,101 @@
+"""The request bodies the server accepts (pydantic, with safe limits) and the server's own limits.
+
+OpenAI's fields keep their names and meaning (`suffix` = infilling); the decoder and its settings are extra fields
+with the names of the decoders' config dataclasses. Fields a client may send but that the server does not support
+are refused rather than silently ignored (extra="forbid").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from codila.decoding.codila import CHOICES, MODES
+from codila.decoding.forward import CACHES
+from codila.errors import CodilaError
+
+MAX_TEXT_CHARS = 20_000  # characters of a prompt / suffix / message read at all (tokenizing is bounded too)
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+MAX_BODY_BYTES = 1_000_000  # a request body longer than this is refused (413) before it is read
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """What one request may ask for, and how the server queues them."""
+
+    max_prompt_tokens: int = 96  # context tokens (prompt, plus suffix when infilling)
+    max_tokens: int = 64  # tokens to decode
+    max_batch: int = 8  # requests decoded together
+    max_wait: float = 0.005  # seconds the worker waits for more requests to fill a batch
+    max_queued: int = 64  # requests waiting; more get 429
+    timeout: float = 60.0  # seconds a request may take (queue + decoding); then 408
+    max_traces: int = 32  # decode traces kept for /v1/traces/{id} (oldest dropped)
+
+    def __post_init__(self) -> None:
+        counts = {"max_prompt_tokens": self.max_prompt_tokens, "max_tokens": self.max_tokens, "max_batch": self.max_batch,
+                  "max_traces": self.max_traces}
+        for name, value in counts.items():
+            if value < 1:
+                raise CodilaError(f"{name.replace('_', '-')} must be >= 1, got {value}")
+        if self.max_queued < 0 or self.max_wait < 0 or self.timeout < 0:
+            raise CodilaError("max-queued, max-wait and timeout must be >= 0")
+
+
+class DecodeFields(BaseModel):
+    """The decoder and its settings; None keeps the decoder's default (its config dataclass)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    max_tokens: int = Field(16, ge=1, le=4096, description="Tokens to decode (rounded up to a multiple of the AR's B; "
+                                                          "OpenAI's default, 16).")
+    stream: bool = False
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    temperature: Optional[float] = Field(None, ge=0.0, le=2.0)
+    top_p: Optional[float] = Field(None, gt=0.0, le=1.0)
+    decoder: str = Field("codila", max_length=32, description="A name in the decoder registry (`codila ls`).")
+    ar: Optional[str] = Field(None, max_length=64, description="Local AR: a checkpoint name in the served folder.")
+    tokens_per_step: Optional[int] = Field(None, ge=1, le=64)
+    selection: Optional[Literal["entropy", "confidence", "margin"]] = None
+    semi_ar_block: Optional[int] = Field(None, ge=0, le=4096)
+    threshold: Optional[float] = Field(None, ge=0.0, le=1.0)
+    cache: Optional[Literal[CACHES]] = None
+    mode: Optional[Literal[MODES]] = None
+    scope: Optional[int] = Field(None, ge=1, le=64)
+    tau: Optional[float] = Field(None, ge=0.0, le=100.0)
+    choice: Optional[Literal[CHOICES]] = None
+    trace: bool = Field(False, description="Record the decoding step by step; the response names it (trace_id).")
+    # OpenAI fields accepted with their one supported value
+    n: Literal[1] = 1
+    user: Optional[str] = Field(None, max_length=256)
+    stream_options: Optional[dict] = None
+
+    def decoder_settings(self) -> dict:
+        """The decoder options the client gave (the rest keep their defaults)."""
+        from codila.decoding.registry import decode_options
+
+        names = [option.name for option in decode_options() if option.name in type(self).model_fields]  # registry order
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
+
+class CompletionRequest(DecodeFields):
+    prompt: Union[Text, Annotated[list[Text], Field(min_length=1, max_length=1)]] = Field(
+        ..., description="One prompt (a list of one is accepted).")
+    suffix: Optional[str] = Field(None, max_length=MAX_TEXT_CHARS, description="Text after the gap: infilling.")
+    echo: Literal[False] = False
+
+    def prompt_text(self) -> str:
+        return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(..., max_length=MAX_TEXT_CHARS)
+
+
+class ChatRequest(DecodeFields):
+    messages: list[ChatMessage] = Field(..., min_length=1, max_length=64)
