@@ -297,7 +297,8 @@ def evaluate(
     sweep: Optional[str] = typer.Option(None, help="Run a named list of settings: paper or quick (else one setting from the options)."),
     oracle: Optional[str] = typer.Option(None, help="Check the harness instead: canonical (must pass 100%) or empty (0%)."),
     workers: int = typer.Option(2, help="--oracle: programs executed at once (each in its own sandbox)."),
-    out: Optional[Path] = typer.Option(None, help="Run folder for rows.jsonl, table.md, pareto.png (default runs/eval-TASK-...)."),
+    out: Optional[Path] = typer.Option(None, help="Run folder for rows.jsonl, problems.jsonl (every answer), table.md, "
+                                                                  "pareto.png (default runs/eval-TASK-...)."),
     limit: Optional[int] = typer.Option(None, help="First N problems (code-infill: N spans, default 200)."),
     samples: int = typer.Option(1, help="Answers per problem (pass@1 is the unbiased estimate)."),
     completion_length: int = typer.Option(64, help="Tokens decoded for completion tasks."),

@@ -75,10 +75,9 @@ def _plot(rows: list[dict], title: str) -> str:
     panels = accuracy_panels(rows)
     if not pareto_plot(rows, panels, buffer, title):
         return "<p class=meta>No accuracy above zero in any row: no plot.</p>"
-    skipped = {"pass_at_1", "syntax_valid", "exact_match"} - set(panels)
-    note = ""
-    if any(any(row.get(key) is not None for row in rows) for key in skipped):
-        note = f"<p class=meta>Left out (zero in every row): {', '.join(sorted(k for k in skipped))}.</p>"
+    skipped = [key for key in ("pass_at_1", "syntax_valid", "exact_match")
+               if key not in panels and any(row.get(key) is not None for row in rows)]
+    note = f"<p class=meta>Left out (zero in every row): {', '.join(skipped)}.</p>" if skipped else ""
     return _png(buffer.getvalue(), title) + note
 
 
