@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import sysconfig
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -74,6 +75,9 @@ def load() -> bool:
     name = f"codila_ar_{key}"
     build_dir = _cache_dir() / name
     build_dir.mkdir(parents=True, exist_ok=True)
+    scripts = sysconfig.get_path("scripts")  # where pip put ninja: on PATH for the build even without an activated venv
+    if scripts and scripts not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.environ.get("PATH", "") + os.pathsep + scripts
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # cpp_extension's notes on compiler versions are not the user's concern
