@@ -10,6 +10,7 @@ import html
 import io
 import json
 import platform
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,7 +26,7 @@ STYLE = ("body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto
          "table{border-collapse:collapse;font-size:13px;margin:0.6em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
          "text-align:right}th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}img{max-width:100%}"
          ".meta{color:#555;font-size:12px}.se{color:#777;font-size:11px}section{margin-top:2.5em}"
-         "code{background:#f4f4f4;padding:0 3px}")
+         "code{background:#f4f4f4;padding:0 3px}table.summary td{text-align:left}")
 
 
 def _markdown() -> MarkdownIt:
@@ -107,8 +108,9 @@ def _section(folder: Path) -> str:
     if (folder / RUN_FILE).exists():
         settings = json.loads((folder / RUN_FILE).read_text())
         parts.append("<p class=meta>" + html.escape(", ".join(f"{k}={v}" for k, v in settings.items())) + "</p>")
-    if (folder / "notes.md").exists():
-        parts.append(_markdown().render((folder / "notes.md").read_text()))
+    if (folder / "notes.md").exists():  # its headings two levels down: under the run's own
+        notes = _markdown().render((folder / "notes.md").read_text())
+        parts.append(re.sub(r"<(/?)h([1-4])>", lambda m: f"<{m.group(1)}h{int(m.group(2)) + 2}>", notes))
     rows = read_rows(folder / ROWS_FILE)
     if rows:
         parts.append(_table(rows) + "<p class=meta>Rates in %, ± one standard error (binomial over the answers, or the "
@@ -131,7 +133,7 @@ def render_report(runs: str | Path, out: str | Path, title: str = "codila report
     if folders:
         summaries = [_summary_line(f.name, rows) for f in folders if (rows := read_rows(f / ROWS_FILE))]
         if summaries:
-            head.append("<h2>Summary</h2><table><thead><tr><th>run</th><th>task</th><th>settings</th><th>problems</th>"
+            head.append("<h2>Summary</h2><table class=summary><thead><tr><th>run</th><th>task</th><th>settings</th><th>problems</th>"
                         "<th>most accurate</th><th>fastest</th></tr></thead><tbody>" + "".join(summaries) + "</tbody></table>")
         head.append("<h2>Contents</h2><ol>" + "".join(f'<li><a href="#{html.escape(f.name)}">{html.escape(f.name)}</a></li>'
                                                      for f in folders) + "</ol>")
