@@ -43,6 +43,7 @@ def test_the_report_opens_with_a_summary_and_contents_and_renders_tables_as_html
     assert '<a href="#mbpp-run">' in page and '<a href="#zeros">' in page
     summary = page[page.index("<h2>Summary</h2>"): page.index("<h2>Contents</h2>")]
     assert "DLM K=1: pass at 1 25.0 % ± 10.8" in summary and "DLM K=4: 40 tokens/s" in summary
+    assert "DLM K=2: syntax valid 75.0 % ± 10.8" in summary  # pass@1 is 0 in every row of that run: not a ranking
     assert "<pre>" not in page and "<td>1</td><td>2</td>" in page.replace("\n", "")  # notes.md's table as HTML
     assert "25.0 <span class=se>± 10.8</span>" in page  # pass@1 and its binomial standard error, in %
     assert "Left out (zero in every row): pass_at_1" in page  # the zeros run's pass@1 panel is not drawn

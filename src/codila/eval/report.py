@@ -26,7 +26,7 @@ STYLE = ("body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto
          "table{border-collapse:collapse;font-size:13px;margin:0.6em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
          "text-align:right}th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}img{max-width:100%}"
          ".meta{color:#555;font-size:12px}.se{color:#777;font-size:11px}section{margin-top:2.5em}"
-         "code{background:#f4f4f4;padding:0 3px}table.summary td{text-align:left}")
+         "code{background:#f4f4f4;padding:0 3px}table.summary td,table.summary th{text-align:left}")
 
 
 def _markdown() -> MarkdownIt:
@@ -85,7 +85,7 @@ def _plot(rows: list[dict], title: str) -> str:
 def _summary_line(name: str, rows: list[dict]) -> str:
     """One row of the summary table: the run, its task, settings, answers, its most accurate and its fastest setting."""
     rows = _accuracy_rows(rows)
-    keys = [key for key in ("pass_at_1", "syntax_valid", "speedup") if any(row.get(key) is not None for row in rows)]
+    keys = [key for key in ("pass_at_1", "syntax_valid", "speedup") if any(row.get(key) for row in rows)]  # not all zero
     anchor = f'<a href="#{html.escape(name)}">{html.escape(name)}</a>'
     task = html.escape(str(rows[0].get("task", "bench" if "speedup" in rows[0] else "-")))
     best = fastest = "-"
