@@ -376,7 +376,8 @@ def evaluate(
     sweep: Optional[str] = typer.Option(None, help="Run a named list of settings: paper or quick (else one setting from the options)."),
     oracle: Optional[str] = typer.Option(None, help="Check the harness instead: canonical (must pass 100%) or empty (0%)."),
     workers: int = typer.Option(2, help="--oracle: programs executed at once (each in its own sandbox)."),
-    out: Optional[Path] = typer.Option(None, help="Run folder for rows.jsonl, table.md, pareto.png (default runs/eval-TASK-...)."),
+    out: Optional[Path] = typer.Option(None, help="Run folder for rows.jsonl, problems.jsonl (every answer), table.md, "
+                                                                  "pareto.png (default runs/eval-TASK-...)."),
     allow_network: bool = typer.Option(False, "--allow-network", help="Run the generated programs even where the sandbox "
                                                                       "cannot cut them off the network (unshare -n fails)."),
     limit: Optional[int] = typer.Option(None, help="First N problems (code-infill: N spans, default 200)."),

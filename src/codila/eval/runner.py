@@ -1,5 +1,6 @@
 """`codila eval`: one task, a list of decoder settings; each row is appended to `rows.jsonl` the moment it is done
-(so `--resume` continues an interrupted run), then a Markdown table and a Pareto plot are written beside it."""
+(so `--resume` continues an interrupted run), every answer to `problems.jsonl` (`records.py`), then a Markdown
+table and a Pareto plot are written beside them."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from codila.data.heldout import evaluation_spans
 from codila.errors import CodilaError
 from codila.eval.infill_run import run_infill_setting
 from codila.eval.metrics import floor_rows
-from codila.eval.plots import pareto_plot
+from codila.eval.plots import accuracy_panels, pareto_plot
+from codila.eval.records import PROBLEMS_FILE, keep_finished, recorder
 from codila.eval.sandbox import SandboxLimits
 from codila.eval.settings import DecodeSetting, ModelSet
 from codila.eval.table import rows_markdown
@@ -87,6 +89,7 @@ def run_eval(
     del run["allow_network"]
     rows = _start(out, run, resume)
     done = {row["label"] for row in rows}
+    keep_finished(out / PROBLEMS_FILE, done)
     todo = [s for s in settings if s.label(models.for_setting(s)) not in done]
     if task_name == CODE_INFILL:
         context = (models.dlm.max_length - options.span_length) // 2
@@ -100,12 +103,14 @@ def run_eval(
         tracker = bar.add_task(task_name, total=len(todo) * len(items) * (1 if task_name == CODE_INFILL else options.samples))
         for setting in todo:
             advance = lambda: bar.advance(tracker)
-            if task_name == CODE_INFILL:
-                row = {**run_infill_setting(models, setting, items, options.seed, advance, options.batch_size), "task": CODE_INFILL}
-            else:
-                limits = SandboxLimits(timeout_s=task.timeout_s, allow_network=options.allow_network)
-                row = run_task_setting(models, setting, task, items, options.plan, options.samples, options.seed, limits,
-                                       advance=advance, batch_size=options.batch_size)
+            with recorder(out / PROBLEMS_FILE, setting.label(models.for_setting(setting))) as record:
+                if task_name == CODE_INFILL:
+                    row = {**run_infill_setting(models, setting, items, options.seed, advance, options.batch_size, record),
+                           "task": CODE_INFILL}
+                else:
+                    limits = SandboxLimits(timeout_s=task.timeout_s, allow_network=options.allow_network)
+                    row = run_task_setting(models, setting, task, items, options.plan, options.samples, options.seed, limits,
+                                           advance=advance, batch_size=options.batch_size, record=record)
             _append(out, rows, [row])
     write_summary(out, rows, task_name)
     return rows
@@ -122,9 +127,7 @@ def write_summary(out: Path, rows: list[dict], task_name: str) -> None:
     """table.md and pareto.png of a run's rows."""
     (out / TABLE_FILE).write_text(f"## {task_name}\n\n" + rows_markdown(rows))
     if task_name == CODE_INFILL:
-        decoded = [row for row in rows if row.get("tokens_per_s") is not None]  # the floors decode nothing
-        pareto_plot(decoded, {"syntax_valid": "floor-free syntax-valid fraction"}, out / PLOT_FILE, f"{task_name}: accuracy vs speed")
+        rows = [row for row in rows if row.get("tokens_per_s") is not None]  # the floors decode nothing
     else:
         rows = [{**row, "syntax_valid": 1 - row["syntax_error_rate"]} for row in rows]
-        pareto_plot(rows, {"pass_at_1": "pass@1", "syntax_valid": "1 - syntax-error rate"}, out / PLOT_FILE,
-                    f"{task_name}: accuracy vs speed")
+    pareto_plot(rows, accuracy_panels(rows), out / PLOT_FILE, f"{task_name}: accuracy vs speed")

@@ -150,7 +150,6 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         step, elapsed, history = state["step"], state["elapsed"], state["history"]
-        best = state.get("best", best)
 
     def summary() -> dict:
         last_train = [h["train_loss"] for h in history[-20:] if "train_loss" in h]
@@ -176,7 +175,7 @@ def train(
         tmp = state_path.with_suffix(".tmp")
         try:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-                        "step": step, "elapsed": elapsed, "history": history, "identity": identity, "best": best}, tmp)
+                        "step": step, "elapsed": elapsed, "history": history, "identity": identity}, tmp)
         except (OSError, RuntimeError) as error:  # torch reports a full disk as a RuntimeError
             tmp.unlink(missing_ok=True)
             raise CodilaError(f"could not write {state_path} ({error.strerror or error}): free disk space and --resume "
