@@ -106,6 +106,27 @@ def train_ar_command(
     typer.echo(f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
 
 
+@train_app.command("planning")
+def train_planning_command(
+    kind: str = typer.Option(..., help="dlm, ar (the CoDiLA local AR on --dlm) or ar-baseline (left to right, same data)."),
+    setting: str = typer.Option(..., help="Generated task setting, e.g. pathstar-d2-l4 (codila.data.planning.registry)."),
+    out: Path = typer.Option(..., help="Run directory: state.pt (resume), log.jsonl, checkpoint/ (the model)."),
+    dlm: Optional[Path] = typer.Option(None, help="--kind ar: the frozen planning DLM checkpoint."),
+    block_size: int = typer.Option(4, help="--kind ar: B."),
+    steps: int = typer.Option(20000), batch_size: int = typer.Option(64), lr: float = typer.Option(1e-3),
+    preset: str = typer.Option("planning", help="Model size (codila.models.presets); the local AR: planning-ar."),
+    seed: int = typer.Option(0), save_every: float = typer.Option(300.0), eval_every: int = typer.Option(200),
+    resume: bool = typer.Option(False),
+    init: Optional[Path] = typer.Option(None, help="Warm start from a checkpoint of the same kind (grow the task)."),
+):
+    """Train a planning model on freshly generated examples (held-out splits never seen)."""
+    from codila.train.planning import train_planning
+
+    summary = train_planning(kind, setting, out, _train_config(steps, batch_size, lr, seed, save_every, eval_every), preset, dlm,
+                             block_size, resume, init=init)
+    typer.echo(f"trained planning {kind} on {setting}: {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
+
+
 DECODE_OPTIONS = ("tokens_per_step", "selection", "semi_ar_block", "threshold", "cache", "mode", "scope", "tau", "choice", "temperature", "top_p")
 
 
