@@ -127,7 +127,8 @@ def train_planning_command(
     typer.echo(f"trained planning {kind} on {setting}: {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
 
 
-DECODE_OPTIONS = ("tokens_per_step", "selection", "semi_ar_block", "threshold", "cache", "mode", "scope", "tau", "choice", "temperature", "top_p")
+DECODE_OPTIONS = ("tokens_per_step", "selection", "semi_ar_block", "threshold", "cache", "mode", "scope", "tau", "choice", "temperature", "top_p",
+                  "verify_penalty", "verify_selection")
 
 
 def _decode_options(decoder: str, given: dict):
@@ -137,7 +138,7 @@ def _decode_options(decoder: str, given: dict):
     from codila.decoding.registry import get_decoder
 
     spec = get_decoder(decoder)
-    given = {name: given[name] for name in DECODE_OPTIONS if given[name] is not None}
+    given = {name: given[name] for name in DECODE_OPTIONS if given.get(name) is not None}
     names = {f.name for f in fields(spec.config_class)}
     unused = sorted(set(given) - names)
     if unused:
@@ -314,8 +315,15 @@ def _oracle_check(task_name: str, oracle: str, limit: Optional[int], workers: in
 @app.command("eval")
 def evaluate(
     task: str = typer.Argument(..., help="code-infill, humaneval, mbpp, humaneval-infilling-single-line, "
-                                         "humaneval-infilling-multi-line or humaneval-infilling-random-span."),
-    sweep: Optional[str] = typer.Option(None, help="Run a named list of settings: paper or quick (else one setting from the options)."),
+                                         "humaneval-infilling-multi-line, humaneval-infilling-random-span, or a planning "
+                                         "task: graph, countdown, sudoku."),
+    sweep: Optional[str] = typer.Option(None, help="Run a named list of settings: paper, quick or planning (else one setting "
+                                                   "from the options)."),
+    data: Optional[Path] = typer.Option(None, help="Planning tasks: a JSONL file of {\"input\", \"output\"} problems (e.g. the "
+                                                   "cd3/cd4 files) instead of the generated test split."),
+    split: str = typer.Option("test", help="Planning tasks: the generated split, test or validation (to choose settings)."),
+    verify_penalty: Optional[float] = typer.Option(None, help="codila verify: certainty subtracted where the AR disagrees."),
+    verify_selection: Optional[str] = typer.Option(None, help="codila verify: confidence, entropy or margin."),
     oracle: Optional[str] = typer.Option(None, help="Check the harness instead: canonical (must pass 100%) or empty (0%)."),
     workers: int = typer.Option(2, help="--oracle: programs executed at once (each in its own sandbox)."),
     out: Optional[Path] = typer.Option(None, help="Run folder for rows.jsonl, table.md, pareto.png (default runs/eval-TASK-...)."),
@@ -346,18 +354,33 @@ def evaluate(
 
     if task not in task_names():
         raise CodilaError(f"unknown task {task!r}; choose one of {', '.join(task_names())}")
+    from codila.eval.tasks.registry import TASKS
+
+    planning = task in TASKS and TASKS[task].verify is not None
     if oracle is not None:
+        if planning:
+            raise CodilaError(f"{task} answers are verified exactly: --oracle is for executed tasks")
         return _oracle_check(task, oracle, limit, workers)
+    if (data is not None or split != "test") and not planning:
+        raise CodilaError("--data and --split are for the planning tasks (graph, countdown, sudoku)")
     if sweep is not None:
         settings = get_sweep(sweep)
+    elif planning and decoder == "ar-baseline":
+        from codila.eval.planning_run import BaselineSetting
+
+        settings = [BaselineSetting()]
     else:
         spec, config = _decode_options(decoder, locals())
         settings = [DecodeSetting(decoder, config, ar or ("ar-b4" if spec.needs_ar else None), conditioning)]
     if batch_size < 1 or samples < 1:
         raise CodilaError("--batch-size and --samples must be >= 1")
     options = EvalOptions(limit=limit, samples=samples, seed=seed, plan=CanvasPlan(completion_length=completion_length),
-                          files=str(files) if files else None, batch_size=batch_size)
+                          files=str(files) if files else None, batch_size=batch_size, data=str(data) if data else None, split=split)
     out = out or Path("runs") / f"eval-{task}-{sweep or decoder}"
+    if planning and checkpoints is None:
+        from codila.eval.planning_run import shipped_planning
+
+        checkpoints = shipped_planning(task)
     rows = run_eval(task, settings, out, options, checkpoints or SHIPPED, resume)
     if json_path is not None:
         json_path.write_text("".join(json.dumps(row) + "\n" for row in rows))

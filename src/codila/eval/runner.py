@@ -13,6 +13,7 @@ from codila.data.corpus import load_files
 from codila.data.spans import sample_spans
 from codila.errors import CodilaError
 from codila.eval.infill_run import run_infill_setting
+from codila.eval.order_plot import decode_order_plot
 from codila.eval.plots import pareto_plot
 from codila.eval.settings import DecodeSetting, ModelSet
 from codila.eval.table import rows_markdown
@@ -22,6 +23,7 @@ from codila.models.io import SHIPPED
 
 CODE_INFILL = "code-infill"  # held-out real-code spans, scored like the demo (no execution)
 ROWS_FILE, TABLE_FILE, PLOT_FILE, RUN_FILE = "rows.jsonl", "table.md", "pareto.png", "run.json"
+ORDER_PLOT_FILE = "decode_order.png"
 
 
 def task_names() -> list[str]:
@@ -41,6 +43,8 @@ class EvalOptions:
     span_length: int = 32
     files: str | None = None
     batch_size: int = 1
+    data: str | None = None  # planning tasks: a JSONL file of {"input", "output"} problems instead of the generated ones
+    split: str = "test"  # planning tasks: the generated split (test, or validation to choose settings)
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -71,8 +75,10 @@ def run_eval(
 ) -> list[dict]:
     """Evaluate every setting on the task; returns all rows of the run (earlier ones too, when resuming)."""
     out = Path(out)
-    if task_name != CODE_INFILL:
-        get_task(task_name)  # unknown names fail before anything is written
+    if task_name != CODE_INFILL and get_task(task_name).verify is not None:  # planning: exact verification, its own models
+        from codila.eval.planning_run import run_planning_eval
+
+        return run_planning_eval(task_name, settings, out, options, checkpoints, resume, progress)
     models = ModelSet(checkpoints)
     run = {"task": task_name, "checkpoints": str(checkpoints), **asdict(options)}
     rows = _start(out, run, resume)
@@ -106,6 +112,9 @@ def write_summary(out: Path, rows: list[dict], task_name: str) -> None:
     (out / TABLE_FILE).write_text(f"## {task_name}\n\n" + rows_markdown(rows))
     if task_name == CODE_INFILL:
         pareto_plot(rows, {"syntax_valid": "syntax-valid fraction"}, out / PLOT_FILE, f"{task_name}: accuracy vs speed")
+    elif rows and "accuracy" in rows[0]:
+        pareto_plot(rows, {"accuracy": "exact accuracy (verified)"}, out / PLOT_FILE, f"{task_name}: accuracy vs speed")
+        decode_order_plot(rows, out / ORDER_PLOT_FILE, f"{task_name}: decode order of one problem")
     else:
         rows = [{**row, "syntax_valid": 1 - row["syntax_error_rate"]} for row in rows]
         pareto_plot(rows, {"pass_at_1": "pass@1", "syntax_valid": "1 - syntax-error rate"}, out / PLOT_FILE,

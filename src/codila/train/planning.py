@@ -12,7 +12,7 @@ from transformers import Qwen3ForCausalLM
 
 from codila.data.planning.base import planning_tokenizer
 from codila.data.planning.registry import get_setting
-from codila.data.planning.splits import TEST_SEED, VALIDATION_SEED, FixedExamples, TrainingStream, heldout_prompts, validation_examples
+from codila.data.planning.splits import TEST_SEED, VALIDATION_SEED, FixedExamples, TrainingStream, heldout_prompts, split_examples
 from codila.errors import CodilaError
 from codila.models.io import load_model
 from codila.models.loading import load_dlm
@@ -73,7 +73,7 @@ def train_planning(kind: str, setting: str, out: str | Path, config: TrainConfig
                                    "excluded_prompts": len(heldout), "test_seed": TEST_SEED, "validation_seed": VALIDATION_SEED},
                              **({"block_size": block_size, "dlm": str(dlm_path)} if kind == "ar" else {}))
     stream = TrainingStream(spec, tokenizer, heldout)
-    validation = FixedExamples(spec, tokenizer, validation_examples(spec))
+    validation = FixedExamples(spec, tokenizer, split_examples(spec, "validation"))
     summary = train(recipe, tokenizer, stream, validation, config, out, resume, manifest, progress)
     return {**summary, "skipped_heldout": stream.skipped}
 

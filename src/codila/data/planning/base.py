@@ -9,6 +9,7 @@ prompt + [MASK] * answer_length, the same for every decoder.
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 from typing import Callable
@@ -16,6 +17,8 @@ from typing import Callable
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
+
+from pathlib import Path
 
 from codila.errors import CodilaError
 from codila.tokenizer import EOS_TOKEN, MASK_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, THINK_TOKEN, END_THINK_TOKEN, SpecialIds
@@ -43,6 +46,7 @@ class PlanningSpec:
     answer_length: int
     description: str = ""
     settings: dict = field(default_factory=dict)
+    floor: float = 0.0  # the accuracy of a trivial strategy (path-star: follow a random arm), reported beside every rate
 
     def __post_init__(self) -> None:
         if self.answer_length % ANSWER_MULTIPLE:
@@ -114,3 +118,23 @@ def make_examples(spec: PlanningSpec, count: int, split_seed: int, exclude: set[
 def layout(spec: PlanningSpec, tokenizer: PreTrainedTokenizerFast, example: Example) -> torch.Tensor:
     """(prompt_length + answer_length,) ids of one example."""
     return torch.tensor(prompt_ids(spec, tokenizer, example.prompt) + answer_ids(spec, tokenizer, example.answer))
+
+
+def read_jsonl(path: str | Path) -> list[Example]:
+    """Examples of a JSONL file of {"input": prompt, "output": answer} rows (the cd3/cd4 format; every task uses it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CodilaError(f"{path}: no such file")
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+                rows.append(Example(str(row["input"]), str(row["output"])))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise CodilaError(f"{path}:{number}: expected a JSON object with \"input\" and \"output\"") from None
+    return rows
+
+
+def write_jsonl(path: str | Path, examples: list[Example]) -> None:
+    Path(path).write_text("".join(json.dumps({"input": e.prompt, "output": e.answer}) + "\n" for e in examples))

@@ -102,7 +102,8 @@ def path_star_spec(degree: int, arm_length: int) -> PlanningSpec:
     edges = degree * arm_length
     return PlanningSpec(f"pathstar-d{degree}-l{arm_length}", "graph", partial(path_star, degree, arm_length), verify,
                         prompt_length=6 * edges + 5, answer_length=round_up(3 * (arm_length + 1) - 1),
-                        description=f"path-star graph: {degree} arms of {arm_length} nodes", settings={"degree": degree, "arm_length": arm_length})
+                        description=f"path-star graph: {degree} arms of {arm_length} nodes", settings={"degree": degree, "arm_length": arm_length},
+                        floor=1 / degree)
 
 
 def random_graph_spec(nodes: int, edges: int, max_hops: int) -> PlanningSpec:

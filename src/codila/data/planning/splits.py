@@ -9,6 +9,7 @@ import torch
 from transformers import PreTrainedTokenizerFast
 
 from codila.data.planning.base import Example, PlanningSpec, layout, make_examples
+from codila.errors import CodilaError
 
 TEST_SEED = 1000  # `codila eval` generates its test problems from this seed
 VALIDATION_SEED = 2000  # penalties, thresholds and training curves are chosen on this one
@@ -16,18 +17,21 @@ TEST_SIZE = 1000
 VALIDATION_SIZE = 500
 
 
-def test_examples(spec: PlanningSpec, count: int = TEST_SIZE) -> list[Example]:
-    return make_examples(spec, count, TEST_SEED)
+SPLITS = ("test", "validation")
 
 
-def validation_examples(spec: PlanningSpec, count: int = VALIDATION_SIZE) -> list[Example]:
-    """Disjoint from the test split by construction (its prompts are excluded)."""
-    return make_examples(spec, count, VALIDATION_SEED, {e.prompt for e in test_examples(spec)})
+def split_examples(spec: PlanningSpec, split: str) -> list[Example]:
+    """The seeded test split, or the validation split (disjoint from test by construction: its prompts are excluded)."""
+    if split == "test":
+        return make_examples(spec, TEST_SIZE, TEST_SEED)
+    if split == "validation":
+        return make_examples(spec, VALIDATION_SIZE, VALIDATION_SEED, {e.prompt for e in split_examples(spec, "test")})
+    raise CodilaError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
 
 
 def heldout_prompts(spec: PlanningSpec, extra: set[str] = frozenset()) -> set[str]:
     """Prompts training must never see: the test and validation splits and `extra` (shipped evaluation files)."""
-    return {e.prompt for e in test_examples(spec)} | {e.prompt for e in validation_examples(spec)} | set(extra)
+    return {e.prompt for split in SPLITS for e in split_examples(spec, split)} | set(extra)
 
 
 class TrainingStream:
