@@ -118,7 +118,8 @@ def _commit_verify(log: CommitLog, marginals, blocks, tokens, entropies, config,
     free = log.canvas.ids[blocks] == log.canvas.mask_id
     dlm_tokens = marginals.argmax(-1)  # (C, B)
     # the AR's greedy tokens judge the DLM's: a disagreeing position loses `verify_penalty` of certainty
-    score = certainty(marginals.log(), config.verify_selection) - config.verify_penalty * (dlm_tokens != tokens)
+    # (in float64: a large penalty keeps the certainty order among the penalised positions)
+    score = certainty(marginals.log(), config.verify_selection).double() - config.verify_penalty * (dlm_tokens != tokens)
     score = torch.where(free, score, float("-inf")).flatten()
     chosen = rank_first(score, min(config.tokens_per_step, int(free.sum())), descending=True)
     log.commit(blocks.flatten()[chosen], dlm_tokens.flatten()[chosen])
