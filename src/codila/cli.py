@@ -118,12 +118,13 @@ def train_planning_command(
     seed: int = typer.Option(0), save_every: float = typer.Option(300.0), eval_every: int = typer.Option(200),
     resume: bool = typer.Option(False),
     init: Optional[Path] = typer.Option(None, help="Warm start from a checkpoint of the same kind (grow the task)."),
+    dlm_loss: str = typer.Option("elbo", help="--kind dlm: elbo (cross-entropy / t) or uniform (mean masked cross-entropy)."),
 ):
     """Train a planning model on freshly generated examples (held-out splits never seen)."""
     from codila.train.planning import train_planning
 
     summary = train_planning(kind, setting, out, _train_config(steps, batch_size, lr, seed, save_every, eval_every), preset, dlm,
-                             block_size, resume, init=init)
+                             block_size, resume, init=init, dlm_loss=dlm_loss)
     typer.echo(f"trained planning {kind} on {setting}: {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
 
 

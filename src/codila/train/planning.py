@@ -21,7 +21,7 @@ from codila.models.presets import qwen3_config
 from codila.tokenizer import SpecialIds, load_tokenizer
 from codila.train.loop import TrainConfig, check_run_dir, train
 from codila.train.manifest import base_manifest, init_record
-from codila.train.planning_recipes import BaselineArRecipe, PlanningArRecipe, PlanningDlmRecipe
+from codila.train.planning_recipes import DLM_WEIGHTINGS, BaselineArRecipe, PlanningArRecipe, PlanningDlmRecipe
 
 KINDS = ("dlm", "ar", "ar-baseline")
 
@@ -36,9 +36,12 @@ def external_heldout(task: str) -> set[str]:
 
 
 def train_planning(kind: str, setting: str, out: str | Path, config: TrainConfig, preset: str, dlm_path: str | Path | None = None,
-                   block_size: int = 4, resume: bool = False, progress: bool = True, init: str | Path | None = None) -> dict:
+                   block_size: int = 4, resume: bool = False, progress: bool = True, init: str | Path | None = None,
+                   dlm_loss: str = "elbo") -> dict:
     """Train one model of `kind` (dlm, ar or ar-baseline) on the generated `setting` into `out`. `init`: warm start
     from a checkpoint of the same kind (e.g. a model trained on an easier setting: the task grows as it learns)."""
+    if dlm_loss not in DLM_WEIGHTINGS:
+        raise CodilaError(f"unknown DLM loss {dlm_loss!r}; choose one of {', '.join(DLM_WEIGHTINGS)}")
     if kind not in KINDS:
         raise CodilaError(f"unknown planning model kind {kind!r}; choose one of {', '.join(KINDS)}")
     if (kind == "ar") != (dlm_path is not None):
@@ -63,10 +66,10 @@ def train_planning(kind: str, setting: str, out: str | Path, config: TrainConfig
     else:
         bidirectional = kind == "dlm"
         model = _model(init, kind, qwen3_config(preset, len(tokenizer), length, bidirectional=bidirectional))
-        recipe = (PlanningDlmRecipe(model, special.mask_id, spec.prompt_length, meta) if bidirectional
+        recipe = (PlanningDlmRecipe(model, special.mask_id, spec.prompt_length, meta, dlm_loss) if bidirectional
                   else BaselineArRecipe(model, spec.prompt_length, meta))
     heldout = heldout_prompts(spec, external_heldout(spec.task))
-    manifest = base_manifest(kind=kind, preset=preset, parameters=sum(p.numel() for p in model.parameters()),
+    manifest = base_manifest(kind=kind, preset=preset, **({"dlm_loss": dlm_loss} if kind == "dlm" else {}), parameters=sum(p.numel() for p in model.parameters()),
                              init_from=init_record(init) if init is not None else None,
                              data={"setting": spec.name, "settings": spec.settings, "generator": "fresh examples each step, "
                                    "one seed per example from the training generator (train_config.seed)",

@@ -1,7 +1,8 @@
 """Training recipes on planning layouts [prompt | answer] (codila.data.planning.base): the prompt is context and is
 never masked nor scored; the answer is what every model learns.
 
-- PlanningDlmRecipe: masked diffusion on the answer only (t ~ U(eps, 1), each answer token masked w.p. t, loss / t).
+- PlanningDlmRecipe: masked diffusion on the answer only (t ~ U(eps, 1), each answer token masked w.p. t); the loss is
+  the ELBO (cross-entropy / t) or, `weighting="uniform"`, the mean cross-entropy of the masked tokens (lower variance).
 - PlanningArRecipe: the CoDiLA local AR on the frozen planning DLM, answer blocks of B masked as in ArRecipe.
 - BaselineArRecipe: an ordinary causal LM over the layout, cross-entropy on the answer tokens (left to right)."""
 
@@ -24,16 +25,22 @@ def _with_prompt(windows: torch.Tensor, prompt_length: int, noisy_answer: torch.
     return noisy, masked
 
 
+DLM_WEIGHTINGS = ("elbo", "uniform")
+
+
 class PlanningDlmRecipe:
-    def __init__(self, model: PreTrainedModel, mask_id: int, prompt_length: int, meta: dict):
-        self.model, self.mask_id, self.prompt_length = model, mask_id, prompt_length
+    def __init__(self, model: PreTrainedModel, mask_id: int, prompt_length: int, meta: dict, weighting: str = "elbo"):
+        self.model, self.mask_id, self.prompt_length, self.weighting = model, mask_id, prompt_length, weighting
         self.meta = {"kind": "dlm", "shifted_logits": False, **meta}
 
     def loss(self, windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         answer = windows[:, self.prompt_length:]
         noisy_answer, masked_answer, t = mask_tokens(answer, self.mask_id, generator)
         noisy, masked = _with_prompt(windows, self.prompt_length, noisy_answer, masked_answer)
-        return masked_diffusion_loss(selected_logits(self.model, noisy, masked), answer, masked_answer, t)
+        logits = selected_logits(self.model, noisy, masked)
+        if self.weighting == "uniform":
+            return F.cross_entropy(logits, answer[masked_answer]) if len(logits) else logits.sum()
+        return masked_diffusion_loss(logits, answer, masked_answer, t)
 
 
 class PlanningArRecipe:
