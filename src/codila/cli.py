@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -12,6 +13,7 @@ from typer.exceptions import TyperException
 from codila.errors import CodilaError
 from codila.models.io import SHIPPED
 from codila.train.loop import TrainConfig
+from codila.validate import check_options
 
 app = typer.Typer(add_completion=False, help="CoDiLA: coherent parallel decoding for diffusion LMs.")
 train_app = typer.Typer(help="Train the DLM or a local AR.")
@@ -67,6 +69,7 @@ def train_dlm_command(
     extra_share: Optional[float] = EXTRA_SHARE,
 ):
     """Train a masked diffusion LM on code windows."""
+    check_options(locals())
     from codila.train.dlm import train_dlm
 
     summary = train_dlm(out, _train_config(steps, batch_size, lr, seed, save_every, eval_every), preset, window,
@@ -98,6 +101,7 @@ def train_ar_command(
     extra_share: Optional[float] = EXTRA_SHARE,
 ):
     """Train a local AR on the marginals of a frozen DLM."""
+    check_options(locals())
     from codila.train.ar import train_ar
 
     summary = train_ar(dlm, out, block_size, _train_config(steps, batch_size, lr, seed, save_every, eval_every),
@@ -182,7 +186,14 @@ def _text(value: Optional[str], file: Optional[Path]) -> str:
     if file is not None:
         if not file.is_file():
             raise CodilaError(f"{file}: no such file")
-        return file.read_text()
+        try:
+            return file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise CodilaError(f"{file} is not UTF-8 text ({error.reason} at byte {error.start}): convert it to UTF-8") from None
+    try:
+        (value or "").encode("utf-8")
+    except UnicodeEncodeError:
+        raise CodilaError("the text given on the command line is not valid UTF-8: pass it in a UTF-8 file instead") from None
     return value or ""
 
 
@@ -215,6 +226,7 @@ def generate(
     seed: int = typer.Option(0),
 ):
     """Complete a prompt: the text goes to stdout, the counts to stderr."""
+    check_options(locals())
     _decode_and_print("generate", dlm, ar, conditioning, decoder, _text(prompt, prompt_file), length, "", seed, locals())
 
 
@@ -231,6 +243,7 @@ def infill(
     seed: int = typer.Option(0),
 ):
     """Fill `length` tokens between a prefix and a suffix: the infill goes to stdout, the counts to stderr."""
+    check_options(locals())
     _decode_and_print("infill", dlm, ar, conditioning, decoder, _text(prefix, prefix_file), length, _text(suffix, suffix_file), seed, locals())
 
 
@@ -269,6 +282,7 @@ def demo(
                                                           "default 32)."),
 ):
     """Infill held-out code with every decoder on the shipped tiny models and print one table."""
+    check_options(locals())
     from rich.console import Console
 
     from codila.demo import DEFAULT_TAU, DEMO_BATCH_SIZE, DEMO_SCOPE, run_demo
@@ -284,10 +298,11 @@ def demo(
     Console(width=max(120, Console().width)).print(rows_table(rows, f"infilling {n} spans of {length} tokens ({'files in ' + str(files) if files else 'stdlib test split'})"))
 
 
-def _oracle_check(task_name: str, oracle: str, limit: Optional[int], workers: int) -> None:
+def _oracle_check(task_name: str, oracle: str, limit: Optional[int], workers: int, allow_network: bool) -> None:
     from rich.progress import Progress
 
     from codila.eval.oracle import ORACLES, checked_problems, insensitive_gaps, oracle_pass_rate
+    from codila.eval.sandbox import SandboxLimits
     from codila.eval.tasks.registry import get_task
 
     if oracle not in ORACLES:
@@ -302,7 +317,8 @@ def _oracle_check(task_name: str, oracle: str, limit: Optional[int], workers: in
         typer.echo(f"{skipped} problems with a blank reference left out: the empty answer is their reference", err=True)
     with Progress(transient=True) as bar:
         progress = bar.add_task(f"{task_name} --oracle {oracle}", total=len(problems))
-        rate, surprising = oracle_pass_rate(task, oracle, problems, workers=workers, advance=lambda: bar.advance(progress))
+        limits = SandboxLimits(timeout_s=task.timeout_s, allow_network=allow_network)
+        rate, surprising = oracle_pass_rate(task, oracle, problems, limits, workers=workers, advance=lambda: bar.advance(progress))
     typer.echo(f"{task_name} --oracle {oracle}: {rate:.1%} of {len(problems)} problems pass (expected {'100' if oracle == 'canonical' else '0'}%)")
     known = {problem.task_id for problem in problems} & insensitive_gaps() - set(surprising)  # the known gaps that passed
     if oracle == "empty" and known:
@@ -328,6 +344,8 @@ def evaluate(
     oracle: Optional[str] = typer.Option(None, help="Check the harness instead: canonical (must pass 100%) or empty (0%)."),
     workers: int = typer.Option(2, help="--oracle: programs executed at once (each in its own sandbox)."),
     out: Optional[Path] = typer.Option(None, help="Run folder for rows.jsonl, table.md, pareto.png (default runs/eval-TASK-...)."),
+    allow_network: bool = typer.Option(False, "--allow-network", help="Run the generated programs even where the sandbox "
+                                                                      "cannot cut them off the network (unshare -n fails)."),
     limit: Optional[int] = typer.Option(None, help="First N problems (code-infill: N spans, default 200)."),
     samples: int = typer.Option(1, help="Answers per problem (pass@1 is the unbiased estimate)."),
     completion_length: int = typer.Option(64, help="Tokens decoded for completion tasks."),
@@ -343,6 +361,7 @@ def evaluate(
     seed: int = typer.Option(0),
 ):
     """Evaluate decoders on a task: pass@1, syntax errors, speed, any-order analysis; resumable."""
+    check_options(locals())
     import json
 
     from rich.console import Console
@@ -361,7 +380,7 @@ def evaluate(
     if oracle is not None:
         if planning:
             raise CodilaError(f"{task} answers are verified exactly: --oracle is for executed tasks")
-        return _oracle_check(task, oracle, limit, workers)
+        return _oracle_check(task, oracle, limit, workers, allow_network)
     if (data is not None or split != "test") and not planning:
         raise CodilaError("--data and --split are for the planning tasks (graph, countdown, sudoku)")
     if sweep is not None:
@@ -376,7 +395,8 @@ def evaluate(
     if batch_size < 1 or samples < 1:
         raise CodilaError("--batch-size and --samples must be >= 1")
     options = EvalOptions(limit=limit, samples=samples, seed=seed, plan=CanvasPlan(completion_length=completion_length),
-                          files=str(files) if files else None, batch_size=batch_size, data=str(data) if data else None, split=split)
+                          files=str(files) if files else None, batch_size=batch_size, allow_network=allow_network,
+                          data=str(data) if data else None, split=split)
     out = out or Path("runs") / f"eval-{task}-{sweep or decoder}"
     if planning and checkpoints is None:
         from codila.eval.planning_run import shipped_planning
@@ -403,6 +423,7 @@ def bench(
                                                   'contains one, e.g. "B=4 static,dual cache" (DLM K=1 always runs).'),
 ):
     """Decoding speed of every decoder on the same spans, with ratios against the DLM at K=1."""
+    check_options(locals())
     from rich.console import Console
 
     from codila.bench import run_bench
@@ -432,6 +453,7 @@ def report(
                                                           "default: the suite's, 8)."),
 ):
     """Render every result under runs/ as one self-contained HTML page (tables and plots)."""
+    check_options(locals())
     from codila.eval.report import render_report
     from codila.eval.suite import SUITE_BATCH_SIZE, run_suite
 
@@ -452,6 +474,7 @@ def analyze_copula(
     seed: int = typer.Option(0),
 ):
     """Train a tiny DLM + ARs on exactly known joints; TV distance of decoded blocks for DLM, top-1 and soft."""
+    check_options(locals())
     from codila.analysis.copula import run_copula_check
 
     if (out / "dlm").exists():
@@ -470,6 +493,7 @@ def analyze_ar_loss(
     seed: int = typer.Option(0),
 ):
     """Held-out AR loss against block size on 8-token masked segments, and the <think> frame ablation."""
+    check_options(locals())
     from codila.analysis.ar_loss import run_ar_loss_analysis
     from codila.eval.settings import ModelSet
 
@@ -485,13 +509,15 @@ def export(
     destination: Path = typer.Argument(..., help="Where to write the copy (e.g. checkpoints/dlm)."),
     dtype: str = typer.Option("float16", help="Storage dtype of the weights: float16, bfloat16 or float32."),
     note: Optional[str] = typer.Option(None, help="A note for the manifest (choices made, where the run stands)."),
+    force: bool = typer.Option(False, "--force", help="Replace DESTINATION when it already holds a codila checkpoint."),
 ):
     """Copy a checkpoint for shipping with smaller weights (loading always upcasts to float32)."""
+    check_options(locals())
     from codila.models.io import export_checkpoint
 
     if dtype not in ("float16", "bfloat16", "float32"):
         raise CodilaError(f"unknown dtype {dtype!r}; choose float16, bfloat16 or float32")
-    export_checkpoint(source, destination, dtype, note)
+    export_checkpoint(source, destination, dtype, note, replace=force)
     typer.echo(f"exported {source} -> {destination} ({dtype})")
 
 
@@ -508,7 +534,14 @@ def main() -> None:
         message = error.format_message() if hasattr(error, "format_message") else str(error)
         typer.echo(f"error: {message} (see --help)", err=True)
         sys.exit(getattr(error, "exit_code", 2))
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
         sys.exit(130)
+    except Exception as error:  # a bug: one line, the traceback on request
+        if os.environ.get("CODILA_TRACEBACK"):
+            raise
+        first = (str(error).strip().splitlines() or [""])[0][:300]
+        typer.echo(f"error: internal error {type(error).__name__}: {first} (set CODILA_TRACEBACK=1 for the traceback "
+                   "and report it)", err=True)
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

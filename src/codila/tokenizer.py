@@ -75,7 +75,12 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
     path = Path(path)
     if not (path / "tokenizer.json").is_file():
         raise CodilaError(f"no tokenizer.json in {path}: pass a checkpoint directory made by codila")
-    return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    try:
+        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    except Exception as error:  # noqa: BLE001 - corrupt JSON, wrong format, ...: all mean a damaged tokenizer
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise CodilaError(f"the tokenizer in {path} cannot be read ({first}): restore tokenizer.json and "
+                          "tokenizer_config.json from the checkpoint it came from") from None
 
 
 def same_tokenizer(a: PreTrainedTokenizerFast, b: PreTrainedTokenizerFast) -> bool:

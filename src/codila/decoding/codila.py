@@ -17,7 +17,7 @@ cache (`cache`: prefix or dual, codila.models.dlm_cache) can serve every step of
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 
@@ -27,6 +27,7 @@ from codila.decoding.dlm import certainty
 from codila.decoding.result import CommitLog, DecodeResult
 from codila.decoding.sampling import rank_first, sample_top_p
 from codila.errors import CodilaError
+from codila.validate import check_options
 from codila.models.dlm import DiffusionLM
 from codila.models.dlm_cache import CACHE_MODES, DlmKvCache
 from codila.models.local_ar import LocalAR
@@ -59,6 +60,9 @@ class CodilaDecodeConfig:
     choice: str = "ar-entropy"
     semi_ar_block: int = 0
     cache: str = "none"
+
+    def __post_init__(self) -> None:
+        check_options(asdict(self))  # finite, in range (codila.validate)
 
 
 def _check(dlm: DiffusionLM, ar: LocalAR | None, canvas: Canvas, config: CodilaDecodeConfig) -> None:

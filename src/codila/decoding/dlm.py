@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 
@@ -12,6 +12,7 @@ from codila.decoding.canvas import Canvas
 from codila.decoding.result import CommitLog, DecodeResult
 from codila.decoding.sampling import entropy, rank_first, sample_top_p
 from codila.errors import CodilaError
+from codila.validate import check_options
 from codila.models.dlm import DiffusionLM
 from codila.models.dlm_cache import DlmKvCache
 
@@ -36,6 +37,9 @@ class DlmDecodeConfig:
     semi_ar_block: int = 0
     threshold: float = 0.0
     cache: str = "none"
+
+    def __post_init__(self) -> None:
+        check_options(asdict(self))  # finite, in range (codila.validate)
 
 
 def certainty(logits: torch.Tensor, selection: str) -> torch.Tensor:

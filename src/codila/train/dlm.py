@@ -9,11 +9,13 @@ from transformers import Qwen3ForCausalLM
 
 from codila.data.corpus import training_corpus
 from codila.data.windows import WindowSampler
-from codila.models.io import load_model
+from codila.errors import CodilaError
+from codila.models.io import load_model, read_json
 from codila.models.presets import qwen3_config
-from codila.tokenizer import SpecialIds, load_tokenizer, train_tokenizer
+from codila.tokenizer import SpecialIds, load_tokenizer, same_tokenizer, train_tokenizer
 from codila.train.dlm_recipe import DlmRecipe
-from codila.train.loop import TrainConfig, check_gap_fraction, check_run_dir, train
+from codila.train.loop import TrainConfig, check_run_dir, train
+from codila.validate import check_options
 from codila.train.manifest import base_manifest, init_record
 
 
@@ -38,10 +40,13 @@ def train_dlm(
     inside one contiguous gap only (infilling canvases; codila.diffusion.masking.gap_regions). `extra_packages`:
     installed packages whose source joins the training windows (codila.data.corpus.extra_training_files), drawn
     with probability `extra_share` (None: in proportion to their length)."""
-    check_gap_fraction(gap_fraction)
+    check_options({"window": window, "vocab_size": vocab_size, "gap_fraction": gap_fraction, "extra_share": extra_share})
     check_run_dir(Path(out), resume)
     train_files, extra_files, validation_files, data = training_corpus(files, extra_packages)
     out = Path(out)
+    identity = {"kind": "dlm", "preset": preset, "window": window if init is None else None, "vocab_size": vocab_size,
+                "init": str(init) if init is not None else None, "gap_fraction": gap_fraction, "extra_share": extra_share,
+                "data": data}
     init_from = init_record(init) if init is not None else None
     if init is not None and not resume:
         model, tokenizer, _ = load_model(init, "dlm")
@@ -49,6 +54,11 @@ def train_dlm(
         window = model.config.max_position_embeddings
     elif resume:
         tokenizer = load_tokenizer(out / "checkpoint")
+        if tokenizer_path is not None and not same_tokenizer(load_tokenizer(tokenizer_path), tokenizer):
+            raise CodilaError(f"--resume with a different --tokenizer than the run ({tokenizer_path}): drop --tokenizer "
+                              "(a resumed run keeps its own) or choose another --out")
+        if init is not None:  # the warm start's window, kept by the run
+            window = read_json(out / "checkpoint" / "config.json")["max_position_embeddings"]
     elif tokenizer_path is not None:
         tokenizer = load_tokenizer(tokenizer_path)
     else:
@@ -63,4 +73,5 @@ def train_dlm(
                              data=data)
     train_windows = WindowSampler(train_files, tokenizer, window, special.eos_id, extra_files, extra_share)
     return train(DlmRecipe(model, special.mask_id, gap_fraction), tokenizer, train_windows,
-                 WindowSampler(validation_files, tokenizer, window, special.eos_id), config, out, resume, manifest, progress)
+                 WindowSampler(validation_files, tokenizer, window, special.eos_id), config, out, resume, manifest, progress,
+                 identity)

@@ -21,6 +21,16 @@ from transformers import PreTrainedModel, PreTrainedTokenizerFast
 from codila.data.windows import WindowSampler
 from codila.errors import CodilaError
 from codila.models.io import save_checkpoint
+from codila.models.swap import recover_checkpoint
+from codila.validate import check_options
+
+
+# what each key of a run's identity (train_dlm / train_ar) is called on the command line
+RUN_OPTIONS = {"kind": "model kind", "preset": "--preset", "window": "--window", "vocab_size": "--vocab-size",
+               "tokenizer": "--tokenizer", "block_size": "--block-size", "conditioning": "--conditioning",
+               "framed": "--frame/--no-frame", "dlm": "--dlm", "init": "--init", "gap_fraction": "--gap-fraction",
+               "extra_share": "--extra-share", "files": "--files", "extra_packages": "--extra-packages",
+               "data": "training data (--files / --extra-packages content)"}
 
 
 class Recipe(Protocol):
@@ -44,6 +54,9 @@ class TrainConfig:
     save_every_seconds: float = 300.0
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        check_options(asdict(self))
+
 
 def learning_rate(step: int, config: TrainConfig) -> float:
     """Linear warmup over `warmup_fraction` of the steps, then cosine down to `min_lr_fraction` of lr."""
@@ -54,19 +67,25 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return config.lr * (config.min_lr_fraction + (1 - config.min_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def check_gap_fraction(gap_fraction: float) -> None:
-    if not 0 <= gap_fraction <= 1:
-        raise CodilaError(f"--gap-fraction is a share of the training windows in [0, 1], got {gap_fraction}")
-
-
 def check_run_dir(out: Path, resume: bool) -> Path:
-    """The state file of run directory `out`; refuses to overwrite a run or to resume a missing one."""
+    """The state file of run directory `out`; refuses to overwrite a run or to resume a missing one. On resume the
+    checkpoint is first repaired from wherever an interrupted save left it (codila.models.swap)."""
     state_path = Path(out) / "state.pt"
     if state_path.exists() and not resume:
         raise CodilaError(f"{out} already holds a training run: pass --resume to continue it or choose another --out")
     if resume and not state_path.exists():
-        raise CodilaError(f"--resume: no {state_path} to resume from")
+        raise CodilaError(f"--resume: no {state_path} to resume from (the run saved nothing yet): start it again without --resume")
+    if resume:
+        recover_checkpoint(Path(out) / "checkpoint")
     return state_path
+
+
+def check_same_run(saved: dict | None, asked: dict) -> None:
+    """Resume only with the options that define the run's model and data (`saved`: those of its state.pt)."""
+    for name in sorted(set(saved or {}) | set(asked)):
+        if saved is not None and saved.get(name) != asked.get(name):
+            raise CodilaError(f"--resume with a different {RUN_OPTIONS.get(name, name)} than the run "
+                              f"({asked.get(name)!r} instead of {saved.get(name)!r}): pass the run's value or choose another --out")
 
 
 def evaluate_loss(recipe: Recipe, windows: list[torch.Tensor], seed: int) -> float:
@@ -89,8 +108,10 @@ def train(
     resume: bool = False,
     manifest: dict | None = None,
     progress: bool = True,
+    identity: dict | None = None,
 ) -> dict:
-    """Train `recipe.model`; returns the summary written into the manifest (losses, tokens, seconds)."""
+    """Train `recipe.model`; returns the summary written into the manifest (losses, tokens, seconds). `identity`:
+    the options that define the model and data, kept in state.pt; a resumed run must repeat them."""
     out = Path(out)
     state_path = check_run_dir(out, resume)
     out.mkdir(parents=True, exist_ok=True)
@@ -102,7 +123,12 @@ def train(
     validation = [validation_windows.sample(config.batch_size, torch.Generator().manual_seed(config.seed + 1 + i)) for i in range(config.eval_batches)]
     step, elapsed, history = 0, 0.0, []
     if resume:
-        state = torch.load(state_path, weights_only=False)
+        try:
+            state = torch.load(state_path, weights_only=False)
+        except Exception as error:  # noqa: BLE001 - any unreadable state file gets the same advice
+            raise CodilaError(f"{state_path} cannot be read ({type(error).__name__}): the run cannot resume; start it "
+                              "again in another --out (its checkpoint/ holds the last exported model)") from None
+        check_same_run(state.get("identity"), identity or {})
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
@@ -121,11 +147,17 @@ def train(
         }
 
     def save() -> None:
-        tmp = state_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-                    "step": step, "elapsed": elapsed, "history": history}, tmp)
-        os.replace(tmp, state_path)
+        """The checkpoint first, then state.pt: a state file always comes with a complete checkpoint."""
         save_checkpoint(out / "checkpoint", model, tokenizer, recipe.meta, {**(manifest or {}), **summary()})
+        tmp = state_path.with_suffix(".tmp")
+        try:
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+                        "step": step, "elapsed": elapsed, "history": history, "identity": identity}, tmp)
+        except (OSError, RuntimeError) as error:  # torch reports a full disk as a RuntimeError
+            tmp.unlink(missing_ok=True)
+            raise CodilaError(f"could not write {state_path} ({error.strerror or error}): free disk space and --resume "
+                              "(the previous state is kept)") from None
+        os.replace(tmp, state_path)
 
     last_save = time.monotonic()
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

@@ -1,0 +1,133 @@
+"""Nothing lost: saves never delete what they did not write, a complete checkpoint is in place at every instant of a
+training save, and a run killed (or out of disk) at any step of a save resumes to exactly the weights of a run that
+was never interrupted."""
+
+import errno
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from codila.errors import CodilaError
+from codila.models import swap
+from codila.models.io import export_checkpoint, load_model, read_meta
+from codila.train.dlm import train_dlm
+from codila.train.loop import TrainConfig
+from conftest import WINDOW
+
+
+class Killed(BaseException):
+    """The process dies here: nothing after this point of the save runs (no `except Exception` catches it)."""
+
+
+def test_export_refuses_what_it_did_not_write(tiny_checkpoints, tmp_path):
+    source = tiny_checkpoints / "ar-b4"
+    home = tmp_path / "home"
+    (home / "notes").mkdir(parents=True)
+    (home / "notes" / "thesis.tex").write_text("years of work")
+    with pytest.raises(CodilaError, match="not a codila checkpoint"):
+        export_checkpoint(source, home)
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("keep")
+    with pytest.raises(CodilaError, match="not a folder"):
+        export_checkpoint(source, a_file)
+    shelf = tmp_path / "shelf"
+    shutil.copytree(tiny_checkpoints, shelf)  # a folder of checkpoints is not itself one
+    with pytest.raises(CodilaError, match="not a codila checkpoint"):
+        export_checkpoint(source, shelf)
+    with pytest.raises(CodilaError, match="--force"):
+        export_checkpoint(source, shelf / "dlm")
+    assert (home / "notes" / "thesis.tex").read_text() == "years of work" and a_file.read_text() == "keep"
+    assert read_meta(shelf / "dlm", None)["kind"] == "dlm" and sorted(p.name for p in shelf.iterdir()) == sorted(
+        p.name for p in tiny_checkpoints.iterdir())
+    export_checkpoint(source, shelf / "dlm", replace=True)  # replacing a checkpoint is what --force is for
+    assert read_meta(shelf / "dlm", None)["kind"] == "ar"
+    export_checkpoint(source, tmp_path / "new" / "ar", "float32")
+    assert read_meta(tmp_path / "new" / "ar", "ar")["block_size"] == 4
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["ar"]  # no .tmp / .old left behind
+
+
+def _ops(monkeypatch, on_call):
+    """Route every filesystem operation of a training save through `on_call(name)` before it runs."""
+    targets = [(os, "replace"), (shutil, "rmtree"), (torch, "save"), (Path, "write_text"), (swap, "exchange"),
+               (PreTrainedModel, "save_pretrained"), (PreTrainedTokenizerBase, "save_pretrained")]
+    for owner, name in targets:
+        real = getattr(owner, name)
+
+        def wrapped(*args, _real=real, _name=f"{getattr(owner, '__name__', owner)}.{name}", **kwargs):
+            on_call(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, wrapped)
+
+
+def _weights(run: Path) -> dict:
+    return load_file(run / "checkpoint" / "model.safetensors")
+
+
+@pytest.mark.parametrize("fault", ["kill", "disk full", pytest.param("kill, no atomic exchange", marks=pytest.mark.slow)])
+def test_a_save_interrupted_at_any_step_resumes_to_the_same_weights(tmp_path, corpus_dir, tiny_checkpoints, monkeypatch, fault):
+    kwargs = dict(preset="test", window=WINDOW, files=corpus_dir, progress=False, tokenizer_path=tiny_checkpoints / "dlm")
+    # one step, saved after it and at the end: a first save (no checkpoint yet) and a replacing one
+    config = TrainConfig(steps=1, batch_size=2, lr=3e-3, eval_every=1, eval_batches=1, save_every_seconds=0)
+    train_dlm(tmp_path / "straight", config, **kwargs)
+    expected = _weights(tmp_path / "straight")
+    if fault == "kill, no atomic exchange":
+        monkeypatch.setattr(swap, "exchange", lambda a, b: False)
+    calls = []
+    first_complete = []  # the call count at which a checkpoint first was complete
+    runs = 0
+    for fail_at in range(1, 200):
+        run = tmp_path / f"run{fail_at}"
+        calls.clear()
+        first_complete.clear()
+
+        def on_call(name):
+            calls.append(name)
+            if swap.complete(run / "checkpoint") and not first_complete:
+                first_complete.append(len(calls))
+            if first_complete and fault == "kill":  # once there, a checkpoint stays in place at every instant
+                assert read_meta(run / "checkpoint", "dlm")["kind"] == "dlm", (fail_at, calls)
+            if len(calls) == fail_at:
+                raise Killed() if fault.startswith("kill") else OSError(errno.ENOSPC, "No space left on device")
+
+        with monkeypatch.context() as patch:
+            _ops(patch, on_call)
+            try:
+                train_dlm(run, config, **kwargs)
+                finished = True
+            except (Killed, OSError, CodilaError):
+                finished = False
+        if finished:
+            break
+        runs += 1
+        resume = (run / "state.pt").exists()
+        train_dlm(run, config, resume=resume, **kwargs)  # no "already holds a run", no "no tokenizer.json"
+        got = _weights(run)
+        assert all(torch.equal(expected[k], got[k]) for k in expected), (fail_at, calls[-1])
+        assert json.loads((run / "checkpoint" / "manifest.json").read_text())["steps"] == 1
+        assert sorted(p.name for p in run.iterdir()) == ["checkpoint", "log.jsonl", "state.pt"], sorted(run.iterdir())
+        load_model(run / "checkpoint", "dlm")
+        shutil.rmtree(run)
+    print(f"{fault}: {runs} interrupted saves resumed")
+    assert runs >= 10 and "torch.save" in calls  # every operation of both saves was cut once
+
+
+def test_resume_refuses_different_model_or_data_options(tmp_path, corpus_dir, tiny_checkpoints):
+    kwargs = dict(preset="test", window=WINDOW, files=corpus_dir, progress=False, tokenizer_path=tiny_checkpoints / "dlm")
+    config = TrainConfig(steps=1, batch_size=2, lr=3e-3, eval_every=1, eval_batches=1)
+    train_dlm(tmp_path / "run", config, **kwargs)
+    other = tmp_path / "other"
+    shutil.copytree(corpus_dir, other)
+    sorted(other.glob("*.py"))[0].unlink()  # one file less: other training data
+    for change, option in (({"window": WINDOW // 2}, "--window"), ({"preset": "dlm-small"}, "--preset"),
+                           ({"gap_fraction": 0.5}, "--gap-fraction"), ({"files": other}, "training data"),
+                           ({"tokenizer_path": tiny_checkpoints / "nothing"}, "no tokenizer.json")):
+        with pytest.raises(CodilaError, match=option):
+            train_dlm(tmp_path / "run", config, resume=True, **{**kwargs, **change})
+    train_dlm(tmp_path / "run", TrainConfig(steps=2, batch_size=2, lr=3e-3, eval_every=1, eval_batches=1), resume=True, **kwargs)
