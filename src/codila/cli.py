@@ -166,7 +166,30 @@ def train_ar_pretrain_command(
     typer.echo(f"pretrained AR: {summary['steps']} steps, validation loss {summary['final_validation_loss']}, checkpoint in {out / 'checkpoint'}")
 
 
-DECODE_OPTIONS = ("tokens_per_step", "selection", "semi_ar_block", "threshold", "cache", "mode", "scope", "tau", "choice", "temperature", "top_p")
+@train_app.command("planning")
+def train_planning_command(
+    kind: str = typer.Option(..., help="dlm, ar (the CoDiLA local AR on --dlm) or ar-baseline (left to right, same data)."),
+    setting: str = typer.Option(..., help="Generated task setting, e.g. pathstar-d2-l4 (codila.data.planning.registry)."),
+    out: Path = typer.Option(..., help="Run directory: state.pt (resume), log.jsonl, checkpoint/ (the model)."),
+    dlm: Optional[Path] = typer.Option(None, help="--kind ar: the frozen planning DLM checkpoint."),
+    block_size: int = typer.Option(4, help="--kind ar: B."),
+    steps: int = typer.Option(20000), batch_size: int = typer.Option(64), lr: float = typer.Option(1e-3),
+    preset: str = typer.Option("planning", help="Model size (codila.models.presets); the local AR: planning-ar."),
+    seed: int = typer.Option(0), save_every: float = typer.Option(300.0), eval_every: int = typer.Option(200),
+    resume: bool = typer.Option(False),
+    init: Optional[Path] = typer.Option(None, help="Warm start from a checkpoint of the same kind (grow the task)."),
+    dlm_loss: str = typer.Option("elbo", help="--kind dlm: elbo (cross-entropy / t) or uniform (mean masked cross-entropy)."),
+):
+    """Train a planning model on freshly generated examples (held-out splits never seen)."""
+    from codila.train.planning import train_planning
+
+    summary = train_planning(kind, setting, out, _train_config(steps, batch_size, lr, seed, save_every, eval_every), preset, dlm,
+                             block_size, resume, init=init, dlm_loss=dlm_loss)
+    typer.echo(f"trained planning {kind} on {setting}: {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
+
+
+DECODE_OPTIONS = ("tokens_per_step", "selection", "semi_ar_block", "threshold", "cache", "mode", "scope", "tau", "choice", "temperature", "top_p",
+                  "verify_penalty", "verify_selection")
 
 
 def _decode_options(decoder: str, given: dict):
@@ -176,7 +199,7 @@ def _decode_options(decoder: str, given: dict):
     from codila.decoding.registry import get_decoder
 
     spec = get_decoder(decoder)
-    given = {name: given[name] for name in DECODE_OPTIONS if given[name] is not None}
+    given = {name: given[name] for name in DECODE_OPTIONS if given.get(name) is not None}
     names = {f.name for f in fields(spec.config_class)}
     unused = sorted(set(given) - names)
     if unused:
@@ -372,8 +395,15 @@ def _oracle_check(task_name: str, oracle: str, limit: Optional[int], workers: in
 @app.command("eval")
 def evaluate(
     task: str = typer.Argument(..., help="code-infill, humaneval, mbpp, humaneval-infilling-single-line, "
-                                         "humaneval-infilling-multi-line or humaneval-infilling-random-span."),
-    sweep: Optional[str] = typer.Option(None, help="Run a named list of settings: paper or quick (else one setting from the options)."),
+                                         "humaneval-infilling-multi-line, humaneval-infilling-random-span, or a planning "
+                                         "task: graph, countdown, sudoku."),
+    sweep: Optional[str] = typer.Option(None, help="Run a named list of settings: paper, quick or planning (else one setting "
+                                                   "from the options)."),
+    data: Optional[Path] = typer.Option(None, help="Planning tasks: a JSONL file of {\"input\", \"output\"} problems (e.g. the "
+                                                   "cd3/cd4 files) instead of the generated test split."),
+    split: str = typer.Option("test", help="Planning tasks: the generated split, test or validation (to choose settings)."),
+    verify_penalty: Optional[float] = typer.Option(None, help="codila verify: certainty subtracted where the AR disagrees."),
+    verify_selection: Optional[str] = typer.Option(None, help="codila verify: confidence, entropy or margin."),
     oracle: Optional[str] = typer.Option(None, help="Check the harness instead: canonical (must pass 100%) or empty (0%)."),
     workers: int = typer.Option(2, help="--oracle: programs executed at once (each in its own sandbox)."),
     out: Optional[Path] = typer.Option(None, help="Run folder for rows.jsonl, problems.jsonl (every answer), table.md, "
@@ -411,18 +441,34 @@ def evaluate(
 
     if task not in task_names():
         raise CodilaError(f"unknown task {task!r}; choose one of {', '.join(task_names())}")
+    from codila.eval.tasks.registry import TASKS
+
+    planning = task in TASKS and TASKS[task].verify is not None
     if oracle is not None:
+        if planning:
+            raise CodilaError(f"{task} answers are verified exactly: --oracle is for executed tasks")
         return _oracle_check(task, oracle, limit, workers, allow_network)
+    if (data is not None or split != "test") and not planning:
+        raise CodilaError("--data and --split are for the planning tasks (graph, countdown, sudoku)")
     if sweep is not None:
         settings = get_sweep(sweep)
+    elif planning and decoder == "ar-baseline":
+        from codila.eval.planning_run import BaselineSetting
+
+        settings = [BaselineSetting()]
     else:
         spec, config = _decode_options(decoder, locals())
         settings = [DecodeSetting(decoder, config, ar or ("ar-b4" if spec.needs_ar else None), conditioning)]
     if batch_size < 1 or samples < 1:
         raise CodilaError("--batch-size and --samples must be >= 1")
     options = EvalOptions(limit=limit, samples=samples, seed=seed, plan=CanvasPlan(completion_length=completion_length),
-                          files=str(files) if files else None, batch_size=batch_size, allow_network=allow_network)
+                          files=str(files) if files else None, batch_size=batch_size, allow_network=allow_network,
+                          data=str(data) if data else None, split=split)
     out = out or Path("runs") / f"eval-{task}-{sweep or decoder}"
+    if planning and checkpoints is None:
+        from codila.eval.planning_run import shipped_planning
+
+        checkpoints = shipped_planning(task)
     models = None
     if dlm is not None:
         from codila.eval.settings import ModelSet

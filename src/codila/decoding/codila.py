@@ -23,6 +23,7 @@ import torch
 
 from codila.decoding.batch import CanvasBatch
 from codila.decoding.canvas import Canvas
+from codila.decoding.dlm import certainty
 from codila.decoding.result import CommitLog, DecodeResult
 from codila.decoding.sampling import rank_first, sample_top_p
 from codila.errors import CodilaError
@@ -41,7 +42,8 @@ class CodilaDecodeConfig:
     scope: how many of the nearest still-masked blocks are candidates each step (paper: 10).
     tau: dynamic mode's entropy threshold (nats); larger = more tokens per step, less care.
     temperature, top_p: AR sampling (paper: 0.1 and 0.8); also used for the DLM fallback token.
-    tokens_per_step, verify_penalty: verify mode's K and the confidence subtracted on disagreement.
+    tokens_per_step, verify_penalty: verify mode's K and the certainty subtracted on disagreement.
+    verify_selection: verify mode's certainty schedule (codila.decoding.dlm.certainty): confidence, entropy or margin.
     choice: static mode's block rule, ar-entropy (lowest mean AR entropy, the paper) or dlm-confidence.
     semi_ar_block: 0 = candidates anywhere in the region; n > 0 (a multiple of B) = from the first unfinished
         window of n positions only. cache: "none", "prefix" or "dual" (needs semi_ar_block; canvases with a
@@ -54,6 +56,7 @@ class CodilaDecodeConfig:
     top_p: float = 0.8
     tokens_per_step: int = 1
     verify_penalty: float = 1.0
+    verify_selection: str = "confidence"
     choice: str = "ar-entropy"
     semi_ar_block: int = 0
     cache: str = "none"
@@ -117,8 +120,10 @@ def _commit_dynamic(log: CommitLog, marginals, blocks, tokens, entropies, config
 
 def _commit_verify(log: CommitLog, marginals, blocks, tokens, entropies, config, generator) -> None:
     free = log.canvas.ids[blocks] == log.canvas.mask_id
-    confidence, dlm_tokens = marginals.max(-1)  # (C, B)
-    score = confidence - config.verify_penalty * (dlm_tokens != tokens)  # the AR's greedy tokens judge the DLM's
+    dlm_tokens = marginals.argmax(-1)  # (C, B)
+    # the AR's greedy tokens judge the DLM's: a disagreeing position loses `verify_penalty` of certainty
+    # (in float64: a large penalty keeps the certainty order among the penalised positions)
+    score = certainty(marginals.log(), config.verify_selection).double() - config.verify_penalty * (dlm_tokens != tokens)
     score = torch.where(free, score, float("-inf")).flatten()
     chosen = rank_first(score, min(config.tokens_per_step, int(free.sum())), descending=True)
     log.commit(blocks.flatten()[chosen], dlm_tokens.flatten()[chosen])

@@ -14,6 +14,7 @@ from codila.data.heldout import evaluation_spans
 from codila.errors import CodilaError
 from codila.eval.infill_run import run_infill_setting
 from codila.eval.metrics import floor_rows
+from codila.eval.order_plot import decode_order_plot
 from codila.eval.plots import accuracy_panels, pareto_plot
 from codila.eval.records import PROBLEMS_FILE, keep_finished, recorder
 from codila.eval.sandbox import SandboxLimits
@@ -26,6 +27,7 @@ from codila.validate import check_options
 
 CODE_INFILL = "code-infill"  # held-out real-code spans, scored like the demo (no execution)
 ROWS_FILE, TABLE_FILE, PLOT_FILE, RUN_FILE = "rows.jsonl", "table.md", "pareto.png", "run.json"
+ORDER_PLOT_FILE = "decode_order.png"
 
 
 def task_names() -> list[str]:
@@ -47,6 +49,8 @@ class EvalOptions:
     files: str | None = None
     batch_size: int = 1
     allow_network: bool = False
+    data: str | None = None  # planning tasks: a JSONL file of {"input", "output"} problems instead of the generated ones
+    split: str = "test"  # planning tasks: the generated split (test, or validation to choose settings)
 
     def __post_init__(self) -> None:
         check_options(asdict(self))
@@ -82,8 +86,10 @@ def run_eval(
     """Evaluate every setting on the task; returns all rows of the run (earlier ones too, when resuming). `models`: the
     DLM and ARs to use instead of the checkpoints folder's (real models: codila.models.loading)."""
     out = Path(out)
-    if task_name != CODE_INFILL:
-        get_task(task_name)  # unknown names fail before anything is written
+    if task_name != CODE_INFILL and get_task(task_name).verify is not None:  # planning: exact verification, its own models
+        from codila.eval.planning_run import run_planning_eval
+
+        return run_planning_eval(task_name, settings, out, options, checkpoints, resume, progress)
     models = models or ModelSet(checkpoints)
     run = {"task": task_name, "checkpoints": str(checkpoints), **asdict(options)}
     del run["allow_network"]
@@ -128,6 +134,10 @@ def write_summary(out: Path, rows: list[dict], task_name: str) -> None:
     (out / TABLE_FILE).write_text(f"## {task_name}\n\n" + rows_markdown(rows))
     if task_name == CODE_INFILL:
         rows = [row for row in rows if row.get("tokens_per_s") is not None]  # the floors decode nothing
+    elif rows and "accuracy" in rows[0]:
+        pareto_plot(rows, {"accuracy": "exact accuracy (verified)"}, out / PLOT_FILE, f"{task_name}: accuracy vs speed")
+        decode_order_plot(rows, out / ORDER_PLOT_FILE, f"{task_name}: decode order of one problem")
+        return
     else:
         rows = [{**row, "syntax_valid": 1 - row["syntax_error_rate"]} for row in rows]
     pareto_plot(rows, accuracy_panels(rows), out / PLOT_FILE, f"{task_name}: accuracy vs speed")

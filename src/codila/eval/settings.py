@@ -41,6 +41,9 @@ class DecodeSetting:
         if d["mode"] is None:
             return self._dlm_label()
         extra = f" tau={d['tau']}" if d["tau"] is not None else f" K={d['k']}" if d["mode"] == "verify" else ""
+        if d["mode"] == "verify":
+            extra += f" penalty={self.config.verify_penalty}"
+            extra += f" {self.config.verify_selection}" if self.config.verify_selection != CodilaDecodeConfig.verify_selection else ""
         extra += f" scope={d['scope']}" if d["scope"] != CodilaDecodeConfig.scope else ""
         extra += f" {self.config.choice}" if self.config.choice != CodilaDecodeConfig.choice else ""
         return f"CoDiLA B={d['block_size']} {d['mode']} {d['conditioning']}{extra}{self._window_label()}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from codila.errors import CodilaError
 from codila.eval.sandbox import SandboxLimits
 
 
@@ -28,6 +29,24 @@ class Task:
     stop: tuple[str, ...] = ()  # completion is cut at the first of these (after the prompt)
     description: str = ""
     timeout_s: float = SandboxLimits.timeout_s  # wall clock per program in the sandbox
+    verify: Callable[[str, str], bool] | None = None  # planning tasks: (prompt, answer) -> exact check; nothing runs
+
+
+def planning_task(name: str, description: str) -> Task:
+    """A planning task (codila.data.planning): problems are generated for the setting the models were trained on
+    (`load` gives the default setting's test split) and answers are verified, not executed."""
+    from codila.data.planning.registry import DEFAULT_SETTING, get_setting
+    from codila.data.planning.splits import split_examples
+
+    spec = get_setting(DEFAULT_SETTING[name])
+
+    def load() -> list[Problem]:
+        return [Problem(f"{spec.name}/{i}", e.prompt, "", e.answer, "") for i, e in enumerate(split_examples(spec, "test"))]
+
+    def program(problem: Problem, answer: str) -> str:
+        raise CodilaError(f"{name} answers are verified exactly, not executed")
+
+    return Task(name, False, load, program, (), description, verify=spec.verify)
 
 
 def humaneval_style_program(problem: Problem, middle: str) -> str:

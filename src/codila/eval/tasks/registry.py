@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from codila.errors import CodilaError
-from codila.eval.tasks import humaneval, humaneval_infilling, mbpp
+from codila.eval.tasks import countdown, graph, humaneval, humaneval_infilling, mbpp, sudoku
 from codila.eval.tasks.base import Task
 
-TASKS: dict[str, Task] = {task.name: task for task in (humaneval.TASK, mbpp.TASK, *humaneval_infilling.TASKS)}
+TASKS: dict[str, Task] = {task.name: task for task in (humaneval.TASK, mbpp.TASK, *humaneval_infilling.TASKS, graph.TASK, countdown.TASK, sudoku.TASK)}
 
 
 def get_task(name: str) -> Task:
