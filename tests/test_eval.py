@@ -14,6 +14,7 @@ from codila.decoding.registry import get_decoder
 from codila.errors import CodilaError
 from codila.eval.order import commit_order_correlation
 from codila.eval.plots import pareto_front
+from codila.eval.records import PROBLEMS_FILE, read_records
 from codila.eval.runner import CODE_INFILL, EvalOptions, read_rows, run_eval
 from codila.eval.settings import ModelSet
 from codila.eval.sweeps import get_sweep, quick_sweep
@@ -66,6 +67,14 @@ def test_humaneval_end_to_end_with_resume(tiny_checkpoints, tmp_path):
     by_label = {row["label"]: row for row in rows}
     assert by_label["DLM K=1"]["dlm_forwards"] <= 16 and by_label["CoDiLA B=4 static soft scope=10"]["dlm_forwards"] <= 4
     assert (out / "pareto.png").stat().st_size > 0 and "| DLM K=4 |" in (out / "table.md").read_text()
+    records = read_records(out / PROBLEMS_FILE)  # every answer: 4 settings x 2 problems
+    assert [(r["label"], r["task_id"]) for r in records] == [(row["label"], task_id) for row in rows for task_id in ("HumanEval/0", "HumanEval/1")]
+    for row in rows:  # the records are the answers the row aggregates
+        answers = [r for r in records if r["label"] == row["label"]]
+        assert sum(r["status"] == "passed" for r in answers) / 2 == row["pass_at_1"]
+        assert sum(not r["syntax_valid"] for r in answers) / 2 == row["syntax_error_rate"]
+    for record in records:
+        assert isinstance(record["completion"], str) and (record["error"] is None) == (record["status"] == "passed")
     with pytest.raises(CodilaError, match="--resume"):
         run_eval("humaneval", quick_sweep(), out, options, tiny_checkpoints, progress=False)
     with pytest.raises(CodilaError, match="different evaluation"):
@@ -75,6 +84,7 @@ def test_humaneval_end_to_end_with_resume(tiny_checkpoints, tmp_path):
     resumed = run_eval("humaneval", quick_sweep(), out, options, tiny_checkpoints, resume=True, progress=False)
     untimed = lambda table: [{k: v for k, v in row.items() if k not in ("tokens_per_s", "ar_time_share")} for row in table]
     assert untimed(resumed) == untimed(rows) and len(read_rows(out / "rows.jsonl")) == 4
+    assert read_records(out / PROBLEMS_FILE) == records  # the interrupted settings' answers once each, decoded alike
 
 
 @pytest.mark.parametrize("task", ["mbpp", "humaneval-infilling-multi-line"])
@@ -107,6 +117,9 @@ def test_paper_sweep_on_code_infill(tiny_checkpoints, corpus_dir, tmp_path):
     by_label = {row["label"]: row for row in rows}
     assert by_label["CoDiLA B=2 static top1 scope=10"]["ar"] == "ar-b2" and by_label["CoDiLA B=4 static top1 scope=10"]["ar"] == "ar-b4-top1"
     assert json.loads((tmp_path / "run" / "run.json").read_text())["task"] == CODE_INFILL
+    records = read_records(tmp_path / "run" / PROBLEMS_FILE)
+    assert [r["label"] for r in records] == labels and {r["span"] for r in records} == {0}
+    assert all(r["exact_match"] == by_label[r["label"]]["exact_match"] and r["reference"] for r in records)
 
 
 def test_the_suite_runs_every_task_then_the_analyses_and_states_what_it_ran(tiny_checkpoints, tmp_path):

@@ -1,10 +1,8 @@
-import shutil
-
 import pytest
 import torch
 
 from codila.errors import CodilaError
-from codila.models import qwen3_kernel
+from codila.models import fast_ar
 from codila.models.dlm import DiffusionLM
 from codila.models.loading import load_ar, load_dlm
 from codila.models.local_ar import LocalAR, parse_conditioning, truncate_marginals
@@ -81,12 +79,30 @@ def test_top_k_conditioning_renormalises():
             parse_conditioning(bad)
 
 
-@pytest.mark.parametrize("path", ["qwen3_step", "transformers"])
-def test_cached_decoding_equals_recomputing_the_whole_sequence(ars, path):
+@pytest.fixture
+def fast_path():
+    """Skips the test where the fast path's extension cannot be built (no compiler: a warning said so)."""
+    if not fast_ar.load():
+        pytest.skip("the fast AR path's extension could not be built here")
+
+
+def transformers_only(ar: LocalAR, monkeypatch) -> LocalAR:
+    """A LocalAR of the same model that decodes with transformers (as where the extension cannot be built)."""
+    monkeypatch.setattr(fast_ar, "load", lambda: False)
+    plain = LocalAR(ar.model, ar.tokenizer, ar.block_size)
+    assert not plain.fast.available
+    monkeypatch.undo()
+    return plain
+
+
+@pytest.mark.parametrize("path", ["fast", "transformers"])
+def test_cached_decoding_equals_recomputing_the_whole_sequence(ars, path, monkeypatch, request):
     ar = LocalAR(ars[4].model, ars[4].tokenizer, 4)
-    assert ar.fast_step is not None
     if path == "transformers":
-        ar.fast_step = None
+        ar = transformers_only(ar, monkeypatch)
+    else:
+        request.getfixturevalue("fast_path")
+        assert ar.fast.available
     marginals = torch.softmax(torch.randn(3, 4, ar.embedding_matrix.shape[0], generator=torch.Generator().manual_seed(2)), -1)
     tokens, entropies = ar.decode(marginals, torch.Generator(), temperature=0.0)
     inputs = torch.cat([ar.frame(ar.condition(marginals)), ar.embedding_matrix[tokens[:, :-1]]], dim=1)
@@ -95,6 +111,7 @@ def test_cached_decoding_equals_recomputing_the_whole_sequence(ars, path):
     logits[..., ar.special.never_generated()] = float("-inf")
     assert torch.equal(logits.argmax(-1), tokens)
     assert torch.allclose(entropies, entropy(logits), atol=1e-4)
+    assert ar.forwards == 4  # the prefill and 3 one-token steps
     sampled, _ = ar.decode(marginals, torch.Generator().manual_seed(4), temperature=1.0, top_p=0.9)
     unscored, nothing = ar.decode(marginals, torch.Generator().manual_seed(4), temperature=1.0, top_p=0.9, with_entropy=False)
     assert torch.equal(unscored, sampled) and nothing.isnan().all()  # skipping the entropies changes no token
@@ -149,40 +166,14 @@ def _random_qwen3(kv_heads: int):
     return model
 
 
-needs_compiler = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler")
-
-
-@pytest.fixture
-def fresh_kernel():
-    """`qwen3_kernel.load` forgets its library before and after the test (whose environment may break the build)."""
-    qwen3_kernel.load.cache_clear()
-    yield
-    qwen3_kernel.load.cache_clear()
-
-
-def test_qwen3_step_matches_the_model_with_grouped_query_attention():
-    from codila.models.qwen3_step import Qwen3Step
-
-    model = _random_qwen3(kv_heads=2)
-    inputs = torch.randn(3, 6, 32)
-    step, cache = Qwen3Step(model), []
-    with torch.no_grad():
-        reference = model(inputs_embeds=inputs).logits  # (3, 6, V)
-        assert torch.allclose(step(inputs[:, :4], cache), reference[:, 3], atol=1e-5)
-        assert torch.allclose(step(inputs[:, 4:5], cache), reference[:, 4], atol=1e-5)
-        assert torch.allclose(step(inputs[:, 5:6], cache), reference[:, 5], atol=1e-5)
-
-
-@needs_compiler
-def test_the_compiled_block_matches_the_model_with_grouped_query_attention():
-    from codila.models.qwen3_step import Qwen3Step
-
-    model = _random_qwen3(kv_heads=2)
-    step = Qwen3Step(model)
-    assert step.compiled
+@pytest.mark.parametrize("kv_heads", [2, 4])
+def test_the_fast_block_matches_the_model(kv_heads, fast_path):
+    model = _random_qwen3(kv_heads)
+    fast = fast_ar.FastAR(model)
+    assert fast.available
     embedding, bias = model.get_input_embeddings().weight.detach(), torch.zeros(model.config.vocab_size)
     inputs = torch.randn(3, 4, 32, generator=torch.Generator().manual_seed(1))
-    decode = lambda rows: step.decode_block(inputs[rows], 3, embedding, bias, None, torch.zeros(len(inputs[rows]), 3), 0.0, 1.0, True)
+    decode = lambda rows: fast.decode_block(inputs[rows], embedding, bias, None, torch.zeros(len(inputs[rows]), 3), 0.0, 1.0, True)
 
     def check_against_the_model():
         tokens, entropies = decode(slice(None))  # greedy
@@ -192,72 +183,83 @@ def test_the_compiled_block_matches_the_model_with_grouped_query_attention():
         assert torch.allclose(entropies, entropy(logits), atol=1e-5)
         return tokens, entropies
 
-    check_against_the_model()
+    before, _ = check_against_the_model()
     with torch.no_grad():
         model.model.layers[1].mlp.down_proj.weight.mul_(3.0)  # what an optimizer step does between two decodings
-    assert step.compiled  # rebuilds the packed weights
+    assert fast.available  # prepares the weights anew
     tokens, entropies = check_against_the_model()
     alone, alone_entropies = decode(slice(1, 2))  # a row's results do not depend on the rows decoded with it
     assert torch.equal(alone, tokens[1:2]) and torch.equal(alone_entropies, entropies[1:2])
+
+
+def test_the_fast_path_raises_clear_errors_on_shapes_it_cannot_take(fast_path):
+    model = _random_qwen3(kv_heads=2)
+    fast = fast_ar.FastAR(model)
+    assert fast.available
+    embedding, bias, uniforms = model.get_input_embeddings().weight.detach(), torch.zeros(50), torch.zeros(1, 3)
+    good = torch.randn(1, 4, 32)
     with pytest.raises(CodilaError, match="positions end at 16"):
-        step.decode_block(torch.randn(1, 15, 32), 3, embedding, bias, None, torch.zeros(1, 3), 0.0, 1.0, True)
+        fast.decode_block(torch.randn(1, 15, 32), embedding, bias, None, uniforms, 0.0, 1.0, True)
+    with pytest.raises(CodilaError, match="inputs must be"):
+        fast.decode_block(torch.randn(1, 4, 31), embedding, bias, None, uniforms, 0.0, 1.0, True)
+    with pytest.raises(CodilaError, match="embedding must be"):
+        fast.decode_block(good, embedding[:, :16], bias, None, uniforms, 0.0, 1.0, True)
+    with pytest.raises(CodilaError, match="uniforms must be"):
+        fast.decode_block(good, embedding, bias, None, torch.zeros(2, 3), 0.0, 1.0, True)
+    with pytest.raises(CodilaError, match="forced must be"):
+        fast.decode_block(good, embedding, bias, torch.full((1, 3), -1, dtype=torch.int32), uniforms, 0.0, 1.0, True)
+    with pytest.raises(CodilaError, match="outside the vocabulary"):
+        fast.decode_block(good, embedding, bias, torch.tensor([[-1, 50, -1]]), uniforms, 0.0, 1.0, True)
+    with pytest.raises(CodilaError, match="top_p"):
+        fast.decode_block(good, embedding, bias, None, uniforms, 1.0, 0.0, True)
+    with pytest.raises(RuntimeError, match=r"qk_norm must be \(6, 8\)"):  # weights of another shape never reach the kernel
+        weights, lm_head, cos, sin = fast_ar.prepared_weights(model)
+        torch.classes.codila_ar.Qwen3Block(weights[:1] + [torch.zeros(5, 5)] + weights[2:], lm_head, cos, sin, 4, 2, 1e-6)
+    tokens, entropies = fast.decode_block(good[:0], embedding, bias, None, uniforms[:0], 0.0, 1.0, True)  # no block left
+    assert tokens.shape == entropies.shape == (0, 3)
 
 
-@needs_compiler
-def test_the_compiled_block_decodes_like_the_tensor_ops(ars, monkeypatch):
-    ar = ars[4]
-    marginals = torch.softmax(3 * torch.randn(5, 4, ar.embedding_matrix.shape[0], generator=torch.Generator().manual_seed(3)), -1)
-    forced = torch.full((5, 4), -1)
+@pytest.mark.parametrize("block", [4, 8])
+def test_the_fast_path_samples_token_for_token_like_transformers(ars, block, fast_path, monkeypatch):
+    """Under sampling (temperature > 0, top-p < 1), forced tokens and two canvases' generators in one batch, on many
+    seeds and on peaked and flat conditioning: the same tokens, entropies to float noise."""
+    fast = LocalAR(ars[block].model, ars[block].tokenizer, block)
+    assert fast.fast.available
+    plain = transformers_only(fast, monkeypatch)
+    vocab = fast.embedding_matrix.shape[0]
+    forced = torch.full((5, block), -1)
     forced[1, 2], forced[4, 0] = 11, 12
-    compiled = LocalAR(ar.model, ar.tokenizer, 4)
-    assert compiled.fast_step.compiled
-    monkeypatch.setattr(qwen3_kernel, "load", lambda: None)
-    stepwise = LocalAR(ar.model, ar.tokenizer, 4)
-    assert not stepwise.fast_step.compiled
-    for temperature, top_p in ((0.0, 1.0), (0.1, 0.8), (1.0, 0.9), (3.0, 1.0)):  # argmax, the paper's, nucleus, (nearly) all
-        # two canvases' rows sampling with their own generators (3 and 2 rows), as CoDiLA batches them
-        generators = lambda: [(torch.Generator().manual_seed(5), 3), (torch.Generator().manual_seed(6), 2)]
-        tokens, entropies = compiled.decode(marginals, generators(), temperature, top_p, forced)
-        expected_tokens, expected_entropies = stepwise.decode(marginals, generators(), temperature, top_p, forced)
-        assert torch.equal(tokens, expected_tokens)
-        assert torch.allclose(entropies, expected_entropies, atol=1e-4)
-    assert compiled.forwards == stepwise.forwards == 4 * 4  # the prefill and 3 one-token steps per block
-    tokens, entropies = compiled.decode(marginals[:0], torch.Generator())  # no block left to decode
-    assert tokens.shape == entropies.shape == (0, 4)
+    settings = ((0.0, 1.0), (0.1, 0.8), (0.7, 0.95), (1.0, 0.9), (3.0, 1.0))  # argmax, the paper's, nucleus, (nearly) all
+    for seed in range(12):
+        sharpness = 3.0 if seed % 2 else 0.3  # peaked or flat marginals
+        marginals = torch.softmax(sharpness * torch.randn(5, block, vocab, generator=torch.Generator().manual_seed(seed)), -1)
+        for temperature, top_p in settings:
+            generators = lambda: [(torch.Generator().manual_seed(seed), 3), (torch.Generator().manual_seed(seed + 100), 2)]
+            tokens, entropies = fast.decode(marginals, generators(), temperature, top_p, forced)
+            expected_tokens, expected_entropies = plain.decode(marginals, generators(), temperature, top_p, forced)
+            assert torch.equal(tokens, expected_tokens), (seed, temperature, top_p)
+            assert torch.allclose(entropies, expected_entropies, atol=1e-4)
+    assert fast.forwards == plain.forwards == 12 * len(settings) * block  # the prefill and block - 1 one-token steps
 
 
-@needs_compiler
-def test_the_kernel_is_built_once_and_a_failed_build_falls_back_with_a_warning(monkeypatch, tmp_path, fresh_kernel):
+def test_a_failed_build_falls_back_to_transformers_with_one_warning(ars, monkeypatch, tmp_path):
+    fast_ar.load.cache_clear()
+    monkeypatch.setattr(fast_ar, "_registered", lambda: False)  # as in a new process
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setenv("CC", "false")  # a compiler that always fails
-    with pytest.warns(UserWarning, match="building the local AR's kernel failed"):
-        assert qwen3_kernel.load() is None
-    assert not list(tmp_path.rglob("*.so"))  # nothing half-built left behind
-    monkeypatch.delenv("CC")
-    qwen3_kernel.load.cache_clear()
-    assert qwen3_kernel.load() is not None
-    built = list(tmp_path.rglob("*.so"))
-    assert len(built) == 1
-    qwen3_kernel.load.cache_clear()
-    stamp = built[0].stat().st_mtime_ns
-    assert qwen3_kernel.load() is not None and built[0].stat().st_mtime_ns == stamp  # loaded, not rebuilt
-    monkeypatch.setenv("CODILA_KERNEL", "0")
-    qwen3_kernel.load.cache_clear()
-    assert qwen3_kernel.load() is None
+    monkeypatch.setenv("CXX", "false")  # a compiler that always fails
+    try:
+        with pytest.warns(UserWarning, match="building the local AR's fast path failed") as warned:
+            assert not fast_ar.load() and not fast_ar.load()
+            ar = LocalAR(ars[4].model, ars[4].tokenizer, 4)
+            assert not ar.fast.available
+            tokens, _ = ar.decode(torch.softmax(torch.randn(2, 4, ar.embedding_matrix.shape[0]), -1), torch.Generator())
+        assert len(warned) == 1 and tokens.shape == (2, 4)
+        monkeypatch.setenv("CODILA_FAST_AR", "0")
+        fast_ar.load.cache_clear()
+        assert not fast_ar.load()
+    finally:
+        fast_ar.load.cache_clear()
 
-
-def test_qwen3_step_follows_weights_changed_in_place():
-    from codila.models.qwen3_step import Qwen3Step
-
-    model = _random_qwen3(kv_heads=4)
-    inputs = torch.randn(2, 3, 32)
-    step = Qwen3Step(model)
-    with torch.no_grad():
-        before = step(inputs, [])
-        model.model.layers[0].mlp.up_proj.weight.mul_(2.0)  # what an optimizer step does between two decodings
-        after = step(inputs, [])
-        assert not torch.allclose(before, after)
-        assert torch.allclose(after, model(inputs_embeds=inputs).logits[:, -1], atol=1e-5)
 
 def test_the_ar_never_emits_mask_padding_or_frame_tokens(ars):
     ar = ars[4]

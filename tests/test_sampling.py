@@ -49,3 +49,16 @@ def test_every_path_draws_one_uniform_per_row():
         assert torch.equal(torch.rand(3, generator=generator), torch.rand(3, generator=reference))
     mixed = torch.cat([peaked[:1], spread[:1]])  # one row each: the general path, the peaked row still its top token
     assert sample_top_p(mixed, 0.1, 0.8, torch.Generator().manual_seed(5))[0] == 3
+
+
+def test_logits_that_differ_in_the_last_bits_draw_the_same_tokens():
+    """Tokens are drawn in token-id order within the nucleus, so float noise in the logits (another implementation
+    of the forward, another batch) does not reorder near-equal tokens: flat rows, a nucleus of thousands of tokens."""
+    generator = torch.Generator().manual_seed(0)
+    logits = 0.3 * torch.randn(256, 4096, generator=generator)
+    noisy = logits + 1e-6 * torch.randn(256, 4096, generator=generator)  # drawing in order of probability changes 3 tokens
+    assert not torch.equal(noisy, logits)
+    for temperature, top_p in ((0.7, 0.95), (1.0, 0.9), (1.0, 1.0)):
+        tokens = sample_top_p(logits, temperature, top_p, torch.Generator().manual_seed(1))
+        assert torch.equal(sample_top_p(noisy, temperature, top_p, torch.Generator().manual_seed(1)), tokens)
+        assert len(set(tokens.tolist())) > 200  # the rows really are flat: their tokens spread over the vocabulary

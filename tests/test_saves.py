@@ -111,8 +111,9 @@ def test_a_save_interrupted_at_any_step_resumes_to_the_same_weights(tmp_path, co
         got = _weights(run)
         assert all(torch.equal(expected[k], got[k]) for k in expected), (fail_at, calls[-1])
         assert json.loads((run / "checkpoint" / "manifest.json").read_text())["steps"] == 1
-        assert sorted(p.name for p in run.iterdir()) == ["checkpoint", "log.jsonl", "state.pt"], sorted(run.iterdir())
+        assert sorted(p.name for p in run.iterdir()) == ["best", "checkpoint", "log.jsonl", "state.pt"], sorted(run.iterdir())
         load_model(run / "checkpoint", "dlm")
+        load_model(run / "best", "dlm")  # the best-validation export survives the cut too
         shutil.rmtree(run)
     print(f"{fault}: {runs} interrupted saves resumed")
     assert runs >= 10 and "torch.save" in calls  # every operation of both saves was cut once

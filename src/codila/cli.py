@@ -185,6 +185,28 @@ def train_ar_pretrain_command(
     typer.echo(f"pretrained AR: {summary['steps']} steps, validation loss {summary['final_validation_loss']}, checkpoint in {out / 'checkpoint'}")
 
 
+@train_app.command("planning")
+def train_planning_command(
+    kind: str = typer.Option(..., help="dlm, ar (the CoDiLA local AR on --dlm) or ar-baseline (left to right, same data)."),
+    setting: str = typer.Option(..., help="Generated task setting, e.g. pathstar-d2-l4 (codila.data.planning.registry)."),
+    out: Path = typer.Option(..., help="Run directory: state.pt (resume), log.jsonl, checkpoint/ (the model)."),
+    dlm: Optional[Path] = typer.Option(None, help="--kind ar: the frozen planning DLM checkpoint."),
+    block_size: int = typer.Option(4, help="--kind ar: B."),
+    steps: int = typer.Option(20000), batch_size: int = typer.Option(64), lr: float = typer.Option(1e-3),
+    preset: str = typer.Option("planning", help="Model size (codila.models.presets); the local AR: planning-ar."),
+    seed: int = typer.Option(0), save_every: float = typer.Option(300.0), eval_every: int = typer.Option(200),
+    resume: bool = typer.Option(False),
+    init: Optional[Path] = typer.Option(None, help="Warm start from a checkpoint of the same kind (grow the task)."),
+    dlm_loss: str = typer.Option("elbo", help="--kind dlm: elbo (cross-entropy / t) or uniform (mean masked cross-entropy)."),
+):
+    """Train a planning model on freshly generated examples (held-out splits never seen)."""
+    from codila.train.planning import train_planning
+
+    summary = train_planning(kind, setting, out, _train_config(steps, batch_size, lr, seed, save_every, eval_every), preset, dlm,
+                             block_size, resume, init=init, dlm_loss=dlm_loss)
+    typer.echo(f"trained planning {kind} on {setting}: {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
+
+
 def _ar_path(value: str | None, root: Path) -> Path:
     """`--ar`, the same in every command: the name of a checkpoint in `root` (the shipped models, or --checkpoints) or
     a checkpoint directory; default ar-b4."""
@@ -414,11 +436,17 @@ def _oracle_check(task_name: str, oracle: str, limit: Optional[int], workers: in
 @app.command("eval")
 @with_decode_options
 def evaluate(
-    task: str = typer.Argument(..., help="A task name (see `codila ls`)."),
-    sweep: Optional[str] = typer.Option(None, help="Run a named list of settings: paper or quick (else one setting from the options)."),
+    task: str = typer.Argument(..., help="A task name (see `codila ls`): code-infill, humaneval, mbpp, the humaneval-infilling "
+                                         "ones, or a planning task: graph, countdown, sudoku."),
+    sweep: Optional[str] = typer.Option(None, help="Run a named list of settings: paper, quick, decoders, demo or planning (else "
+                                                   "one setting from the options)."),
+    data: Optional[Path] = typer.Option(None, help="Planning tasks: a JSONL file of {\"input\", \"output\"} problems (e.g. the "
+                                                   "cd3/cd4 files) instead of the generated test split."),
+    split: str = typer.Option("test", help="Planning tasks: the generated split, test or validation (to choose settings)."),
     oracle: Optional[str] = typer.Option(None, help="Check the harness instead: canonical (must pass 100%) or empty (0%)."),
     workers: int = typer.Option(2, help="--oracle: programs executed at once (each in its own sandbox)."),
-    out: Optional[Path] = typer.Option(None, help="Run folder for rows.jsonl, table.md, pareto.png (default runs/eval-TASK-...)."),
+    out: Optional[Path] = typer.Option(None, help="Run folder for rows.jsonl, problems.jsonl (every answer), table.md, "
+                                                                  "pareto.png (default runs/eval-TASK-...)."),
     allow_network: bool = typer.Option(False, "--allow-network", help="Run the generated programs even where the sandbox "
                                                                       "cannot cut them off the network (unshare -n fails)."),
     limit: Optional[int] = typer.Option(None, help="First N problems (code-infill: N spans, default 200)."),
@@ -452,11 +480,19 @@ def evaluate(
     from codila.eval.task_run import CanvasPlan
     from codila.eval.tasks.registry import get_task
 
-    get_task(task)  # an unknown name is an error before any work
+    planning = getattr(get_task(task), "verify", None) is not None  # an unknown name is an error before any work
     if oracle is not None:
+        if planning:
+            raise CodilaError(f"{task} answers are verified exactly: --oracle is for executed tasks")
         return _oracle_check(task, oracle, limit, workers, allow_network)
+    if (data is not None or split != "test") and not planning:
+        raise CodilaError("--data and --split are for the planning tasks (graph, countdown, sudoku)")
     if sweep is not None:
         settings = get_sweep(sweep)
+    elif planning and decoder == "ar-baseline":
+        from codila.eval.planning_run import BaselineSetting
+
+        settings = [BaselineSetting()]
     else:
         spec, config = decoder_config(decoder, decode_options)
         if spec.needs_ar or ar:  # a name in the checkpoints folder, or a directory (ModelSet reads an absolute path as is)
@@ -466,8 +502,13 @@ def evaluate(
     if batch_size < 1 or samples < 1:
         raise CodilaError("--batch-size and --samples must be >= 1")
     options = EvalOptions(limit=limit, samples=samples, seed=seed, plan=CanvasPlan(completion_length=completion_length),
-                          files=str(files) if files else None, batch_size=batch_size, allow_network=allow_network)
+                          files=str(files) if files else None, batch_size=batch_size, allow_network=allow_network,
+                          data=str(data) if data else None, split=split)
     out = out or Path("runs") / f"eval-{task}-{sweep or decoder}"
+    if planning and checkpoints is None:
+        from codila.eval.planning_run import shipped_planning
+
+        checkpoints = shipped_planning(task)
     models = None
     if dlm is not None:
         from codila.eval.settings import ModelSet

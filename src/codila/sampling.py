@@ -32,8 +32,11 @@ def sample_top_p(logits: torch.Tensor, temperature: float, top_p: float, generat
     """Nucleus sampling from (..., V) logits; temperature 0 is argmax. Returns (...) token ids.
 
     The smallest set of most likely tokens holding `top_p` of the mass is kept, and one token is drawn from it
-    (renormalised) by inverting its cumulative distribution with one uniform number per row. When every row's most
-    likely token holds `top_p` alone, that token is the answer (no sort); the generator advances the same either way."""
+    (renormalised) by inverting its cumulative distribution in token-id order with one uniform number per row. The
+    id order (not the order of probability) makes the token a continuous function of the logits: two forwards that
+    differ in the last bits (batched or not, another implementation) draw the same token unless the uniform number
+    falls within float noise of a boundary. When every row's most likely token holds `top_p` alone, that token is
+    the answer (no sort); the generator advances the same either way."""
     if temperature <= 0:
         return logits.argmax(-1)
     probs = torch.softmax(logits / temperature, dim=-1)
@@ -42,11 +45,14 @@ def sample_top_p(logits: torch.Tensor, temperature: float, top_p: float, generat
     if bool((top_prob >= top_p).all()):  # every nucleus is its most likely token alone (usual at low temperature)
         return top_token
     sorted_probs, order = _sorted_head(probs, top_p)
-    cumulative = sorted_probs.cumsum(-1)
-    kept = (cumulative - sorted_probs < top_p).sum(-1, keepdim=True)  # always >= 1: the most likely token
-    kept_mass = cumulative.gather(-1, kept - 1)
-    choice = torch.minimum((cumulative < uniform * kept_mass).sum(-1, keepdim=True), kept - 1)
-    return order.gather(-1, choice).squeeze(-1)
+    kept = sorted_probs.cumsum(-1) - sorted_probs < top_p  # the nucleus, in order of probability; always its first token
+    nucleus = torch.zeros_like(probs).scatter(-1, order, sorted_probs * kept)  # its probabilities in id order, 0 elsewhere
+    cumulative = nucleus.cumsum(-1)
+    total = cumulative[..., -1:]
+    # the first token whose cumulative passes u * total (it has a positive probability); rounding may put the target
+    # at the total: then the last token of the nucleus
+    choice = torch.minimum((cumulative <= uniform * total).sum(-1, keepdim=True), (cumulative < total).sum(-1, keepdim=True))
+    return choice.squeeze(-1)
 
 
 def rank_first(scores: torch.Tensor, count: int, descending: bool) -> torch.Tensor:

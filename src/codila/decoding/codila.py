@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from codila.decoding.canvas import Canvas
+from codila.decoding.dlm import certainty
 from codila.decoding.forward import make_forward
 from codila.decoding.options import CACHE_HELP, WINDOW_HELP, option, window_label
 from codila.decoding.result import CommitLog, DecodeResult
@@ -54,7 +55,8 @@ class CodilaDecodeConfig:
     temperature: float = option(0.1, "AR sampling temperature (the paper: 0.1); also the DLM fallback token's")
     top_p: float = option(0.8, "AR nucleus sampling mass (the paper: 0.8)")
     tokens_per_step: int = option(1, "verify mode's K: positions committed per step", "--k", "--tokens-per-step")
-    verify_penalty: float = option(1.0, "verify mode: confidence subtracted where the AR disagrees with the DLM")
+    verify_penalty: float = option(1.0, "verify mode: certainty subtracted where the AR disagrees with the DLM")
+    verify_selection: str = option("confidence", "verify mode's certainty schedule: confidence, entropy or margin")
     choice: str = option("ar-entropy", "static mode's block rule: ar-entropy (lowest mean AR entropy, the paper) or "
                                        "dlm-confidence (highest mean DLM top-1 probability)")
     semi_ar_block: int = option(0, WINDOW_HELP)
@@ -63,6 +65,9 @@ class CodilaDecodeConfig:
     def label(self, ar) -> str:
         """"CoDiLA B=4 static soft scope=10", plus tau (dynamic) or K (verify) and what differs from the defaults."""
         extra = f" tau={self.tau}" if self.mode == "dynamic" else f" K={self.tokens_per_step}" if self.mode == "verify" else ""
+        if self.mode == "verify":
+            extra += f" penalty={self.verify_penalty}"
+            extra += f" {self.verify_selection}" if self.verify_selection != CodilaDecodeConfig.verify_selection else ""
         extra += f" scope={self.scope}"
         extra += f" {self.choice}" if self.choice != CodilaDecodeConfig.choice else ""
         return f"CoDiLA B={ar.block_size} {self.mode} {ar.conditioning}{extra}{window_label(self)}"
@@ -76,6 +81,7 @@ class CodilaDecodeConfig:
         """Every mode, block rule, window and cache: the contract tests run each."""
         return [*(cls(mode=mode, tau=3.0, tokens_per_step=2, scope=10) for mode in MODES), cls(scope=1, temperature=1.0, top_p=0.9),
                 cls(choice="dlm-confidence", scope=10), cls(semi_ar_block=8, cache="dual"),
+                cls(mode="verify", tokens_per_step=3, verify_penalty=0.5, verify_selection="margin"),
                 cls(mode="dynamic", tau=3.0, scope=2, semi_ar_block=4, cache="prefix", temperature=0.7)]
 
     def __post_init__(self) -> None:
@@ -133,8 +139,10 @@ def _commit_dynamic(log: CommitLog, marginals, blocks, tokens, entropies, config
 
 def _commit_verify(log: CommitLog, marginals, blocks, tokens, entropies, config, generator) -> None:
     free = log.canvas.ids[blocks] == log.canvas.mask_id
-    confidence, dlm_tokens = marginals.max(-1)  # (C, B)
-    score = confidence - config.verify_penalty * (dlm_tokens != tokens)  # the AR's greedy tokens judge the DLM's
+    dlm_tokens = marginals.argmax(-1)  # (C, B)
+    # the AR's greedy tokens judge the DLM's: a disagreeing position loses `verify_penalty` of certainty
+    # (in float64: a large penalty keeps the certainty order among the penalised positions)
+    score = certainty(marginals.log(), config.verify_selection).double() - config.verify_penalty * (dlm_tokens != tokens)
     score = torch.where(free, score, float("-inf")).flatten()
     chosen = rank_first(score, min(config.tokens_per_step, int(free.sum())), descending=True)
     log.commit(blocks.flatten()[chosen], dlm_tokens.flatten()[chosen])

@@ -10,6 +10,7 @@ from codila.data.spans import InfillSpan
 from codila.decoding.canvas import Canvas
 from codila.decoding.registry import get_decoder
 from codila.eval.metrics import aggregate_scores, score_infill
+from codila.eval.records import Record
 from codila.eval.settings import DecodeSetting, ModelSet
 from codila.eval.tally import DecodeTally
 
@@ -25,17 +26,24 @@ class InfillRun:
         self.files: list[str] = []
         self.tally = DecodeTally()
 
-    def decode(self, spans: list[InfillSpan], first_index: int = 0, batch_size: int = 1, advance: Callable[[], None] = lambda: None) -> InfillRun:
+    def decode(self, spans: list[InfillSpan], first_index: int = 0, batch_size: int = 1, advance: Callable[[], None] = lambda: None,
+               record: Record = lambda fields: None) -> InfillRun:
         """Decode `spans`, `batch_size` at a time; span i of them is span first_index + i of the whole run (its
-        generator's seed is seed + that index), so a run fed in chunks decodes exactly like one fed at once."""
+        generator's seed is seed + that index), so a run fed in chunks decodes exactly like one fed at once.
+        `record` receives every span's span index, file, start, completion, reference and scores."""
         dlm = self.models.dlm
         for first in range(0, len(spans), batch_size):
             chunk = spans[first : first + batch_size]
             canvases = [Canvas.infill(s.prefix_ids, s.length, s.suffix_ids, dlm.mask_id, dlm.max_length) for s in chunk]
             generators = [torch.Generator().manual_seed(self.seed + first_index + first + i) for i in range(len(chunk))]
-            for span, result in zip(chunk, self.decoder.decode_batch(dlm, self.ar, canvases, self.setting.config, generators)):
-                self.scores.append(score_infill(span, result.generated.tolist(), dlm.tokenizer))
+            decoded = self.decoder.decode_batch(dlm, self.ar, canvases, self.setting.config, generators)
+            for offset, (span, result) in enumerate(zip(chunk, decoded)):
+                scores = score_infill(span, result.generated.tolist(), dlm.tokenizer)
+                self.scores.append(scores)
                 self.files.append(span.file)
+                record({"span": first_index + first + offset, "file": span.file, "start": span.start,
+                        "completion": dlm.tokenizer.decode(result.generated.tolist()),
+                        "reference": dlm.tokenizer.decode(span.target_ids), **scores})
                 self.tally.add(result)
                 advance()
         return self
@@ -49,8 +57,8 @@ class InfillRun:
 
 def run_infill_setting(
     models: ModelSet, setting: DecodeSetting, spans: list[InfillSpan], seed: int, advance: Callable[[], None] = lambda: None,
-    batch_size: int = 1,
+    batch_size: int = 1, record: Record = lambda fields: None,
 ) -> dict:
     """Decode every span (seed + its index as the generator seed), `batch_size` spans at a time, and return one
-    row (`InfillRun.row`)."""
-    return InfillRun(models, setting, seed).decode(spans, 0, batch_size, advance).row()
+    row (`InfillRun.row`); `record` receives every span's record (`InfillRun.decode`)."""
+    return InfillRun(models, setting, seed).decode(spans, 0, batch_size, advance, record).row()

@@ -1,5 +1,6 @@
 """`codila eval`: one task, a list of decoder settings; each row is appended to `rows.jsonl` the moment it is done
-(so `--resume` continues an interrupted run), then a Markdown table and a Pareto plot are written beside it."""
+(so `--resume` continues an interrupted run), every answer to `problems.jsonl` (`records.py`), then a Markdown
+table and a Pareto plot are written beside them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from rich.progress import Progress
 
 from codila.assets import SHIPPED
 from codila.errors import CodilaError
+from codila.eval.order_plot import decode_order_plot
 from codila.eval.plots import pareto_plot
+from codila.eval.records import PROBLEMS_FILE, keep_finished, recorder
 from codila.eval.settings import DecodeSetting, ModelSet
 from codila.eval.table import rows_markdown
 from codila.eval.task_run import CanvasPlan
@@ -21,6 +24,7 @@ from codila.validate import check_options
 
 CODE_INFILL = CODE_INFILL_TASK.name
 ROWS_FILE, TABLE_FILE, PLOT_FILE, RUN_FILE = "rows.jsonl", "table.md", "pareto.png", "run.json"
+ORDER_PLOT_FILE = "decode_order.png"
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class EvalOptions:
     files: str | None = None
     batch_size: int = 1
     allow_network: bool = False
+    data: str | None = None  # planning tasks: a JSONL file of {"input", "output"} problems instead of the generated ones
+    split: str = "test"  # planning tasks: the generated split (test, or validation to choose settings)
 
     def __post_init__(self) -> None:
         check_options(asdict(self))
@@ -74,18 +80,24 @@ def run_eval(
     DLM and ARs to use instead of the checkpoints folder's (real models: codila.models.loading)."""
     out = Path(out)
     task = get_task(task_name)  # unknown names fail before anything is written
+    if getattr(task, "verify", None) is not None:  # planning: exact verification, its own models
+        from codila.eval.planning_run import run_planning_eval
+
+        return run_planning_eval(task_name, settings, out, options, checkpoints, resume, progress)
     models = models or ModelSet(checkpoints)
     run = {"task": task_name, "checkpoints": str(checkpoints), **asdict(options)}
     del run["allow_network"]
     rows = _start(out, run, resume)
     done = {row["label"] for row in rows}
+    keep_finished(out / PROBLEMS_FILE, done)
     todo = [s for s in settings if s.label(models.for_setting(s)) not in done]
     items = task.items(models, options)
     _append(out, rows, [row for row in task.floors(models, items) if row["label"] not in done])
     with Progress(disable=not progress, transient=True) as bar:
         tracker = bar.add_task(task_name, total=len(todo) * task.decodes(items, options))
         for setting in todo:
-            row = task.run(models, setting, items, options, lambda: bar.advance(tracker))
+            with recorder(out / PROBLEMS_FILE, setting.label(models.for_setting(setting))) as record:
+                row = task.run(models, setting, items, options, lambda: bar.advance(tracker), record)
             _append(out, rows, [row])
     write_summary(out, rows, task_name)
     return rows
@@ -101,5 +113,9 @@ def _append(out: Path, rows: list[dict], new: list[dict]) -> None:
 def write_summary(out: Path, rows: list[dict], task_name: str) -> None:
     """table.md and pareto.png of a run's rows."""
     (out / TABLE_FILE).write_text(f"## {task_name}\n\n" + rows_markdown(rows))
+    if rows and "accuracy" in rows[0]:  # planning rows: exact accuracy, and the decode order of one problem
+        pareto_plot(rows, {"accuracy": "exact accuracy (verified)"}, out / PLOT_FILE, f"{task_name}: accuracy vs speed")
+        decode_order_plot(rows, out / ORDER_PLOT_FILE, f"{task_name}: decode order of one problem")
+        return
     plotted, metrics = get_task(task_name).plot(rows)
     pareto_plot(plotted, metrics, out / PLOT_FILE, f"{task_name}: accuracy vs speed")

@@ -63,7 +63,26 @@ def demo_settings(tau: float = CodilaDecodeConfig.tau, scope: int = DEMO_SCOPE) 
     ]
 
 
-SWEEPS = {"paper": paper_sweep, "quick": quick_sweep, "decoders": decoders_sweep, "demo": demo_settings}
+PLANNING_KS = (1, 2, 4, 8)
+PLANNING_VERIFY_PENALTY = 1.0  # the default, not yet chosen on validation: every DLM row scored 0 there (docs/planning.md)
+PLANNING_TAU = 0.5
+
+
+def planning_sweep() -> list:
+    """The planning tasks' table: the DLM at K in {1,2,4,8} (confidence order, as verify), CoDiLA B=4 static and
+    dynamic, verify at the same K (B=4 AR as the judge), and the AR-only baseline."""
+    from codila.eval.planning_run import BaselineSetting
+
+    settings = [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=k, selection="confidence")) for k in PLANNING_KS]
+    settings += [DecodeSetting("codila", CodilaDecodeConfig(scope=PAPER_SCOPE), "ar-b4"),
+                 DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=PLANNING_TAU, scope=PAPER_SCOPE), "ar-b4")]
+    settings += [DecodeSetting("codila", CodilaDecodeConfig(mode="verify", tokens_per_step=k, verify_penalty=PLANNING_VERIFY_PENALTY,
+                                                            scope=PAPER_SCOPE), "ar-b4") for k in PLANNING_KS]
+    return [*settings, BaselineSetting()]
+
+
+SWEEPS = {"paper": paper_sweep, "quick": quick_sweep, "decoders": decoders_sweep, "demo": demo_settings,
+          "planning": planning_sweep}
 
 
 def get_sweep(name: str) -> list[DecodeSetting]:

@@ -31,6 +31,18 @@ TASK_COLUMNS: tuple[Column, ...] = (
     ("order_spearman", "order rho", "{:.2f}"),
 )
 
+PLANNING_COLUMNS: tuple[Column, ...] = (
+    ("label", "setting", "{}"),
+    ("accuracy", "accuracy %", "{:.1%}"),
+    ("accuracy_se", "SE %", "{:.1%}"),
+    ("floor", "floor %", "{:.1%}"),
+    ("tokens_per_step", "tokens/step", "{:.2f}"),
+    ("dlm_forwards", "DLM fwd", "{:.1f}"),
+    ("ar_steps", "AR steps", "{:.1f}"),
+    ("tokens_per_s", "tokens/s", "{:.1f}"),
+    ("order_spearman", "order rho", "{:.2f}"),
+    ("n", "n", "{}"),
+)
 
 BENCH_COLUMNS: tuple[Column, ...] = (
     ("label", "setting", "{}"),
@@ -49,6 +61,8 @@ def columns_for(rows: list[dict]) -> tuple[Column, ...]:
     """Benchmark rows (with speedup), task rows (with pass_at_1) or demo-style infilling rows."""
     if rows and "speedup" in rows[0]:
         return BENCH_COLUMNS
+    if rows and "accuracy" in rows[0]:
+        return PLANNING_COLUMNS
     return TASK_COLUMNS if rows and "pass_at_1" in rows[0] else DEMO_COLUMNS
 
 

@@ -13,6 +13,7 @@ from codila.data.syntax import parses
 from codila.decoding.canvas import Canvas
 from codila.decoding.registry import get_decoder
 from codila.errors import CodilaError
+from codila.eval.records import Record, error_line
 from codila.eval.sandbox import SandboxLimits, run_program
 from codila.eval.settings import DecodeSetting, ModelSet
 from codila.eval.tally import DecodeTally
@@ -77,11 +78,14 @@ def run_task_setting(
     limits: SandboxLimits | None = None,
     advance: Callable[[], None] = lambda: None,
     batch_size: int = 1,
+    record: Record = lambda fields: None,
 ) -> dict:
     """Decode every problem `samples` times (`batch_size` canvases at a time) and execute each answer. One row: the setting's keys, pass_at_1
     (unbiased pass@k estimator over the samples), syntax_error_rate (prompt + answer + suffix does not parse),
     exact_match (infilling: answer == reference, whitespace-trimmed), the speed columns of `DecodeTally.row`
-    (per answer; execution time excluded), truncated (problems whose context was cut), samples, n."""
+    (per answer; execution time excluded), truncated (problems whose context was cut), samples, n. `record` receives
+    every answer: task_id, sample, completion, status (passed, failed, timeout), error (the last line of the
+    program's output when it did not pass), syntax_valid, exact_match (infilling), truncated."""
     dlm = models.dlm
     ar = models.for_setting(setting)
     decoder = get_decoder(setting.method)
@@ -95,12 +99,18 @@ def run_task_setting(
         chunk = jobs[first : first + batch_size]
         canvases = [fitted[index][0] for index, _ in chunk]
         generators = [torch.Generator().manual_seed(seed + index * samples + sample) for index, sample in chunk]
-        for (index, _), result in zip(chunk, decoder.decode_batch(dlm, ar, canvases, setting.config, generators)):
+        for (index, sample), result in zip(chunk, decoder.decode_batch(dlm, ar, canvases, setting.config, generators)):
             problem = problems[index]
             answer = generated_text(task, result.generated.tolist(), dlm)
-            correct[index] += run_program(task.program(problem, answer), limits).passed
-            syntax_errors += not parses(problem.prefix + answer + problem.suffix)
-            exact += task.infilling and answer.strip() == problem.reference.strip()
+            execution = run_program(task.program(problem, answer), limits)
+            correct[index] += execution.passed
+            valid = parses(problem.prefix + answer + problem.suffix)
+            syntax_errors += not valid
+            matches = task.infilling and answer.strip() == problem.reference.strip()
+            exact += matches
+            record({"task_id": problem.task_id, "sample": sample, "completion": answer, "status": execution.status,
+                    "error": None if execution.passed else error_line(execution.output) or execution.status,
+                    "syntax_valid": valid, "exact_match": matches if task.infilling else None, "truncated": fitted[index][1]})
             tally.add(result)
             advance()
     answers = len(problems) * samples

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerFast
 
 from codila.errors import CodilaError
-from codila.models import qwen3_step
 from codila.models.alignment import VocabAlignment
+from codila.models.fast_ar import FastAR
 from codila.sampling import entropy, sample_top_p
 from codila.tokenizer import SpecialIds
 
@@ -80,8 +80,7 @@ class LocalAR:
         self.forwards = 0  # AR forward calls (a batch of blocks decoding one token counts once)
         self.seconds = 0.0  # wall time spent in `decode` (the AR's share of a decoding step)
         device = self.embedding_matrix.device
-        fast = device.type == "cpu" and self.embedding_matrix.dtype == torch.float32 and qwen3_step.supports(model)
-        self.fast_step = qwen3_step.Qwen3Step(model) if fast else None  # the CPU float32 hot path
+        self.fast = FastAR(model)  # one call per block where its extension serves the model (`fast.available`)
         # added to the logits: -inf where a block may never hold the token (mask, padding, frame tokens); one add
         # per token instead of an indexed write
         dropped = alignment.dropped().tolist() if alignment is not None else []  # ids the DLM cannot mean
@@ -126,16 +125,12 @@ class LocalAR:
         logits = self.model(inputs_embeds=inputs).logits[:, -targets.shape[1]:]  # (N, B, V)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
-    def _last_logits(self, inputs: torch.Tensor, cache: DynamicCache | qwen3_step.KvCache) -> torch.Tensor:
+    def _last_logits(self, inputs: torch.Tensor, cache: DynamicCache) -> torch.Tensor:
         """Logits (N, V) of the last of `inputs` (N, T, H), at the positions after the cache's, extending `cache`.
 
-        The hot path of decoding. Qwen3 models take `Qwen3Step` (plain tensor ops); others run the model's own
-        transformers layers, skipping the wrapper's per-call mask building (no mask is needed: a prefill is
-        causal and a one-token step attends to the whole cache). Tests check both against `model(...)`.
-        """
+        The model's own transformers layers, skipping the wrapper's per-call mask building (no mask is needed: a
+        prefill is causal and a one-token step attends to the whole cache). Tests check it against `model(...)`."""
         self.forwards += 1
-        if self.fast_step is not None:
-            return self.fast_step(inputs, cache)
         offset = cache.get_seq_length()
         core = self.model.model
         positions = torch.arange(offset, offset + inputs.shape[1], device=inputs.device)[None]  # (1, T)
@@ -169,10 +164,10 @@ class LocalAR:
         if block != self.block_size:
             raise CodilaError(f"this AR was trained for blocks of {self.block_size} tokens, got {block}")
         inputs = self.frame(self.condition(marginals, forced))  # (N, B + 2, H)
-        if self.fast_step is not None and self.fast_step.compiled:
+        if self.fast.available:
             uniforms = _uniforms(n, block, temperature, generator)
-            tokens, entropies = self.fast_step.decode_block(inputs, block, self.embedding_matrix, self.banned_bias, forced, uniforms,
-                                                            temperature, top_p, with_entropy)
+            tokens, entropies = self.fast.decode_block(inputs, self.embedding_matrix, self.banned_bias, forced, uniforms, temperature,
+                                                       top_p, with_entropy)
             self.forwards += block  # the prefill and block - 1 one-token steps
         else:
             tokens, entropies = self._decode_stepwise(inputs, block, generator, temperature, top_p, forced, with_entropy)
@@ -181,11 +176,11 @@ class LocalAR:
 
     def _decode_stepwise(self, inputs: torch.Tensor, block: int, generator, temperature: float, top_p: float,
                          forced: torch.Tensor | None, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """`decode`'s loop in tensor ops, one forward call per token (models the compiled kernel does not serve)."""
+        """`decode`'s loop with transformers, one forward call per token (models the fast path does not serve)."""
         n = inputs.shape[0]
-        cache = [] if self.fast_step is not None else DynamicCache(config=self.model.config)
+        cache = DynamicCache(config=self.model.config)
         tokens = torch.empty(n, block, dtype=torch.long, device=inputs.device)
-        entropies = torch.full((n, block), float("nan"), device=inputs.device)
+        entropies = torch.empty(n, block, device=inputs.device) if with_entropy else torch.full((n, block), float("nan"), device=inputs.device)
         forced_columns = [False] * block if forced is None else (forced >= 0).any(0).tolist()
         for j in range(block):
             logits = self._last_logits(inputs, cache).float() + self.banned_bias  # (N, V)

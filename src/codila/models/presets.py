@@ -12,6 +12,8 @@ PRESETS: dict[str, tuple[int, int, int, int]] = {
     "dlm-small": (256, 6, 768, 4),  # 6.2M parameters with a 4k vocabulary: the shipped DLM
     "ar-small": (128, 2, 384, 2),  # ~0.5M non-embedding parameters: about a tenth of dlm-small's
     "ar-base": (256, 4, 768, 4),  # ~3.1M non-embedding parameters: two thirds of dlm-small's layers, same width
+    "planning": (64, 3, 256, 4),  # ~0.2M parameters: the planning DLM and its AR-only baseline (trains on a shared core)
+    "planning-ar": (64, 2, 192, 2),  # ~0.1M: the planning DLM's local AR
 }
 
 

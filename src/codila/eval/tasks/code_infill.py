@@ -32,14 +32,16 @@ class SpanTask:
 
         return [{**row, "task": self.name} for row in floor_rows(items, models.dlm.tokenizer)]
 
-    def run(self, models, setting, items: list, options, advance: Callable[[], None]) -> dict:
+    def run(self, models, setting, items: list, options, advance: Callable[[], None], record=lambda fields: None) -> dict:
         from codila.eval.infill_run import run_infill_setting
 
-        return {**run_infill_setting(models, setting, items, options.seed, advance, options.batch_size), "task": self.name}
+        return {**run_infill_setting(models, setting, items, options.seed, advance, options.batch_size, record), "task": self.name}
 
     def plot(self, rows: list[dict]) -> tuple[list[dict], dict[str, str]]:
         decoded = [row for row in rows if row.get("tokens_per_s") is not None]  # the floors decode nothing
-        return decoded, {"syntax_valid": "floor-free syntax-valid fraction"}
+        from codila.eval.plots import accuracy_panels
+
+        return decoded, accuracy_panels(decoded)
 
 
 TASK = SpanTask("code-infill", "held-out real-code spans, scored like the demo (no execution)")

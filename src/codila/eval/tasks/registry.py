@@ -5,7 +5,7 @@ Adding a task = one file (its loader and program, see `base.py`) + one `register
 from __future__ import annotations
 
 from codila.errors import CodilaError
-from codila.eval.tasks import code_infill, humaneval, humaneval_infilling, mbpp
+from codila.eval.tasks import code_infill, countdown, graph, humaneval, humaneval_infilling, mbpp, sudoku
 
 TASKS: dict = {}
 
@@ -17,7 +17,7 @@ def register(task) -> None:
     TASKS[task.name] = task
 
 
-for _task in (code_infill.TASK, humaneval.TASK, mbpp.TASK, *humaneval_infilling.TASKS):
+for _task in (code_infill.TASK, humaneval.TASK, mbpp.TASK, *humaneval_infilling.TASKS, graph.TASK, countdown.TASK, sudoku.TASK):
     register(_task)
 
 

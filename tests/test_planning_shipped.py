@@ -1,0 +1,32 @@
+"""The shipped planning models (assets/checkpoints/planning-<task>/): a DLM trained on a named setting, its local
+AR(s) and the AR-only baseline, each with a manifest; none was trained on a held-out split."""
+
+import json
+
+import pytest
+
+from codila.data.planning.registry import get_setting
+from codila.models.io import SHIPPED, read_meta
+from codila.models.loading import load_ar, load_dlm
+
+FOLDERS = sorted(p for p in SHIPPED.iterdir() if p.is_dir() and p.name.startswith("planning-"))
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
+def test_planning_folder_is_complete_and_consistent(folder):
+    setting = read_meta(folder / "dlm", "dlm")["planning"]
+    spec = get_setting(setting)
+    assert folder.name == f"planning-{spec.task}"
+    dlm = load_dlm(folder / "dlm")
+    assert dlm.max_length >= spec.prompt_length + spec.answer_length
+    for member in sorted(p for p in folder.iterdir() if p.is_dir()):
+        meta = read_meta(member, None)
+        assert meta["planning"] == setting, member
+        if meta["kind"] == "ar":
+            load_ar(member, dlm)  # same tokenizer
+        manifest = json.loads((member / "manifest.json").read_text())
+        for key in ("command", "git_commit", "steps", "final_validation_loss", "stored_dtype"):
+            assert manifest.get(key) is not None, (member, key)
+        assert manifest["data"]["setting"] == setting and manifest["data"]["excluded_prompts"] >= 1500
+        assert manifest["command"].startswith("codila train planning")
+    assert sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) <= 8 * 2**20

@@ -1,0 +1,76 @@
+"""A tiny planning DLM, its local AR and the AR baseline train for a few steps; `codila eval graph` runs end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from codila.data.planning.registry import get_setting
+from codila.data.planning.splits import split_examples
+from codila.train.loop import TrainConfig
+from codila.train.planning import train_planning
+
+SETTING = "pathstar-d2-l4"
+
+
+@pytest.fixture(scope="module")
+def planning_checkpoints(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("planning-runs")
+    config = TrainConfig(steps=3, batch_size=4, eval_every=3, eval_batches=1)
+    train_planning("dlm", SETTING, runs / "dlm", config, "test", progress=False)
+    train_planning("ar", SETTING, runs / "ar-b4", config, "test", dlm_path=runs / "dlm" / "checkpoint", block_size=4, progress=False)
+    train_planning("ar-baseline", SETTING, runs / "ar-baseline", config, "test", progress=False)
+    folder = tmp_path_factory.mktemp("planning-checkpoints")
+    for name in ("dlm", "ar-b4", "ar-baseline"):
+        shutil.copytree(runs / name / "checkpoint", folder / name)
+    return folder
+
+
+def test_training_writes_the_setting_into_every_checkpoint(planning_checkpoints):
+    spec = get_setting(SETTING)
+    for name in ("dlm", "ar-b4", "ar-baseline"):
+        meta = json.loads((planning_checkpoints / name / "codila.json").read_text())
+        assert (meta["planning"], meta["prompt_length"], meta["answer_length"]) == (SETTING, spec.prompt_length, spec.answer_length)
+        manifest = json.loads((planning_checkpoints / name / "manifest.json").read_text())
+        assert manifest["steps"] == 3 and manifest["data"]["setting"] == SETTING
+
+
+def test_eval_graph_runs_end_to_end_through_the_cli(planning_checkpoints, tmp_path):
+    out, rows_path = tmp_path / "run", tmp_path / "rows.jsonl"
+    command = [sys.executable, "-c", "from codila.cli import main; main()", "eval", "graph", "--sweep", "planning", "--limit", "4",
+               "--checkpoints", str(planning_checkpoints), "--out", str(out), "--json", str(rows_path), "--batch-size", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in rows_path.read_text().splitlines()]
+    assert {row["method"] for row in rows} == {"dlm", "codila", "ar-baseline"}
+    assert sorted(row["k"] for row in rows if row["mode"] == "verify") == [1, 2, 4, 8]
+    for row in rows:
+        assert row["n"] == 4 and 0 <= row["accuracy"] <= 1 and row["accuracy_se"] >= 0 and row["floor"] == 0.5
+        assert {"method", "mode", "k", "block_size"} <= set(row)
+    dlm_k8 = next(row for row in rows if row["method"] == "dlm" and row["k"] == 8)
+    assert dlm_k8["tokens_per_step"] == 8  # a 16-token answer in two steps
+    assert (out / "decode_order.png").stat().st_size > 0 and (out / "table.md").is_file()
+
+
+def test_eval_reads_a_jsonl_file_of_the_same_format(planning_checkpoints, tmp_path):
+    from codila.data.planning.base import write_jsonl
+    from codila.eval.planning_run import BaselineSetting
+    from codila.eval.runner import EvalOptions, run_eval
+
+    data = tmp_path / "problems.jsonl"
+    write_jsonl(data, split_examples(get_setting(SETTING), "test")[10:13])
+    rows = run_eval("graph", [BaselineSetting()], tmp_path / "run", EvalOptions(data=str(data)), planning_checkpoints, progress=False)
+    assert rows[0]["n"] == 3 and rows[0]["k"] == 1
+
+
+def test_models_of_another_task_are_refused(planning_checkpoints, tmp_path):
+    from codila.errors import CodilaError
+    from codila.eval.planning_run import BaselineSetting
+    from codila.eval.runner import run_eval
+
+    with pytest.raises(CodilaError, match="trained on pathstar"):
+        run_eval("countdown", [BaselineSetting()], tmp_path / "run", checkpoints=planning_checkpoints, progress=False)
