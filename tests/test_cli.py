@@ -69,7 +69,8 @@ def test_eval_report_and_analysis_commands(tiny_checkpoints, corpus_dir, tmp_pat
     out = codila("eval", "code-infill", "--decoder", "dlm", "--k", 2, "--limit", 2, "--checkpoints", ck, "--files", corpus_dir,
                  "--out", runs / "infill", "--json", tmp_path / "rows.jsonl")
     assert out.returncode == 0, out.stderr
-    assert (runs / "infill" / "pareto.png").exists() and len((tmp_path / "rows.jsonl").read_text().splitlines()) == 1
+    labels = [json.loads(line)["label"] for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    assert labels == ["floor: empty", "floor: newlines", "DLM K=2"] and (runs / "infill" / "table.md").exists()
     again = codila("eval", "code-infill", "--decoder", "dlm", "--checkpoints", ck, "--out", runs / "infill")
     assert again.returncode == 2 and "--resume" in again.stderr
     out = codila("report", "--runs", runs, "--out", tmp_path / "report.html")

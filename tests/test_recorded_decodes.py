@@ -1,6 +1,8 @@
 """Every decoder setting gives, on the shipped models, exactly what was recorded (tests/record_decodes.py): the same
 tokens, steps and forward counts for the same seeds, alone and as one batch. The recording was made before the
-decoders were refactored into one batched loop each; it is the reference, not the code under test."""
+decoders were refactored into one batched loop each (re-recorded after main's id-order nucleus sampler, when the
+refactored decoders and main's pre-refactor ones gave identical outputs on every setting); it is the reference, not the
+code under test."""
 
 import json
 
