@@ -74,7 +74,7 @@ def test_eval_report_and_analysis_commands(tiny_checkpoints, corpus_dir, tmp_pat
     again = codila("eval", "code-infill", "--decoder", "dlm", "--checkpoints", ck, "--out", runs / "infill")
     assert again.returncode == 2 and "--resume" in again.stderr
     out = codila("report", "--runs", runs, "--out", tmp_path / "report.html")
-    assert out.returncode == 0 and "(1 runs)" in out.stdout and "<img" in (tmp_path / "report.html").read_text()
+    assert out.returncode == 0 and "(1 runs)" in out.stdout and "DLM K=2" in (tmp_path / "report.html").read_text()
     out = codila("analyze", "ar-loss", "--checkpoints", ck, "--ars", "ar-b2,ar-b4", "--files", corpus_dir, "--batches", 1,
                  "--out", runs / "loss")
     assert out.returncode == 0 and "| ar-b4 | 4 | soft | yes |" in out.stdout, out.stderr
