@@ -98,7 +98,7 @@ def test_version_stdin_jsonl_and_help_defaults(tiny_checkpoints, tmp_path):
     assert "(default: codila 1)" in help_text  # the decoder's validated scope, shown
     dlm = tiny_checkpoints / "dlm"
     piped = subprocess.run([sys.executable, "-c", "from codila.cli import main; main()", "generate", "-", "--decoder", "dlm",
-                            "--temperature", 1.0, "--length", 8, "--dlm", str(dlm), "--seed", "1"],
+                            "--temperature", "1.0", "--length", "8", "--dlm", str(dlm), "--seed", "1"],
                            input="import os\n", capture_output=True, text=True, timeout=300)
     assert piped.returncode == 0, piped.stderr
     prompts = tmp_path / "prompts.jsonl"

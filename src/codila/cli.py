@@ -296,7 +296,7 @@ def generate(
     lines {"text", "tokens", "steps", "dlm_forwards", "ar_steps", "seconds"} out."""
     from codila.cli_io import read_jsonl, read_text
 
-    check_options({"length": length, "seed": seed, "batch_size": batch_size, **decode_options})
+    check_options({"length": length, "seed": seed, "batch_size": batch_size, "block_size": block_size, **decode_options})
     inputs = read_jsonl(input_file, ("prompt",)) if input_file is not None else None
     single = None if inputs is not None else {"prompt": read_text(prompt, prompt_file)}
     _decode_and_print("generate", inputs, single, output, dlm_path=dlm, ar=ar, conditioning=conditioning, decoder=decoder,
@@ -325,7 +325,8 @@ def infill(
     FILE: lines {"prefix": ..., "suffix": ...} in, JSONL results out (as generate)."""
     from codila.cli_io import read_jsonl, read_text
 
-    check_options({"length": length, "seed": seed, "batch_size": batch_size, "max_span": max_span, **decode_options})
+    check_options({"length": length, "seed": seed, "batch_size": batch_size, "block_size": block_size, "max_span": max_span,
+                   **decode_options})
     if prefix == "-" and suffix == "-":
         raise CodilaError("only one of --prefix and --suffix can be read from stdin")
     inputs = read_jsonl(input_file, ("prefix", "suffix")) if input_file is not None else None

@@ -43,14 +43,15 @@ def run_analyses(runs: str | Path, checkpoints: str | Path) -> list[Path]:
 
 
 def run_suite(sweep: str, runs: str | Path, checkpoints: str | Path, limit: int | None = None, progress: bool = True,
-              batch_size: int = SUITE_BATCH_SIZE, plan: CanvasPlan = SUITE_PLAN) -> list[Path]:
-    """Run (or resume) the sweep on every task; returns the run folders."""
+              batch_size: int = SUITE_BATCH_SIZE, plan: CanvasPlan = SUITE_PLAN, files: str | Path | None = None) -> list[Path]:
+    """Run (or resume) the sweep on every task; returns the run folders. `files`: code-infill spans from this folder of
+    .py files instead of the shipped held-out spans (a model with another tokenizer needs it)."""
     settings = get_sweep(sweep)
     started = time.monotonic()
     folders = []
     for task, default_limit in SUITE_LIMITS.items():
         folder = Path(runs) / f"{sweep}-{task}"
-        options = EvalOptions(limit=limit or default_limit, plan=plan, batch_size=batch_size)
+        options = EvalOptions(limit=limit or default_limit, plan=plan, batch_size=batch_size, files=str(files) if files else None)
         run_eval(task, settings, folder, options, checkpoints, resume=True, progress=progress)
         folders.append(folder)
     folders += run_analyses(runs, checkpoints)
