@@ -55,7 +55,9 @@ def test_verify_without_penalty_is_the_dlm_confidence_schedule(dlm, ars):
     prompt = dlm.tokenizer("def add(a, b):\n", add_special_tokens=False)["input_ids"]
     for k in (1, 3, 8):
         canvas = Canvas.completion(prompt, 16, dlm.mask_id, dlm.max_length)
-        plain = get_decoder("dlm").decode(dlm, None, canvas, DlmDecodeConfig(tokens_per_step=k, selection="confidence"), torch.Generator().manual_seed(0))
-        judged = get_decoder("codila").decode(dlm, ars[4], canvas, CodilaDecodeConfig(mode="verify", scope=10, tokens_per_step=k, verify_penalty=0.0),
-                               torch.Generator().manual_seed(0))
+        plain = get_decoder("dlm").decode(dlm, None, canvas, DlmDecodeConfig(tokens_per_step=k, selection="confidence"),
+                                          torch.Generator().manual_seed(0))
+        verify = CodilaDecodeConfig(mode="verify", scope=10, tokens_per_step=k, verify_penalty=0.0)
+        judged = get_decoder("codila").decode(dlm, ars[4], canvas, verify,
+                                              torch.Generator().manual_seed(0))
         assert torch.equal(plain.ids, judged.ids) and torch.equal(plain.commit_step, judged.commit_step)
