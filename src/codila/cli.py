@@ -708,6 +708,8 @@ def trace_command(
 
 def main() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bars (read when transformers loads)
+    if "transformers" in sys.modules:  # imported before main() (an in-process caller): the variable came too late
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
     try:
         code = app(standalone_mode=False)
     except CodilaError as error:
