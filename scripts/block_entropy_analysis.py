@@ -52,18 +52,31 @@ def main() -> None:
     for first in range(0, len(spans), args.batch_size):
         chunk = spans[first : first + args.batch_size]
         canvases = [Canvas.infill(s.prefix_ids, s.length, s.suffix_ids, dlm.mask_id, dlm.max_length) for s in chunk]
-        codila_decoder.decode_codila_batch(dlm, ar, canvases, config, [torch.Generator().manual_seed(first + i) for i in range(len(chunk))])
+        codila_decoder.decode_codila_batch(
+            dlm, ar, canvases, config, [torch.Generator().manual_seed(first + i) for i in range(len(chunk))]
+        )
     codila_decoder._COMMIT["static"] = original
     mean = lambda values: sum(values) / len(values)
     chosen = mean([s["accuracy"][min(range(len(s["entropy"])), key=s["entropy"].__getitem__)] for s in steps])
     leftmost = mean([s["accuracy"][0] for s in steps])
     random = mean([mean(s["accuracy"]) for s in steps])
     best = mean([max(s["accuracy"]) for s in steps])
-    rhos = [spearmanr(s["entropy"], s["accuracy"]).statistic for s in steps if len(s["entropy"]) >= 3 and len(set(s["accuracy"])) > 1]
-    summary = {"ar": args.ar, "scope": args.scope, "spans": len(spans), "steps_with_a_choice": len(steps),
-               "accuracy_lowest_entropy_block": chosen, "accuracy_leftmost_block": leftmost, "accuracy_random_block": random,
-               "accuracy_best_block": best, "mean_spearman_entropy_vs_accuracy": mean(rhos) if rhos else None,
-               "steps_with_rho": len(rhos), "mean_entropy_range": mean([max(s["entropy"]) - min(s["entropy"]) for s in steps])}
+    rhos = [
+        spearmanr(s["entropy"], s["accuracy"]).statistic for s in steps if len(s["entropy"]) >= 3 and len(set(s["accuracy"])) > 1
+    ]
+    summary = {
+        "ar": args.ar,
+        "scope": args.scope,
+        "spans": len(spans),
+        "steps_with_a_choice": len(steps),
+        "accuracy_lowest_entropy_block": chosen,
+        "accuracy_leftmost_block": leftmost,
+        "accuracy_random_block": random,
+        "accuracy_best_block": best,
+        "mean_spearman_entropy_vs_accuracy": mean(rhos) if rhos else None,
+        "steps_with_rho": len(rhos),
+        "mean_entropy_range": mean([max(s["entropy"]) - min(s["entropy"]) for s in steps]),
+    }
     print(json.dumps(summary, indent=1))
 
 

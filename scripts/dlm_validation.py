@@ -34,7 +34,9 @@ def main() -> None:
         special = SpecialIds.from_tokenizer(tokenizer)
         windows = WindowSampler(load_files(None, "validation"), tokenizer, model.config.max_position_embeddings, special.eos_id)
         batches = [windows.sample(32, torch.Generator().manual_seed(args.seed + i)) for i in range(args.batches)]
-        losses = [evaluate_loss(DlmRecipe(model, special.mask_id, gap_fraction), batches, args.seed) for gap_fraction in (0.0, 0.5, 1.0)]
+        losses = [
+            evaluate_loss(DlmRecipe(model, special.mask_id, gap_fraction), batches, args.seed) for gap_fraction in (0.0, 0.5, 1.0)
+        ]
         print(f"| {path} | " + " | ".join(f"{loss:.4f}" for loss in losses) + " |")
 
 

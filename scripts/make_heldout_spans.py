@@ -27,8 +27,10 @@ from codila.models.loading import load_dlm
 
 def every_python_file(package: str) -> list[SourceFile]:
     root = package_dir(package)
-    return [SourceFile(f"{package}/{p.relative_to(root).as_posix()}", p.read_text(encoding="utf-8", errors="replace"))
-            for p in sorted(root.rglob("*.py"))]
+    return [
+        SourceFile(f"{package}/{p.relative_to(root).as_posix()}", p.read_text(encoding="utf-8", errors="replace"))
+        for p in sorted(root.rglob("*.py"))
+    ]
 
 
 def main() -> None:
@@ -53,12 +55,23 @@ def main() -> None:
         spans = sample_spans(files, dlm.tokenizer, args.n, args.length, context, args.seed, max_per_file=cap, accept=unseen)
         splits[name] = [span_record(span, texts[span.file]) for span in spans]
         print(f"{name}: {len(files)} files, {len(spans)} spans from {len({s.file for s in spans})} files", file=sys.stderr)
-    spec = {"python": sys.version.split()[0], "tokenizer": vocabulary_hash(dlm.tokenizer), "length": args.length,
-            "context": context, "seed": args.seed, "max_per_file": cap,
-            "training": {"stdlib_train_hash": manifest["data"]["split_hash"], "packages": packages,
-                         "files": len(training), "sha256": hashlib.sha256("\0".join(f.text for f in training).encode()).hexdigest()[:16]},
-            "files": {"validation": sorted(f.relative_path for f in validation), "test": sorted(f.relative_path for f in test)},
-            **report, "splits": splits}
+    spec = {
+        "python": sys.version.split()[0],
+        "tokenizer": vocabulary_hash(dlm.tokenizer),
+        "length": args.length,
+        "context": context,
+        "seed": args.seed,
+        "max_per_file": cap,
+        "training": {
+            "stdlib_train_hash": manifest["data"]["split_hash"],
+            "packages": packages,
+            "files": len(training),
+            "sha256": hashlib.sha256("\0".join(f.text for f in training).encode()).hexdigest()[:16],
+        },
+        "files": {"validation": sorted(f.relative_path for f in validation), "test": sorted(f.relative_path for f in test)},
+        **report,
+        "splits": splits,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(spec, indent=1) + "\n")
     print(json.dumps({k: v for k, v in spec.items() if k not in ("splits",)}, indent=1))

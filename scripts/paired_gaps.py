@@ -30,7 +30,9 @@ def main() -> None:
         kept = [k for k in keys if metric != "syntax_valid" or not by_label[args.a][k]["empty_parses"]]
         diffs = [by_label[args.a][k][source] - by_label[args.b][k][source] for k in kept]
         gap, se = clustered_mean_se(diffs, [k[0] for k in kept])
-        print(f"{metric:18} gap {gap * 100:+6.1f} points  SE {se * 100:4.1f}  gap/SE {gap / se if se else float('nan'):5.2f}  (n={len(kept)})")
+        print(
+            f"{metric:18} gap {gap * 100:+6.1f} points  SE {se * 100:4.1f}  gap/SE {gap / se if se else float('nan'):5.2f}  (n={len(kept)})"
+        )
 
 
 if __name__ == "__main__":

@@ -55,11 +55,21 @@ def main() -> None:
     spans = evaluation_spans(models.dlm.tokenizer, args.n, args.length, context, None, "validation")
     taus = args.taus if args.mode == "dynamic" else [CodilaDecodeConfig.tau]
     sampling = {"temperature": DEMO_TEMPERATURE, "top_p": DEMO_TOP_P}  # every row samples alike, as in the demo
-    settings = [] if args.no_reference else [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=k, **sampling)) for k in args.dlm_ks]
+    settings = (
+        [] if args.no_reference else [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=k, **sampling)) for k in args.dlm_ks]
+    )
     grid = itertools.product(args.block_sizes, args.scopes, args.choices, taus, args.semi_ar_blocks, args.caches)
-    settings += [DecodeSetting("codila", CodilaDecodeConfig(mode=args.mode, scope=scope, tau=tau, choice=choice, semi_ar_block=window,
-                                                            cache=cache, **sampling), f"ar-b{block}{args.ar_suffix}")
-                 for block, scope, choice, tau, window, cache in grid if window or cache == "none"]
+    settings += [
+        DecodeSetting(
+            "codila",
+            CodilaDecodeConfig(
+                mode=args.mode, scope=scope, tau=tau, choice=choice, semi_ar_block=window, cache=cache, **sampling
+            ),
+            f"ar-b{block}{args.ar_suffix}",
+        )
+        for block, scope, choice, tau, window, cache in grid
+        if window or cache == "none"
+    ]
     rows = floor_rows(spans, models.dlm.tokenizer)
     for setting in settings:
         rows.append(run_infill_setting(models, setting, spans, args.seed, batch_size=args.batch_size))

@@ -54,7 +54,9 @@ def main() -> None:
         peaked = torch.softmax(3 * torch.randn(1, ar.block_size, vocab, generator=torch.Generator().manual_seed(0)), dim=-1)
         for n in (1, 8):
             marginals, generator = peaked.expand(n, -1, -1).contiguous(), torch.Generator().manual_seed(0)
-            seconds = fastest_microseconds(partial(ar.decode, marginals, generator, with_entropy=False), args.rounds, args.calls, clock)
+            seconds = fastest_microseconds(
+                partial(ar.decode, marginals, generator, with_entropy=False), args.rounds, args.calls, clock
+            )
             path = f"fast path, -march={fast_ar._build_flags()[1][7:]}" if ar.fast.available else "transformers"
             print(f"{name} N={n}: {seconds:.0f} us per block ({path}, {args.clock} time)")
 

@@ -14,9 +14,32 @@ from codila.train.ar import train_ar
 from codila.train.dlm import train_dlm
 from codila.train.loop import TrainConfig
 
-CORPUS_FILES = ("bisect.py", "colorsys.py", "keyword.py", "heapq.py", "fnmatch.py", "glob.py", "shlex.py", "textwrap.py",
-                "string.py", "copy.py", "queue.py", "sched.py", "this.py", "abc.py", "numbers.py", "operator.py",
-                "reprlib.py", "stat.py", "token.py", "types.py", "weakref.py", "bdb.py", "cmd.py", "code.py")
+CORPUS_FILES = (
+    "bisect.py",
+    "colorsys.py",
+    "keyword.py",
+    "heapq.py",
+    "fnmatch.py",
+    "glob.py",
+    "shlex.py",
+    "textwrap.py",
+    "string.py",
+    "copy.py",
+    "queue.py",
+    "sched.py",
+    "this.py",
+    "abc.py",
+    "numbers.py",
+    "operator.py",
+    "reprlib.py",
+    "stat.py",
+    "token.py",
+    "types.py",
+    "weakref.py",
+    "bdb.py",
+    "cmd.py",
+    "code.py",
+)
 WINDOW = 64
 
 
@@ -45,9 +68,23 @@ def tiny_checkpoints(tmp_path_factory, corpus_dir) -> Path:
     runs = tmp_path_factory.mktemp("runs")
     train_dlm(runs / "dlm", tiny_config(30), preset="test", window=WINDOW, vocab_size=400, files=corpus_dir, progress=False)
     shutil.copytree(runs / "dlm" / "checkpoint", root / "dlm")
-    for block_size, conditioning, name in ((1, "soft", "ar-b1"), (2, "soft", "ar-b2"), (4, "soft", "ar-b4"),
-                                           (8, "soft", "ar-b8"), (4, "top1", "ar-b4-top1")):
-        train_ar(root / "dlm", runs / name, block_size, tiny_config(10, 4), conditioning, preset="test", files=corpus_dir, progress=False)
+    for block_size, conditioning, name in (
+        (1, "soft", "ar-b1"),
+        (2, "soft", "ar-b2"),
+        (4, "soft", "ar-b4"),
+        (8, "soft", "ar-b8"),
+        (4, "top1", "ar-b4-top1"),
+    ):
+        train_ar(
+            root / "dlm",
+            runs / name,
+            block_size,
+            tiny_config(10, 4),
+            conditioning,
+            preset="test",
+            files=corpus_dir,
+            progress=False,
+        )
         shutil.copytree(runs / name / "checkpoint", root / name)
     return root
 

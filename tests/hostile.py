@@ -15,12 +15,13 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 REFERENCES = SRC / "codila" / "assets" / "data"
 HIDDEN = "try:\n    open({path!r}, 'rb').read(1)\n    print('READ')\nexcept OSError:\n    print('HIDDEN')\n"
-FORK_BOMB = ("import os, time\nrefused = 0\nfor _ in range(500):\n    try:\n        if os.fork() == 0:\n"
-             "            while True:\n                try:\n                    os.fork()\n                except OSError:\n"
-             "                    time.sleep(0.01)\n    except OSError:\n        refused += 1\n"
-             "print('LIMITED' if refused else 'UNLIMITED')\n")
-DETACHED = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(600)\n    os._exit(0)\n"
-            "print('parent done')\n")
+FORK_BOMB = (
+    "import os, time\nrefused = 0\nfor _ in range(500):\n    try:\n        if os.fork() == 0:\n"
+    "            while True:\n                try:\n                    os.fork()\n                except OSError:\n"
+    "                    time.sleep(0.01)\n    except OSError:\n        refused += 1\n"
+    "print('LIMITED' if refused else 'UNLIMITED')\n"
+)
+DETACHED = "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(600)\n    os._exit(0)\nprint('parent done')\n"
 HUGE_FILE = "with open({path!r}, 'wb') as handle:\n    for _ in range(1024):\n        handle.write(bytes(2**20))\n"
 CONNECT = "import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\nprint('CONNECTED')\n"
 
@@ -31,18 +32,27 @@ def cases(port: int, evaluator: int) -> dict[str, tuple[str, tuple[str, ...], st
         "sys.exit(0) before the tests": ("import sys\nsys.exit(0)\nassert 1 == 2\n", ("failed",), "exited before"),
         "raise SystemExit before the tests": ("raise SystemExit\nassert 1 == 2\n", ("failed",), "exited before"),
         "os._exit(0) before the tests": ("import os\nos._exit(0)\nassert 1 == 2\n", ("failed",), "exited before"),
-        "exit inside a function the tests call": ("def f():\n    import sys; sys.exit(0)\n\nassert f() == 1\n",
-                                                  ("failed",), "exited before"),
+        "exit inside a function the tests call": (
+            "def f():\n    import sys; sys.exit(0)\n\nassert f() == 1\n",
+            ("failed",),
+            "exited before",
+        ),
         "read a reference solution": (HIDDEN.format(path=str(reference)), ("passed",), "HIDDEN"),
         "read the repository": (HIDDEN.format(path=str(SRC.parent / "pyproject.toml")), ("passed",), "HIDDEN"),
         "read the evaluator's environment": (HIDDEN.format(path=f"/proc/{evaluator}/environ"), ("passed",), "HIDDEN"),
-        "300 MB of output": ("import sys\nfor _ in range(300):\n    sys.stdout.write('x' * 2**20)\nprint('END')\n",
-                             ("passed",), "END"),
+        "300 MB of output": (
+            "import sys\nfor _ in range(300):\n    sys.stdout.write('x' * 2**20)\nprint('END')\n",
+            ("passed",),
+            "END",
+        ),
         "fork bomb": (FORK_BOMB, ("passed",), "LIMITED"),
         "detached child holding the pipe": (DETACHED, ("passed",), "parent done"),
-        "kill the parent": ("import os, signal\nfor pid in (os.getppid(), -1, %d):\n    try:\n"
-                            "        os.kill(pid, signal.SIGKILL)\n    except OSError:\n        pass\n" % evaluator,
-                            ("passed", "failed"), None),
+        "kill the parent": (
+            "import os, signal\nfor pid in (os.getppid(), -1, %d):\n    try:\n"
+            "        os.kill(pid, signal.SIGKILL)\n    except OSError:\n        pass\n" % evaluator,
+            ("passed", "failed"),
+            None,
+        ),
         "huge file in /tmp": (HUGE_FILE.format(path="/tmp/big"), ("failed",), "OSError"),
         "huge file in /dev/shm": (HUGE_FILE.format(path="/dev/shm/big"), ("failed",), "OSError"),
         "connect to a loopback listener": (CONNECT.format(port=port), ("failed",), "Error"),
@@ -58,7 +68,10 @@ def run_cases(limits_kwargs: dict) -> dict:
     listener.listen()
     listener.setblocking(False)
     limits = SandboxLimits(**limits_kwargs)
-    results = {name: list(_short(run_program(code, limits))) for name, (code, _, _) in cases(listener.getsockname()[1], os.getpid()).items()}
+    results = {
+        name: list(_short(run_program(code, limits)))
+        for name, (code, _, _) in cases(listener.getsockname()[1], os.getpid()).items()
+    }
     results["after"] = [run_program("print('still fine')\n", limits).status, ""]
     try:
         listener.accept()

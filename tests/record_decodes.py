@@ -50,8 +50,12 @@ def canvases(dlm) -> list[Canvas]:
 
 
 def summary(result) -> dict:
-    return {"generated": result.generated.tolist(), "tokens_per_step": result.tokens_per_step,
-            "dlm_forwards": result.dlm_forwards, "ar_steps": result.ar_steps}
+    return {
+        "generated": result.generated.tolist(),
+        "tokens_per_step": result.tokens_per_step,
+        "dlm_forwards": result.dlm_forwards,
+        "ar_steps": result.ar_steps,
+    }
 
 
 def decode_all(dlm, ars: dict, config_class_of=lambda name: get_decoder(name).config_class) -> list[dict]:
@@ -64,7 +68,9 @@ def decode_all(dlm, ars: dict, config_class_of=lambda name: get_decoder(name).co
         todo = [c for c in canvases(dlm) if ar is None or c.length % ar.block_size == 0]
         alone = [summary(spec.decode(dlm, ar, c, config, torch.Generator().manual_seed(i))) for i, c in enumerate(todo)]
         together = spec.decode_batch(dlm, ar, todo, config, [torch.Generator().manual_seed(i) for i in range(len(todo))])
-        records.append({"decoder": name, "config": fields, "ar": ar_name, "alone": alone, "batch": [summary(r) for r in together]})
+        records.append(
+            {"decoder": name, "config": fields, "ar": ar_name, "alone": alone, "batch": [summary(r) for r in together]}
+        )
     return records
 
 

@@ -6,8 +6,12 @@ from codila.analysis.copula import PAPER_JOINT, mean_tv, run_copula_check, share
 
 
 def test_total_variation_is_exact():
-    assert total_variation({("Roger", "Roger"): 45, ("Houston", "You"): 25, ("Houston", "I"): 25, ("Houston", "They"): 5},
-                           PAPER_JOINT) == 0.0
+    assert (
+        total_variation(
+            {("Roger", "Roger"): 45, ("Houston", "You"): 25, ("Houston", "I"): 25, ("Houston", "They"): 5}, PAPER_JOINT
+        )
+        == 0.0
+    )
     assert abs(total_variation({("Roger", "Roger"): 1}, PAPER_JOINT) - 0.55) < 1e-12
 
 
@@ -23,7 +27,9 @@ def test_the_harder_joints_share_their_top1_marginals():
 
 def test_copula_check_soft_beats_top1_beats_parallel(tmp_path):
     rows = run_copula_check(tmp_path, samples=200, steps=400, harder=2, seed=0)
-    assert len(rows) == 3 * 4 and (tmp_path / "copula.png").stat().st_size > 0 and "| mean |" in (tmp_path / "notes.md").read_text()
+    assert (
+        len(rows) == 3 * 4 and (tmp_path / "copula.png").stat().st_size > 0 and "| mean |" in (tmp_path / "notes.md").read_text()
+    )
     assert mean_tv(rows, "CoDiLA soft") < mean_tv(rows, "CoDiLA top-1") < mean_tv(rows, "DLM parallel (K=2)")
     assert mean_tv(rows, "CoDiLA soft", "paper") < 0.5 * mean_tv(rows, "DLM parallel (K=2)", "paper")
 
@@ -36,7 +42,9 @@ def test_ar_loss_analysis_scores_every_ar_on_the_same_tokens(tiny_checkpoints, c
     names = ["ar-b1", "ar-b2", "ar-b4", "ar-b8", "ar-b4-top1"]
     rows = run_ar_loss_analysis(models.dlm, {n: models.ar(n) for n in names}, tmp_path, batches=2, batch_size=4, files=corpus_dir)
     assert [row["ar"] for row in rows] == names + ["dlm-marginals"] and all(row["heldout_loss"] > 0 for row in rows)
-    again = run_ar_loss_analysis(models.dlm, {n: models.ar(n) for n in names}, tmp_path, batches=2, batch_size=4, files=corpus_dir)
+    again = run_ar_loss_analysis(
+        models.dlm, {n: models.ar(n) for n in names}, tmp_path, batches=2, batch_size=4, files=corpus_dir
+    )
     assert again == rows  # seeded windows and masks
     assert (tmp_path / "ar_loss.png").stat().st_size > 0 and "| ar-b8 | 8 |" in (tmp_path / "notes.md").read_text()
     lines = (tmp_path / "ar_loss.jsonl").read_text().splitlines()

@@ -30,7 +30,14 @@ def test_pretraining_loss_falls_and_an_ar_warm_starts_from_it(tiny_checkpoints, 
     ar = _warm_start(tmp_path / "lm" / "best", dlm, 4, "soft", True)
     assert (ar.block_size, ar.conditioning, ar.framed) == (4, "soft", True)
     assert torch.equal(ar.embedding_matrix, lm.get_input_embeddings().weight)
-    tuned = train_ar(tiny_checkpoints / "dlm", tmp_path / "ar", 4, TrainConfig(steps=2, batch_size=4, eval_every=2, eval_batches=1),
-                     init=tmp_path / "lm" / "best", files=corpus_dir, progress=False)
+    tuned = train_ar(
+        tiny_checkpoints / "dlm",
+        tmp_path / "ar",
+        4,
+        TrainConfig(steps=2, batch_size=4, eval_every=2, eval_batches=1),
+        init=tmp_path / "lm" / "best",
+        files=corpus_dir,
+        progress=False,
+    )
     manifest = json.loads((tmp_path / "ar" / "checkpoint" / "manifest.json").read_text())
     assert tuned["steps"] == 2 and manifest["preset"] == "test" and manifest["init_from"]["path"] == str(tmp_path / "lm" / "best")

@@ -7,8 +7,16 @@ from codila.errors import CodilaError
 
 
 def test_bench_rows(tiny_checkpoints, corpus_dir, tmp_path):
-    rows = run_bench(tiny_checkpoints, n=3, length=16, batch_sizes=(1, 2), files=corpus_dir, json_path=tmp_path / "bench.jsonl",
-                     progress=False, repeats=3)
+    rows = run_bench(
+        tiny_checkpoints,
+        n=3,
+        length=16,
+        batch_sizes=(1, 2),
+        files=corpus_dir,
+        json_path=tmp_path / "bench.jsonl",
+        progress=False,
+        repeats=3,
+    )
     assert len(rows) == 2 * len(bench_settings()) == len((tmp_path / "bench.jsonl").read_text().splitlines())
     by_label = {row["label"]: row for row in rows if row["batch_size"] == 1}
     batched = {row["label"]: row for row in rows if row["batch_size"] == 2}
@@ -19,7 +27,9 @@ def test_bench_rows(tiny_checkpoints, corpus_dir, tmp_path):
     assert by_label["CoDiLA B=4 static soft scope=10"]["dlm_forwards_per_token"] == 0.25
     assert 0 < by_label["CoDiLA B=8 static soft scope=10"]["ar_time_share"] < 1
     assert all(row["peak_mem_mb"] > 0 and row["tokens_per_s"] > 0 for row in rows)
-    assert all(len(row["tokens_per_s_passes"]) == 3 and sorted(row["tokens_per_s_passes"])[1] == row["tokens_per_s"] for row in rows)
+    assert all(
+        len(row["tokens_per_s_passes"]) == 3 and sorted(row["tokens_per_s_passes"])[1] == row["tokens_per_s"] for row in rows
+    )
     with pytest.raises(CodilaError, match="repeats"):
         run_bench(tiny_checkpoints, n=1, files=corpus_dir, progress=False, repeats=0)
     semi_ar = by_label["DLM K=1 semi-AR 8"]
@@ -60,9 +70,21 @@ def test_a_run_fed_in_chunks_decodes_like_one_fed_at_once(tiny_checkpoints, corp
 
 
 def test_only_benches_the_chosen_settings_and_the_reference(tiny_checkpoints, corpus_dir):
-    rows = run_bench(tiny_checkpoints, n=1, length=16, batch_sizes=(1,), files=corpus_dir, progress=False, repeats=1,
-                     only=("dual cache", "B=8 static"))
-    assert [row["label"] for row in rows] == [BASELINE, "CoDiLA B=8 static soft scope=10", "DLM K=1 semi-AR 8 dual cache",
-                                              "Fast-dLLM threshold=0.9 semi-AR 8 dual cache",
-                                              f"CoDiLA B=4 static soft scope=10 semi-AR {CODILA_CACHE_WINDOW} dual cache"]
+    rows = run_bench(
+        tiny_checkpoints,
+        n=1,
+        length=16,
+        batch_sizes=(1,),
+        files=corpus_dir,
+        progress=False,
+        repeats=1,
+        only=("dual cache", "B=8 static"),
+    )
+    assert [row["label"] for row in rows] == [
+        BASELINE,
+        "CoDiLA B=8 static soft scope=10",
+        "DLM K=1 semi-AR 8 dual cache",
+        "Fast-dLLM threshold=0.9 semi-AR 8 dual cache",
+        f"CoDiLA B=4 static soft scope=10 semi-AR {CODILA_CACHE_WINDOW} dual cache",
+    ]
     assert rows[0]["speedup"] == 1.0

@@ -8,14 +8,30 @@ import pytest
 
 
 def codila(*args, cwd=None):
-    return subprocess.run([sys.executable, "-c", "from codila.cli import main; main()", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", "from codila.cli import main; main()", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def test_infill_and_generate_print_text_and_counts(tiny_checkpoints):
     ck = tiny_checkpoints
-    out = codila("infill", "--prefix", "def f(x):\n", "--suffix", "\n    return y\n", "--length", 8,
-                 "--dlm", ck / "dlm", "--ar", ck / "ar-b4")
+    out = codila(
+        "infill",
+        "--prefix",
+        "def f(x):\n",
+        "--suffix",
+        "\n    return y\n",
+        "--length",
+        8,
+        "--dlm",
+        ck / "dlm",
+        "--ar",
+        ck / "ar-b4",
+    )
     assert out.returncode == 0, out.stderr
     assert "8 tokens in 2 steps: 4.00 tokens/step, 2 DLM forwards, 8 AR steps" in out.stderr
     out = codila("generate", "import os\n", "--decoder", "dlm", "--k", 2, "--length", 8, "--dlm", ck / "dlm")
@@ -23,24 +39,27 @@ def test_infill_and_generate_print_text_and_counts(tiny_checkpoints):
     assert "DLM forwards, 0 AR steps" in out.stderr
 
 
-@pytest.mark.parametrize("args,message", [
-    (["infill", "--prefix", "x", "--length", 6, "--ar", "{ck}/ar-b4"], "not a multiple of the block size 4"),
-    (["infill", "--prefix", "x", "--length", 8, "--ar", "{ck}/nothing"], "does not exist"),
-    (["generate", "", "--decoder", "dlm"], "prompt is empty"),
-    (["generate", "x" * 400, "--decoder", "dlm"], "exceeds"),
-    (["generate", "x", "--decoder", "beam"], "unknown decoder"),
-    (["generate", "x", "--decoder", "dlm", "--mode", "static"], "takes no option --mode"),
-    (["generate", "x", "--ar", "{ck}/dlm"], "'ar' checkpoint is needed"),
-    (["generate", "x", "--dlm", "{ck}/missing", "--decoder", "dlm"], "does not exist"),
-    (["infill", "--prefix-file", "{ck}/none.py", "--decoder", "dlm"], "no such file"),
-    (["generate", "x", "--foo", "1"], "No such option: --foo"),
-    (["infill", "--prefix", "x", "--ar", "{ck}/ar-b4", "--conditioning", "top9"], "unknown conditioning"),
-    (["train", "ar", "--out", "{ck}/never", "--gap-fraction", "1.5"], "--gap-fraction must be in [0, 1]"),
-    (["infill", "--prefix", "x", "--ar", "{ck}/ar-b4", "--choice", "best"], "unknown block choice 'best'"),
-    (["demo", "--scope", 0, "--checkpoints", "{ck}"], "--scope must be an integer from 1"),
-    (["bench", "--scope", 0, "--checkpoints", "{ck}"], "--scope must be an integer from 1"),
-    (["bench", "--only", "B=99", "--checkpoints", "{ck}"], "no bench setting's label contains 'B=99'"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["infill", "--prefix", "x", "--length", 6, "--ar", "{ck}/ar-b4"], "not a multiple of the block size 4"),
+        (["infill", "--prefix", "x", "--length", 8, "--ar", "{ck}/nothing"], "does not exist"),
+        (["generate", "", "--decoder", "dlm"], "prompt is empty"),
+        (["generate", "x" * 400, "--decoder", "dlm"], "exceeds"),
+        (["generate", "x", "--decoder", "beam"], "unknown decoder"),
+        (["generate", "x", "--decoder", "dlm", "--mode", "static"], "takes no option --mode"),
+        (["generate", "x", "--ar", "{ck}/dlm"], "'ar' checkpoint is needed"),
+        (["generate", "x", "--dlm", "{ck}/missing", "--decoder", "dlm"], "does not exist"),
+        (["infill", "--prefix-file", "{ck}/none.py", "--decoder", "dlm"], "no such file"),
+        (["generate", "x", "--foo", "1"], "No such option: --foo"),
+        (["infill", "--prefix", "x", "--ar", "{ck}/ar-b4", "--conditioning", "top9"], "unknown conditioning"),
+        (["train", "ar", "--out", "{ck}/never", "--gap-fraction", "1.5"], "--gap-fraction must be in [0, 1]"),
+        (["infill", "--prefix", "x", "--ar", "{ck}/ar-b4", "--choice", "best"], "unknown block choice 'best'"),
+        (["demo", "--scope", 0, "--checkpoints", "{ck}"], "--scope must be an integer from 1"),
+        (["bench", "--scope", 0, "--checkpoints", "{ck}"], "--scope must be an integer from 1"),
+        (["bench", "--only", "B=99", "--checkpoints", "{ck}"], "no bench setting's label contains 'B=99'"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(tiny_checkpoints, args, message):
     args = [str(a).replace("{ck}", str(tiny_checkpoints)) for a in args]
     if "--dlm" not in args and args[0] not in ("demo", "bench"):
@@ -66,8 +85,24 @@ def test_ls_lists_the_registry():
 
 def test_eval_report_and_analysis_commands(tiny_checkpoints, corpus_dir, tmp_path):
     ck, runs = tiny_checkpoints, tmp_path / "runs"
-    out = codila("eval", "code-infill", "--decoder", "dlm", "--k", 2, "--limit", 2, "--checkpoints", ck, "--files", corpus_dir,
-                 "--out", runs / "infill", "--json", tmp_path / "rows.jsonl")
+    out = codila(
+        "eval",
+        "code-infill",
+        "--decoder",
+        "dlm",
+        "--k",
+        2,
+        "--limit",
+        2,
+        "--checkpoints",
+        ck,
+        "--files",
+        corpus_dir,
+        "--out",
+        runs / "infill",
+        "--json",
+        tmp_path / "rows.jsonl",
+    )
     assert out.returncode == 0, out.stderr
     labels = [json.loads(line)["label"] for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
     assert labels == ["floor: empty", "floor: newlines", "DLM K=2"] and (runs / "infill" / "table.md").exists()
@@ -75,11 +110,26 @@ def test_eval_report_and_analysis_commands(tiny_checkpoints, corpus_dir, tmp_pat
     assert again.returncode == 2 and "--resume" in again.stderr
     out = codila("report", "--runs", runs, "--out", tmp_path / "report.html")
     assert out.returncode == 0 and "(1 runs)" in out.stdout and "DLM K=2" in (tmp_path / "report.html").read_text()
-    out = codila("analyze", "ar-loss", "--checkpoints", ck, "--ars", "ar-b2,ar-b4", "--files", corpus_dir, "--batches", 1,
-                 "--out", runs / "loss")
+    out = codila(
+        "analyze",
+        "ar-loss",
+        "--checkpoints",
+        ck,
+        "--ars",
+        "ar-b2,ar-b4",
+        "--files",
+        corpus_dir,
+        "--batches",
+        1,
+        "--out",
+        runs / "loss",
+    )
     assert out.returncode == 0 and "| ar-b4 | 4 | soft | yes |" in out.stdout, out.stderr
-    for args, message in ((["eval", "gsm8k"], "unknown task"), (["eval", "mbpp", "--sweep", "huge"], "unknown sweep"),
-                          (["bench", "--batch-sizes", "0"], "batch sizes")):
+    for args, message in (
+        (["eval", "gsm8k"], "unknown task"),
+        (["eval", "mbpp", "--sweep", "huge"], "unknown sweep"),
+        (["bench", "--batch-sizes", "0"], "batch sizes"),
+    ):
         bad = codila(*args, "--checkpoints", ck)
         assert bad.returncode == 2 and message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
 
@@ -87,8 +137,12 @@ def test_eval_report_and_analysis_commands(tiny_checkpoints, corpus_dir, tmp_pat
 def test_the_cli_loads_without_torch_so_help_answers_fast():
     """`codila --help` must not pay torch's and transformers' import time (seconds): the decoders' configs, which the
     options are generated from, load them lazily."""
-    out = subprocess.run([sys.executable, "-c", "import sys, codila.cli; print('torch._C' in sys.modules, 'transformers' in sys.modules)"],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, codila.cli; print('torch._C' in sys.modules, 'transformers' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.stdout.split() == ["False", "False"], out.stderr
 
 
@@ -97,14 +151,49 @@ def test_version_stdin_jsonl_and_help_defaults(tiny_checkpoints, tmp_path):
     help_text = " ".join(codila("generate", "--help").stdout.replace("│", " ").split())  # rich wraps and boxes the help
     assert "(default: codila 1)" in help_text  # the decoder's validated scope, shown
     dlm = tiny_checkpoints / "dlm"
-    piped = subprocess.run([sys.executable, "-c", "from codila.cli import main; main()", "generate", "-", "--decoder", "dlm",
-                            "--temperature", "1.0", "--length", "8", "--dlm", str(dlm), "--seed", "1"],
-                           input="import os\n", capture_output=True, text=True, timeout=300)
+    piped = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from codila.cli import main; main()",
+            "generate",
+            "-",
+            "--decoder",
+            "dlm",
+            "--temperature",
+            "1.0",
+            "--length",
+            "8",
+            "--dlm",
+            str(dlm),
+            "--seed",
+            "1",
+        ],
+        input="import os\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert piped.returncode == 0, piped.stderr
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text('{"prompt": "def f():\\n", "id": "a"}\n{"prompt": "import os\\n", "id": "b"}\n')
-    out = codila("generate", "--input", prompts, "--output", tmp_path / "out.jsonl", "--decoder", "dlm", "--temperature", 1.0,
-                 "--length", 8, "--dlm", dlm, "--batch-size", 2)
+    out = codila(
+        "generate",
+        "--input",
+        prompts,
+        "--output",
+        tmp_path / "out.jsonl",
+        "--decoder",
+        "dlm",
+        "--temperature",
+        1.0,
+        "--length",
+        8,
+        "--dlm",
+        dlm,
+        "--batch-size",
+        2,
+    )
     assert out.returncode == 0, out.stderr
     results = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [r["id"] for r in results] == ["a", "b"] and all(r["steps"] == 8 for r in results)

@@ -16,9 +16,14 @@ from codila.cli import app, main
 from codila.validate import MAX_INT, RULES
 
 # the required arguments of each command, pointing nowhere real: a refused option must stop it before they matter
-REQUIRED = {"train dlm": ["--out", "/nonexistent/run"], "train ar": ["--dlm", "/nonexistent/dlm", "--out", "/nonexistent/run"],
-            "generate": ["x"], "infill": ["--prefix", "x"], "eval": ["code-infill"],
-            "export": ["/nonexistent/a", "/nonexistent/b"]}
+REQUIRED = {
+    "train dlm": ["--out", "/nonexistent/run"],
+    "train ar": ["--dlm", "/nonexistent/dlm", "--out", "/nonexistent/run"],
+    "generate": ["x"],
+    "infill": ["--prefix", "x"],
+    "eval": ["code-infill"],
+    "export": ["/nonexistent/a", "/nonexistent/b"],
+}
 
 
 def kind(option) -> type | None:
@@ -75,8 +80,11 @@ def bad_values(option) -> st.SearchStrategy[str]:
         too_big = st.integers(min_value=2**63 if option.name == "seed" else MAX_INT + 1, max_value=10**30).map(str)
         return st.one_of(too_small, too_big, words, st.sampled_from(["1.5", "nan", "inf"]))
     invalid_floats = st.floats(allow_nan=True, allow_infinity=True).filter(
-        lambda v: math.isnan(v) or (math.isinf(v) and not rule.infinite_ok) or not rule.ok(v))
-    return st.one_of(invalid_floats.map(repr), words, st.sampled_from(["nan", "-inf", "NaN", "1e400"] if not rule.infinite_ok else ["nan"]))
+        lambda v: math.isnan(v) or (math.isinf(v) and not rule.infinite_ok) or not rule.ok(v)
+    )
+    return st.one_of(
+        invalid_floats.map(repr), words, st.sampled_from(["nan", "-inf", "NaN", "1e400"] if not rule.infinite_ok else ["nan"])
+    )
 
 
 @st.composite
@@ -95,10 +103,17 @@ def test_bad_values_of_every_option_exit_2_with_one_line(args):
     assert "Traceback" not in err + out and out == "", (args, out)
 
 
-@pytest.mark.parametrize("args", [["train", "dlm", "--out", "/nonexistent/run", "--steps", "0"],
-                                  ["generate", "x", "--temperature", "nan"], ["generate", "x", "--top-p", "0"],
-                                  ["generate", "x", "--tau", "-1"], ["eval", "mbpp", "--limit", "0"],
-                                  ["train", "ar", "--dlm", "/x", "--out", "/y", "--block-size", "0"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "dlm", "--out", "/nonexistent/run", "--steps", "0"],
+        ["generate", "x", "--temperature", "nan"],
+        ["generate", "x", "--top-p", "0"],
+        ["generate", "x", "--tau", "-1"],
+        ["eval", "mbpp", "--limit", "0"],
+        ["train", "ar", "--dlm", "/x", "--out", "/y", "--block-size", "0"],
+    ],
+)
 def test_the_reported_cases_name_the_option(args):
     code, _, err = run_cli(args)
     assert code == 2 and err.startswith(f"error: {args[-2]} must be ")

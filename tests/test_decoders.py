@@ -17,8 +17,11 @@ def _block(index: int, config) -> int:
 
 
 # every registered decoder's examples (its config class's `examples()`), with an AR when it needs one
-SETTINGS = [(name, config, _block(index, config) if spec.needs_ar else None)
-            for name, spec in DECODERS.items() for index, config in enumerate(spec.config_class.examples())]
+SETTINGS = [
+    (name, config, _block(index, config) if spec.needs_ar else None)
+    for name, spec in DECODERS.items()
+    for index, config in enumerate(spec.config_class.examples())
+]
 
 
 def test_every_config_documents_its_options_and_labels_its_settings():
@@ -110,8 +113,12 @@ def test_dlm_confidence_commits_the_block_the_dlm_is_surest_of_first():
     logits = dlm.logits(canvas.ids[None], torch.arange(canvas.start, canvas.end))[0]
     block_confidence = torch.softmax(logits, -1).amax(-1).view(-1, 2).mean(1)  # (8,) blocks of B=2
     expected = int(rank_first(block_confidence, 1, descending=True))
-    assert expected != 0 and float(block_confidence[expected]) > float(block_confidence.median()) + 0.01  # not the nearest, not a tie
-    result = get_decoder("codila").decode(dlm, ar, canvas, CodilaDecodeConfig(choice="dlm-confidence", scope=10), torch.Generator().manual_seed(0))
+    assert (
+        expected != 0 and float(block_confidence[expected]) > float(block_confidence.median()) + 0.01
+    )  # not the nearest, not a tie
+    result = get_decoder("codila").decode(
+        dlm, ar, canvas, CodilaDecodeConfig(choice="dlm-confidence", scope=10), torch.Generator().manual_seed(0)
+    )
     first = result.commit_step[canvas.start : canvas.end].view(-1, 2)[:, 0] == 0
     assert torch.nonzero(first).flatten().tolist() == [expected]
 
@@ -179,8 +186,11 @@ def test_dynamic_tau_extremes(dlm, ars):
 def many_canvases(dlm, n: int) -> list[Canvas]:
     """`n` canvases of four shapes (lengths, region starts, infilling and completion), in turn."""
     encode = lambda text: dlm.tokenizer(text)["input_ids"]
-    shapes = [*canvases(dlm), Canvas.infill(encode("x = 1\n"), 8, encode("print(x)\n"), dlm.mask_id, dlm.max_length),
-              Canvas.completion(encode("class A:\n"), 16, dlm.mask_id, dlm.max_length)]
+    shapes = [
+        *canvases(dlm),
+        Canvas.infill(encode("x = 1\n"), 8, encode("print(x)\n"), dlm.mask_id, dlm.max_length),
+        Canvas.completion(encode("class A:\n"), 16, dlm.mask_id, dlm.max_length),
+    ]
     return [shapes[i % len(shapes)].copy() for i in range(n)]
 
 
@@ -188,8 +198,12 @@ def many_canvases(dlm, n: int) -> list[Canvas]:
 # decodes some canvases differently in a batch of 8 than alone (every other registered setting is batch-invariant).
 # Kept visible as a strict xfail, so the fix shows as an XPASS failure until this mark is removed.
 _MARGIN_DEFECT = pytest.mark.xfail(strict=True, reason="DLM margin selection with semi_ar_block=4 is not batch-invariant (open)")
-BATCH_SETTINGS = [pytest.param(*s, marks=_MARGIN_DEFECT) if getattr(s[1], "selection", None) == "margin"
-                  and getattr(s[1], "semi_ar_block", 0) == 4 else s for s in SETTINGS]
+BATCH_SETTINGS = [
+    pytest.param(*s, marks=_MARGIN_DEFECT)
+    if getattr(s[1], "selection", None) == "margin" and getattr(s[1], "semi_ar_block", 0) == 4
+    else s
+    for s in SETTINGS
+]
 
 
 @pytest.mark.parametrize("name,config,block", BATCH_SETTINGS, ids=lambda v: str(v))
@@ -203,9 +217,14 @@ def test_a_canvas_decodes_the_same_alone_and_in_batches_of_8_and_32_under_sampli
     sampled = replace(config, temperature=1.0) if "temperature" in {f.name for f in fields(config)} else config
     batch = many_canvases(dlm, 32)
     generators = lambda first, count: [torch.Generator().manual_seed(100 + first + i) for i in range(count)]
-    by_size = {size: [result for first in range(0, 32, size)
-                      for result in spec.decode_batch(dlm, ar, batch[first : first + size], sampled, generators(first, size))]
-               for size in (1, 8, 32)}
+    by_size = {
+        size: [
+            result
+            for first in range(0, 32, size)
+            for result in spec.decode_batch(dlm, ar, batch[first : first + size], sampled, generators(first, size))
+        ]
+        for size in (1, 8, 32)
+    }
     summary = lambda r: (r.ids.tolist(), r.commit_step.tolist(), r.tokens_per_step, r.dlm_forwards, r.ar_steps)
     assert [summary(r) for r in by_size[8]] == [summary(r) for r in by_size[1]]
     assert [summary(r) for r in by_size[32]] == [summary(r) for r in by_size[1]]

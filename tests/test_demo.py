@@ -9,15 +9,37 @@ from codila.demo import demo_settings, run_demo
 from codila.eval.metrics import score_infill
 
 RATES = ("syntax_valid", "syntax_valid_all", "edit_similarity", "exact_match", "token_accuracy")
-ROW_KEYS = {"method", "k", "block_size", "mode", "conditioning", "tau", "tokens_per_step", "dlm_forwards", "ar_steps",
-            "tokens_per_s", "n", "n_floor_free", *RATES, *(f"{rate}_se" for rate in RATES)}
+ROW_KEYS = {
+    "method",
+    "k",
+    "block_size",
+    "mode",
+    "conditioning",
+    "tau",
+    "tokens_per_step",
+    "dlm_forwards",
+    "ar_steps",
+    "tokens_per_s",
+    "n",
+    "n_floor_free",
+    *RATES,
+    *(f"{rate}_se" for rate in RATES),
+}
 
 
 def test_demo_runs_every_setting_on_tiny_models(tiny_checkpoints, corpus_dir, tmp_path):
     checkpoints = tmp_path / "checkpoints"
     shutil.copytree(tiny_checkpoints, checkpoints)
-    rows = run_demo(checkpoints, n=3, length=16, files=corpus_dir, json_path=tmp_path / "rows.jsonl", progress=False, record=True,
-                    records_path=tmp_path / "records.jsonl")
+    rows = run_demo(
+        checkpoints,
+        n=3,
+        length=16,
+        files=corpus_dir,
+        json_path=tmp_path / "rows.jsonl",
+        progress=False,
+        record=True,
+        records_path=tmp_path / "records.jsonl",
+    )
     recorded = json.loads((checkpoints / "ar-b8" / "manifest.json").read_text())["demo_metrics"]
     assert [row["label"] for row in recorded["rows"]] == ["CoDiLA B=8 static soft scope=10"] and recorded["n"] == 3
     assert len(json.loads((checkpoints / "dlm" / "manifest.json").read_text())["demo_metrics"]["rows"]) == len(rows)
@@ -30,7 +52,9 @@ def test_demo_runs_every_setting_on_tiny_models(tiny_checkpoints, corpus_dir, tm
         assert ROW_KEYS <= set(row) and row["n"] == 3
         assert all(row[key] is None or 0 <= row[key] <= 1 for key in RATES)
     by_label = {row["label"]: row for row in rows}
-    assert by_label["DLM K=1 T=0.1 top-p=0.8"]["tokens_per_step"] == 1 and by_label["DLM K=1 T=0.1 top-p=0.8"]["dlm_forwards"] == 16
+    assert (
+        by_label["DLM K=1 T=0.1 top-p=0.8"]["tokens_per_step"] == 1 and by_label["DLM K=1 T=0.1 top-p=0.8"]["dlm_forwards"] == 16
+    )
     assert by_label["DLM K=8 T=0.1 top-p=0.8"]["dlm_forwards"] == 2
     assert by_label["CoDiLA B=8 static soft scope=10"]["tokens_per_step"] == 8
     assert by_label["CoDiLA B=4 static soft scope=1"]["scope"] == 1
@@ -47,8 +71,12 @@ def test_spans_are_seeded_and_scoring_is_exact(dlm, corpus_dir):
     for span in spans:
         assert len(span.prefix_ids) == len(span.suffix_ids) == 10 and len(span.target_ids) == 8
         perfect = score_infill(span, span.target_ids, dlm.tokenizer)
-        assert {key: perfect[key] for key in ("syntax_valid_all", "edit_similarity", "exact_match", "token_accuracy")} == \
-            {"syntax_valid_all": 1.0, "edit_similarity": 1.0, "exact_match": 1.0, "token_accuracy": 1.0}
+        assert {key: perfect[key] for key in ("syntax_valid_all", "edit_similarity", "exact_match", "token_accuracy")} == {
+            "syntax_valid_all": 1.0,
+            "edit_similarity": 1.0,
+            "exact_match": 1.0,
+            "token_accuracy": 1.0,
+        }
     assert not parses("def f(:\n") and parses("x = 1\n")
 
 

@@ -43,13 +43,53 @@ def test_torchrun_two_processes_follow_the_one_process_loss_curve(tiny_checkpoin
     data = _examples(tmp_path / "data.jsonl", 10, chat=0)  # codila's tiny tokenizer has no chat template
     script = tmp_path / "codila_main.py"
     script.write_text("from codila.cli import main\nmain()\n")
-    args = ["train", "ar", "--dlm", tiny_checkpoints / "dlm", "--ar-init", tiny_checkpoints / "ar-b4", "--data", data, "--block-size", 4,
-            "--batch-size", 4, "--window", 32, "--steps", 3, "--eval-every", 1, "--recipe", "paper", "--lr", 1e-3, "--device", "cpu"]
-    one = subprocess.run([sys.executable, script, *map(str, args), "--out", tmp_path / "one"], capture_output=True, text=True, timeout=600)
+    args = [
+        "train",
+        "ar",
+        "--dlm",
+        tiny_checkpoints / "dlm",
+        "--ar-init",
+        tiny_checkpoints / "ar-b4",
+        "--data",
+        data,
+        "--block-size",
+        4,
+        "--batch-size",
+        4,
+        "--window",
+        32,
+        "--steps",
+        3,
+        "--eval-every",
+        1,
+        "--recipe",
+        "paper",
+        "--lr",
+        1e-3,
+        "--device",
+        "cpu",
+    ]
+    one = subprocess.run(
+        [sys.executable, script, *map(str, args), "--out", tmp_path / "one"], capture_output=True, text=True, timeout=600
+    )
     assert one.returncode == 0, one.stderr
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533", script,
-                          *map(str, args), "--out", tmp_path / "two"], capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    two = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--master_port=29533",
+            script,
+            *map(str, args),
+            "--out",
+            tmp_path / "two",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert two.returncode == 0, two.stderr[-3000:]
     logs = [[json.loads(line) for line in (tmp_path / name / "log.jsonl").read_text().splitlines()] for name in ("one", "two")]
     manifest = json.loads((tmp_path / "two" / "checkpoint" / "manifest.json").read_text())

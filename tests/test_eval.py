@@ -21,8 +21,24 @@ from codila.eval.sweeps import get_sweep, quick_sweep
 from codila.eval.task_run import CanvasPlan, fit_context, problem_canvas
 from codila.eval.tasks.registry import get_task
 
-TASK_ROW_KEYS = {"method", "k", "block_size", "mode", "conditioning", "tau", "tokens_per_step", "dlm_forwards", "ar_steps",
-                 "tokens_per_s", "n", "task", "pass_at_1", "syntax_error_rate", "exact_match", "order_spearman"}
+TASK_ROW_KEYS = {
+    "method",
+    "k",
+    "block_size",
+    "mode",
+    "conditioning",
+    "tau",
+    "tokens_per_step",
+    "dlm_forwards",
+    "ar_steps",
+    "tokens_per_s",
+    "n",
+    "task",
+    "pass_at_1",
+    "syntax_error_rate",
+    "exact_match",
+    "order_spearman",
+}
 
 
 @given(st.integers(0, 40), st.integers(0, 40), st.integers(0, 50))
@@ -30,7 +46,7 @@ def test_fit_context_keeps_the_tokens_nearest_the_gap(n_before, n_after, budget)
     before, after = list(range(n_before)), list(range(100, 100 + n_after))
     kept_before, kept_after = fit_context(before, after, budget)
     assert len(kept_before) + len(kept_after) == min(budget, n_before + n_after)
-    assert kept_before == before[n_before - len(kept_before):] and kept_after == after[: len(kept_after)]
+    assert kept_before == before[n_before - len(kept_before) :] and kept_after == after[: len(kept_after)]
     assert len(kept_after) >= min(n_after, budget // 2)  # the suffix gets at least half when it needs it
 
 
@@ -60,7 +76,12 @@ def test_humaneval_end_to_end_with_resume(tiny_checkpoints, tmp_path):
     out = tmp_path / "run"
     options = EvalOptions(limit=2, plan=CanvasPlan(completion_length=16))
     rows = run_eval("humaneval", quick_sweep(), out, options, tiny_checkpoints, progress=False)
-    assert [row["label"] for row in rows] == ["DLM K=1", "DLM K=4", "CoDiLA B=4 static soft scope=10", "CoDiLA B=4 dynamic soft tau=5.0 scope=10"]
+    assert [row["label"] for row in rows] == [
+        "DLM K=1",
+        "DLM K=4",
+        "CoDiLA B=4 static soft scope=10",
+        "CoDiLA B=4 dynamic soft tau=5.0 scope=10",
+    ]
     for row in rows:
         assert TASK_ROW_KEYS <= set(row) and row["n"] == 2 and row["task"] == "humaneval"
         assert 0 <= row["pass_at_1"] <= 1 and 0 <= row["syntax_error_rate"] <= 1 and row["exact_match"] is None
@@ -68,7 +89,9 @@ def test_humaneval_end_to_end_with_resume(tiny_checkpoints, tmp_path):
     assert by_label["DLM K=1"]["dlm_forwards"] <= 16 and by_label["CoDiLA B=4 static soft scope=10"]["dlm_forwards"] <= 4
     assert (out / "pareto.png").stat().st_size > 0 and "| DLM K=4 |" in (out / "table.md").read_text()
     records = read_records(out / PROBLEMS_FILE)  # every answer: 4 settings x 2 problems
-    assert [(r["label"], r["task_id"]) for r in records] == [(row["label"], task_id) for row in rows for task_id in ("HumanEval/0", "HumanEval/1")]
+    assert [(r["label"], r["task_id"]) for r in records] == [
+        (row["label"], task_id) for row in rows for task_id in ("HumanEval/0", "HumanEval/1")
+    ]
     for row in rows:  # the records are the answers the row aggregates
         answers = [r for r in records if r["label"] == row["label"]]
         assert sum(r["status"] == "passed" for r in answers) / 2 == row["pass_at_1"]
@@ -93,8 +116,9 @@ def test_executable_tasks_run_end_to_end(tiny_checkpoints, tmp_path, task):
     rows = run_eval(task, get_sweep("quick")[2:3], tmp_path / "run", options, tiny_checkpoints, progress=False)
     assert rows[0]["samples"] == 2 and rows[0]["n"] == 2 and 0 <= rows[0]["pass_at_1"] <= 1
     assert (rows[0]["exact_match"] is None) == (task == "mbpp")
-    batched = run_eval(task, get_sweep("quick")[2:3], tmp_path / "batched", replace(options, batch_size=3), tiny_checkpoints,
-                       progress=False)
+    batched = run_eval(
+        task, get_sweep("quick")[2:3], tmp_path / "batched", replace(options, batch_size=3), tiny_checkpoints, progress=False
+    )
     untimed = lambda row: {k: v for k, v in row.items() if k not in ("tokens_per_s", "ar_time_share")}
     assert untimed(batched[0]) == untimed(rows[0])
 
@@ -110,12 +134,21 @@ def test_paper_sweep_on_code_infill(tiny_checkpoints, corpus_dir, tmp_path):
     models = ModelSet(tiny_checkpoints)
     labels = [setting.label(models.for_setting(setting)) for setting in settings]
     assert len(set(labels)) == len(labels) == 20  # the paper's 19 and scope 1
-    rows = run_eval(CODE_INFILL, settings, tmp_path / "run", EvalOptions(limit=1, span_length=16, files=str(corpus_dir)),
-                    tiny_checkpoints, progress=False)
+    rows = run_eval(
+        CODE_INFILL,
+        settings,
+        tmp_path / "run",
+        EvalOptions(limit=1, span_length=16, files=str(corpus_dir)),
+        tiny_checkpoints,
+        progress=False,
+    )
     assert [row["label"] for row in rows] == ["floor: empty", "floor: newlines", *labels]
     assert [row["method"] for row in rows[:2]] == ["empty", "newlines"]
     by_label = {row["label"]: row for row in rows}
-    assert by_label["CoDiLA B=2 static top1 scope=10"]["ar"] == "ar-b2" and by_label["CoDiLA B=4 static top1 scope=10"]["ar"] == "ar-b4-top1"
+    assert (
+        by_label["CoDiLA B=2 static top1 scope=10"]["ar"] == "ar-b2"
+        and by_label["CoDiLA B=4 static top1 scope=10"]["ar"] == "ar-b4-top1"
+    )
     assert json.loads((tmp_path / "run" / "run.json").read_text())["task"] == CODE_INFILL
     records = read_records(tmp_path / "run" / PROBLEMS_FILE)
     assert [r["label"] for r in records] == labels and {r["span"] for r in records} == {0}
@@ -127,8 +160,16 @@ def test_the_suite_runs_every_task_then_the_analyses_and_states_what_it_ran(tiny
 
     (tmp_path / "copula").mkdir()
     (tmp_path / "copula" / "notes.md").write_text("done before\n")  # an analysis with results is not run again
-    folders = run_suite("quick", tmp_path, tiny_checkpoints, limit=1, progress=False, batch_size=2,
-                        plan=CanvasPlan(completion_length=16, infill_multiple=8), files=corpus_dir)  # the tiny DLM's canvas holds 64 tokens
+    folders = run_suite(
+        "quick",
+        tmp_path,
+        tiny_checkpoints,
+        limit=1,
+        progress=False,
+        batch_size=2,
+        plan=CanvasPlan(completion_length=16, infill_multiple=8),
+        files=corpus_dir,
+    )  # the tiny DLM's canvas holds 64 tokens
     for task in SUITE_LIMITS:
         rows = [row for row in read_rows(tmp_path / f"quick-{task}" / "rows.jsonl") if row.get("tokens_per_s") is not None]
         assert [row["n"] for row in rows] == [1] * len(quick_sweep())  # the decoders' rows (code-infill's floors decode nothing)

@@ -31,14 +31,27 @@ def test_the_toy_decoder_keeps_every_decoder_contract(dlm):
 def test_the_cli_takes_the_toy_decoder_and_task(tiny_checkpoints, tmp_path):
     help_text = codila_with_toys("generate", "--help").stdout
     assert "--leftmost" in help_text and "left-to-right 1" in help_text  # its option, with its default
-    out = codila_with_toys("generate", "def f():\n", "--decoder", "left-to-right", "--leftmost", 4, "--length", 8,
-                           "--dlm", tiny_checkpoints / "dlm")
+    out = codila_with_toys(
+        "generate", "def f():\n", "--decoder", "left-to-right", "--leftmost", 4, "--length", 8, "--dlm", tiny_checkpoints / "dlm"
+    )
     assert out.returncode == 0, out.stderr
     assert "in 2 steps" in out.stderr  # 8 tokens, 4 per step
     listed = codila_with_toys("ls").stdout
     assert "left-to-right" in listed and "toy-task" in listed
-    out = codila_with_toys("eval", "toy-task", "--decoder", "left-to-right", "--checkpoints", tiny_checkpoints,
-                           "--completion-length", 8, "--out", tmp_path / "run", "--json", tmp_path / "rows.jsonl")
+    out = codila_with_toys(
+        "eval",
+        "toy-task",
+        "--decoder",
+        "left-to-right",
+        "--checkpoints",
+        tiny_checkpoints,
+        "--completion-length",
+        8,
+        "--out",
+        tmp_path / "run",
+        "--json",
+        tmp_path / "rows.jsonl",
+    )
     assert out.returncode == 0, out.stderr
     row = json.loads((tmp_path / "rows.jsonl").read_text())
     assert row["label"] == "left-to-right 1" and row["n"] == 2 and row["task"] == "toy-task"

@@ -43,7 +43,9 @@ def test_floor_free_syntax_validity_and_edit_similarity_on_hand_made_spans(token
     row = aggregate_scores(scores, [span.file for span, _ in cases])
     assert row["n"] == 5 and row["n_floor_free"] == 2
     assert row["syntax_valid"] == 0.5 and row["syntax_valid_se"] == pytest.approx(0.5)  # a.py 1, b.py 0: by hand
-    assert row["syntax_valid_all"] == pytest.approx(0.6) and row["syntax_valid_all_se"] == pytest.approx(math.sqrt(1.5 * 1.04 / 25))
+    assert row["syntax_valid_all"] == pytest.approx(0.6) and row["syntax_valid_all_se"] == pytest.approx(
+        math.sqrt(1.5 * 1.04 / 25)
+    )
     assert row["edit_similarity"] == pytest.approx(0.61) and row["exact_match"] == pytest.approx(0.2)
     empty, newlines = floor_rows([span for span, _ in cases], tokenizer)
     assert (empty["method"], newlines["method"]) == ("empty", "newlines")
@@ -69,10 +71,15 @@ def _file(path: str, lines: list[str]) -> SourceFile:
 
 def test_split_leaves_out_training_near_duplicates_and_keeps_groups_on_one_side():
     training = [_file("t1.py", _lines("t", 10))]
-    validation_pool = [_file("v1.py", _lines("t", 8) + _lines("v1", 2)),  # 80 % of its lines are training lines
-                       _file("v2.py", _lines("v2", 10))]
-    test_pool = [_file("s1.py", _lines("s1", 10)), _file("s2.py", _lines("s1", 5) + _lines("s2", 5)),  # s2 half of s1
-                 _file("s3.py", _lines("v2", 3) + _lines("s3", 7))]  # 30 % of v2's lines
+    validation_pool = [
+        _file("v1.py", _lines("t", 8) + _lines("v1", 2)),  # 80 % of its lines are training lines
+        _file("v2.py", _lines("v2", 10)),
+    ]
+    test_pool = [
+        _file("s1.py", _lines("s1", 10)),
+        _file("s2.py", _lines("s1", 5) + _lines("s2", 5)),  # s2 half of s1
+        _file("s3.py", _lines("v2", 3) + _lines("s3", 7)),
+    ]  # 30 % of v2's lines
     validation, test, report = split_heldout(validation_pool, test_pool, training)
     assert report["near_duplicates_of_training"] == {"v1.py": 0.8}
     assert near_duplicate_groups(validation_pool[1:] + test_pool) == [["s1.py", "s2.py"], ["s3.py", "v2.py"]]
@@ -107,8 +114,13 @@ def test_shipped_style_spans_are_read_back_and_a_changed_file_refused(tokenizer,
         (tmp_path / f.relative_path).write_text(f.text)
     spans = sample_spans(files, tokenizer, 4, 8, 4, seed=2)
     texts = {f.relative_path: f.text for f in files}
-    spec = {"python": "3.x", "tokenizer": vocabulary_hash(tokenizer), "length": 8, "context": 4,
-            "splits": {"test": [span_record(s, texts[s.file]) for s in spans]}}
+    spec = {
+        "python": "3.x",
+        "tokenizer": vocabulary_hash(tokenizer),
+        "length": 8,
+        "context": 4,
+        "splits": {"test": [span_record(s, texts[s.file]) for s in spans]},
+    }
     (tmp_path / "spans.json").write_text(json.dumps(spec))
     assert heldout_spans("test", tokenizer, 4, root=tmp_path, path=tmp_path / "spans.json") == spans
     (tmp_path / "b.py").write_text(files[1].text + "x = 1\n")
@@ -126,7 +138,9 @@ def test_no_shipped_test_or_validation_target_appears_verbatim_in_the_dlm_traini
     training = load_files(None, "train")
     for name in manifest["data"]["extra_packages"]["versions"]:
         root = package_dir(name)
-        training += [SourceFile(p.as_posix(), p.read_text(encoding="utf-8", errors="replace")) for p in sorted(root.rglob("*.py"))]
+        training += [
+            SourceFile(p.as_posix(), p.read_text(encoding="utf-8", errors="replace")) for p in sorted(root.rglob("*.py"))
+        ]
     index = VerbatimIndex(training)
     heldout = {f.relative_path for f in load_files(None, "validation") + load_files(None, "test")}
     for split in ("validation", "test"):

@@ -45,7 +45,7 @@ def cycle(graph: dict[str, set[str]]) -> list[str] | None:
         state[node] = "open"
         for target in sorted(graph.get(node, ())):
             if state.get(target) == "open":
-                return path[path.index(target):] + [node, target] if target in path else [node, target]
+                return path[path.index(target) :] + [node, target] if target in path else [node, target]
             if target not in state and (found := visit(target, path + [node])):
                 return found
         state[node] = "done"

@@ -19,17 +19,22 @@ def damaged(tiny_checkpoints, tmp_path):
     return copy
 
 
-@pytest.mark.parametrize("damage,message", [
-    (lambda d: (d / "model.safetensors").write_bytes(b""), "model.safetensors is empty, truncated"),
-    (lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:5000]), "truncated"),
-    (lambda d: (d / "model.safetensors").unlink(), "no model.safetensors"),
-    (lambda d: (d / "config.json").write_text("{not json"), "config.json is not valid JSON"),
-    (lambda d: (d / "codila.json").write_text("[1, 2]"), "codila.json holds a JSON list"),
-    (lambda d: (d / "codila.json").write_bytes(b"\xff\xfe{}"), "codila.json is not valid JSON"),
-    (lambda d: (d / "tokenizer.json").write_text("{}"), "the tokenizer in"),
-    (lambda d: [shutil.copy(SHIPPED / "dlm" / name, d / name) for name in ("tokenizer.json", "tokenizer_config.json")],
-     "does not belong to this model"),
-])
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (lambda d: (d / "model.safetensors").write_bytes(b""), "model.safetensors is empty, truncated"),
+        (lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:5000]), "truncated"),
+        (lambda d: (d / "model.safetensors").unlink(), "no model.safetensors"),
+        (lambda d: (d / "config.json").write_text("{not json"), "config.json is not valid JSON"),
+        (lambda d: (d / "codila.json").write_text("[1, 2]"), "codila.json holds a JSON list"),
+        (lambda d: (d / "codila.json").write_bytes(b"\xff\xfe{}"), "codila.json is not valid JSON"),
+        (lambda d: (d / "tokenizer.json").write_text("{}"), "the tokenizer in"),
+        (
+            lambda d: [shutil.copy(SHIPPED / "dlm" / name, d / name) for name in ("tokenizer.json", "tokenizer_config.json")],
+            "does not belong to this model",
+        ),
+    ],
+)
 def test_a_damaged_checkpoint_is_one_line_naming_the_file(damaged, damage, message):
     damage(damaged)
     with pytest.raises(CodilaError, match=message) as error:

@@ -37,7 +37,6 @@ def test_shifted_logits_are_realigned(dlm):
     assert torch.allclose(dlm.logits(ids, positions), plain[:, positions], atol=1e-5)
 
 
-
 @pytest.mark.parametrize("shifted", [False, True])
 def test_selected_marginals_are_the_full_marginals_at_those_positions(dlm, shifted):
     model = DiffusionLM(dlm.model, dlm.tokenizer, shifted_logits=shifted)
@@ -47,6 +46,7 @@ def test_selected_marginals_are_the_full_marginals_at_those_positions(dlm, shift
     forwards = model.forwards
     assert torch.allclose(model.selected_marginals(ids, selected), model.marginals(ids)[selected], atol=1e-6)
     assert model.forwards == forwards + 2
+
 
 def test_soft_embedding_of_one_hot_is_the_hard_embedding(ars):
     ar = ars[4]
@@ -156,8 +156,16 @@ def _random_qwen3(kv_heads: int):
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     torch.manual_seed(0)
-    config = Qwen3Config(vocab_size=50, hidden_size=32, num_hidden_layers=2, intermediate_size=48, num_attention_heads=4,
-                         num_key_value_heads=kv_heads, head_dim=8, max_position_embeddings=16)
+    config = Qwen3Config(
+        vocab_size=50,
+        hidden_size=32,
+        num_hidden_layers=2,
+        intermediate_size=48,
+        num_attention_heads=4,
+        num_key_value_heads=kv_heads,
+        head_dim=8,
+        max_position_embeddings=16,
+    )
     model = Qwen3ForCausalLM(config).eval()
     with torch.no_grad():
         for name, parameter in model.named_parameters():
@@ -173,7 +181,9 @@ def test_the_fast_block_matches_the_model(kv_heads, fast_path):
     assert fast.available
     embedding, bias = model.get_input_embeddings().weight.detach(), torch.zeros(model.config.vocab_size)
     inputs = torch.randn(3, 4, 32, generator=torch.Generator().manual_seed(1))
-    decode = lambda rows: fast.decode_block(inputs[rows], embedding, bias, None, torch.zeros(len(inputs[rows]), 3), 0.0, 1.0, True)
+    decode = lambda rows: fast.decode_block(
+        inputs[rows], embedding, bias, None, torch.zeros(len(inputs[rows]), 3), 0.0, 1.0, True
+    )
 
     def check_against_the_model():
         tokens, entropies = decode(slice(None))  # greedy

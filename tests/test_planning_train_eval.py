@@ -22,7 +22,9 @@ def planning_checkpoints(tmp_path_factory):
     runs = tmp_path_factory.mktemp("planning-runs")
     config = TrainConfig(steps=3, batch_size=4, eval_every=3, eval_batches=1)
     train_planning("dlm", SETTING, runs / "dlm", config, "test", progress=False)
-    train_planning("ar", SETTING, runs / "ar-b4", config, "test", dlm_path=runs / "dlm" / "checkpoint", block_size=4, progress=False)
+    train_planning(
+        "ar", SETTING, runs / "ar-b4", config, "test", dlm_path=runs / "dlm" / "checkpoint", block_size=4, progress=False
+    )
     train_planning("ar-baseline", SETTING, runs / "ar-baseline", config, "test", progress=False)
     folder = tmp_path_factory.mktemp("planning-checkpoints")
     for name in ("dlm", "ar-b4", "ar-baseline"):
@@ -34,15 +36,36 @@ def test_training_writes_the_setting_into_every_checkpoint(planning_checkpoints)
     spec = get_setting(SETTING)
     for name in ("dlm", "ar-b4", "ar-baseline"):
         meta = json.loads((planning_checkpoints / name / "codila.json").read_text())
-        assert (meta["planning"], meta["prompt_length"], meta["answer_length"]) == (SETTING, spec.prompt_length, spec.answer_length)
+        assert (meta["planning"], meta["prompt_length"], meta["answer_length"]) == (
+            SETTING,
+            spec.prompt_length,
+            spec.answer_length,
+        )
         manifest = json.loads((planning_checkpoints / name / "manifest.json").read_text())
         assert manifest["steps"] == 3 and manifest["data"]["setting"] == SETTING
 
 
 def test_eval_graph_runs_end_to_end_through_the_cli(planning_checkpoints, tmp_path):
     out, rows_path = tmp_path / "run", tmp_path / "rows.jsonl"
-    command = [sys.executable, "-c", "from codila.cli import main; main()", "eval", "graph", "--sweep", "planning", "--limit", "4",
-               "--checkpoints", str(planning_checkpoints), "--out", str(out), "--json", str(rows_path), "--batch-size", "2"]
+    command = [
+        sys.executable,
+        "-c",
+        "from codila.cli import main; main()",
+        "eval",
+        "graph",
+        "--sweep",
+        "planning",
+        "--limit",
+        "4",
+        "--checkpoints",
+        str(planning_checkpoints),
+        "--out",
+        str(out),
+        "--json",
+        str(rows_path),
+        "--batch-size",
+        "2",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in rows_path.read_text().splitlines()]
@@ -63,7 +86,9 @@ def test_eval_reads_a_jsonl_file_of_the_same_format(planning_checkpoints, tmp_pa
 
     data = tmp_path / "problems.jsonl"
     write_jsonl(data, split_examples(get_setting(SETTING), "test")[10:13])
-    rows = run_eval("graph", [BaselineSetting()], tmp_path / "run", EvalOptions(data=str(data)), planning_checkpoints, progress=False)
+    rows = run_eval(
+        "graph", [BaselineSetting()], tmp_path / "run", EvalOptions(data=str(data)), planning_checkpoints, progress=False
+    )
     assert rows[0]["n"] == 3 and rows[0]["k"] == 1
 
 

@@ -28,7 +28,13 @@ def llada(real_models):
 
 
 def test_families_are_read_from_config_with_their_real_ids(dream, llada, real_models):
-    assert (dream.family, dream.shifted_logits, dream.mask_id, dream.special.eos_id, dream.vocab_rows) == ("dream", True, 151666, 151643, 152064)
+    assert (dream.family, dream.shifted_logits, dream.mask_id, dream.special.eos_id, dream.vocab_rows) == (
+        "dream",
+        True,
+        151666,
+        151643,
+        152064,
+    )
     assert (llada.family, llada.shifted_logits, llada.mask_id) == ("llada", False, 151665)
     dreamon = load_dlm(real_models / "dreamon", device="cpu")
     assert dreamon.expand_id == 151667 and dream.expand_id is None
@@ -61,7 +67,7 @@ def _rope(x: torch.Tensor, theta: float) -> torch.Tensor:
     inv = 1.0 / theta ** (torch.arange(0, dim, 2).float() / dim)
     freqs = torch.outer(torch.arange(length).float(), inv)
     cos, sin = torch.cat([freqs, freqs], -1).cos(), torch.cat([freqs, freqs], -1).sin()
-    x1, x2 = x[..., : dim // 2], x[..., dim // 2:]
+    x1, x2 = x[..., : dim // 2], x[..., dim // 2 :]
     return x * cos + torch.cat([-x2, x1], -1) * sin
 
 
@@ -93,7 +99,9 @@ def test_llada_keys_map_to_its_published_block(real_models, llada):
 def test_alignment_keeps_the_shared_qwen_range_and_drops_the_collisions(real_models, dream):
     ar = load_ar(real_models / "qwen3", dream, block_size=4)
     keep = ar.alignment.keep
-    assert len(keep) == 151936 and bool(keep[:151665].all()) and not bool(keep[151665:].any())  # 151665..: BOS/mask/expand vs tool/think
+    assert (
+        len(keep) == 151936 and bool(keep[:151665].all()) and not bool(keep[151665:].any())
+    )  # 151665..: BOS/mask/expand vs tool/think
     assert (ar.special.think_id, ar.special.end_think_id) == (151667, 151668)
     marginals = torch.zeros(1, 1, 152064)
     marginals[..., 151666] = 0.5  # Dream's mask = Qwen3's </tool_response>
@@ -129,31 +137,98 @@ def test_bfloat16_is_refused_where_the_device_cannot_run_it(monkeypatch):
 def test_cli_generates_infills_evaluates_and_trains_on_each_family_with_a_qwen3_ar(dlm, real_models, tmp_path):
     """Every command on each published layout with the Qwen3-like AR (its block size given, its vocabulary aligned)."""
     rm, pair = real_models, ["--dlm", real_models / dlm, "--ar", real_models / "qwen3", "--block-size", 4, "--device", "cpu"]
-    out = codila("generate", "def add(a, b):", *pair, "--length", 8, "--chat", *(["--dlm-family", "dream"] if dlm == "dream" else []))
+    out = codila(
+        "generate", "def add(a, b):", *pair, "--length", 8, "--chat", *(["--dlm-family", "dream"] if dlm == "dream" else [])
+    )
     assert out.returncode == 0, out.stderr
     assert "in 2 steps: " in out.stderr and "2 DLM forwards, 8 AR steps" in out.stderr  # static: one block of 4 per step
-    out = codila("infill", "--prefix", "def f(x):\n", "--suffix", "\n    return y\n", "--length", 8, *pair, "--mode", "dynamic",
-                 "--dtype", "bfloat16")
+    out = codila(
+        "infill",
+        "--prefix",
+        "def f(x):\n",
+        "--suffix",
+        "\n    return y\n",
+        "--length",
+        8,
+        *pair,
+        "--mode",
+        "dynamic",
+        "--dtype",
+        "bfloat16",
+    )
     assert out.returncode == 0, out.stderr
     assert "-- 8 tokens in" in out.stderr
     out = codila("eval", "mbpp", "--limit", 1, *pair, "--completion-length", 8, "--out", tmp_path / "eval")
     assert out.returncode == 0, out.stderr
     row = json.loads((tmp_path / "eval" / "rows.jsonl").read_text())
     assert (row["block_size"], row["ar"]) == (4, str(rm / "qwen3"))
-    out = codila("train", "ar", "--dlm", rm / dlm, "--ar-init", rm / "qwen3", "--data", _examples(tmp_path / "data.jsonl"), "--block-size", 4,
-                 "--out", tmp_path / "run", "--batch-size", 2, "--window", 32, "--steps", 1, "--device", "cpu")
+    out = codila(
+        "train",
+        "ar",
+        "--dlm",
+        rm / dlm,
+        "--ar-init",
+        rm / "qwen3",
+        "--data",
+        _examples(tmp_path / "data.jsonl"),
+        "--block-size",
+        4,
+        "--out",
+        tmp_path / "run",
+        "--batch-size",
+        2,
+        "--window",
+        32,
+        "--steps",
+        1,
+        "--device",
+        "cpu",
+    )
     assert out.returncode == 0, out.stderr
-    assert json.loads((tmp_path / "run" / "checkpoint" / "manifest.json").read_text())["dlm_family"] == ("llada" if dlm == "llada" else "dream")
+    assert json.loads((tmp_path / "run" / "checkpoint" / "manifest.json").read_text())["dlm_family"] == (
+        "llada" if dlm == "llada" else "dream"
+    )
 
 
 def test_cli_infills_with_dreamon_at_fixed_and_variable_length(real_models):
     rm = real_models
-    fixed = codila("infill", "--prefix", "def f(x):\n", "--suffix", "\n    return y\n", "--length", 8, "--dlm", rm / "dreamon",
-                   "--decoder", "dlm", "--k", 2, "--device", "cpu")
+    fixed = codila(
+        "infill",
+        "--prefix",
+        "def f(x):\n",
+        "--suffix",
+        "\n    return y\n",
+        "--length",
+        8,
+        "--dlm",
+        rm / "dreamon",
+        "--decoder",
+        "dlm",
+        "--k",
+        2,
+        "--device",
+        "cpu",
+    )
     assert fixed.returncode == 0, fixed.stderr
     assert "8 tokens in 4 steps" in fixed.stderr
-    variable = codila("infill", "--prefix", "def f(x):\n", "--suffix", "\n    return y\n", "--length", 4, "--dlm", rm / "dreamon",
-                      "--decoder", "dlm", "--variable-length", "--max-span", 12, "--device", "cpu")
+    variable = codila(
+        "infill",
+        "--prefix",
+        "def f(x):\n",
+        "--suffix",
+        "\n    return y\n",
+        "--length",
+        4,
+        "--dlm",
+        rm / "dreamon",
+        "--decoder",
+        "dlm",
+        "--variable-length",
+        "--max-span",
+        12,
+        "--device",
+        "cpu",
+    )
     assert variable.returncode == 0, variable.stderr
     assert "DLM forwards, 0 AR steps" in variable.stderr
 
@@ -184,7 +259,10 @@ def test_variable_length_span_grows_on_expand_and_shrinks_on_eos(real_models):
 
 
 def _examples(path, count: int = 6, chat: int = 2):
-    lines = [json.dumps({"prompt": f"# task {i}\ndef add{i}(a, b):\n", "response": f"    return a + b + {i}\n"}) for i in range(count - chat)]
+    lines = [
+        json.dumps({"prompt": f"# task {i}\ndef add{i}(a, b):\n", "response": f"    return a + b + {i}\n"})
+        for i in range(count - chat)
+    ]
     messages = [{"role": "user", "content": "Write mul."}, {"role": "assistant", "content": "def mul(a, b):\n    return a * b\n"}]
     lines += [json.dumps({"messages": messages})] * chat
     path.write_text("\n".join(lines) + "\n")
@@ -194,8 +272,30 @@ def _examples(path, count: int = 6, chat: int = 2):
 def test_cli_trains_a_qwen3_ar_on_dream_resumably_with_a_best_checkpoint(real_models, tmp_path):
     rm = real_models
     data, run = _examples(tmp_path / "data.jsonl"), tmp_path / "run"
-    train = ["train", "ar", "--dlm", rm / "dream", "--ar-init", rm / "qwen3", "--data", data, "--dlm-family", "dream", "--block-size", 4,
-             "--out", run, "--batch-size", 2, "--window", 32, "--eval-every", 1, "--device", "cpu"]
+    train = [
+        "train",
+        "ar",
+        "--dlm",
+        rm / "dream",
+        "--ar-init",
+        rm / "qwen3",
+        "--data",
+        data,
+        "--dlm-family",
+        "dream",
+        "--block-size",
+        4,
+        "--out",
+        run,
+        "--batch-size",
+        2,
+        "--window",
+        32,
+        "--eval-every",
+        1,
+        "--device",
+        "cpu",
+    ]
     out = codila(*train, "--steps", 2, "--gradient-checkpointing")
     assert out.returncode == 0, out.stderr
     assert (run / "best" / "codila.json").is_file() and (run / "checkpoint" / "tokenizer.json").is_file()
@@ -209,14 +309,17 @@ def test_cli_trains_a_qwen3_ar_on_dream_resumably_with_a_best_checkpoint(real_mo
     assert trained.block_size == 4 and trained.alignment is not None
 
 
-@pytest.mark.parametrize("case,message", [
-    ("no-weights", "holds no weights"),
-    ("missing-shard", "shard model-00002-of-00002.safetensors"),
-    ("unknown-family", "unknown DLM family 'mamba'"),
-    ("contradicting-family", "contradicts"),
-    ("no-frame-tokens", "has no '<frame>' / '</think>' frame tokens"),
-    ("no-block-size", "pass --block-size B"),
-])
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("no-weights", "holds no weights"),
+        ("missing-shard", "shard model-00002-of-00002.safetensors"),
+        ("unknown-family", "unknown DLM family 'mamba'"),
+        ("contradicting-family", "contradicts"),
+        ("no-frame-tokens", "has no '<frame>' / '</think>' frame tokens"),
+        ("no-block-size", "pass --block-size B"),
+    ],
+)
 def test_bad_real_model_input_is_one_line_and_exit_2(case, message, real_models, tmp_path):
     rm = real_models
     dlm, ar, extra = rm / "dream", rm / "qwen3", []
@@ -233,5 +336,16 @@ def test_bad_real_model_input_is_one_line_and_exit_2(case, message, real_models,
         dlm, extra = rm / "llada", ["--dlm-family", "dream"]
     if case == "no-frame-tokens":
         extra = ["--think-token", "<frame>"]
-    out = codila("generate", "x", "--dlm", dlm, "--ar", ar, *(["--block-size", 4] if case != "no-block-size" else []), *extra, "--device", "cpu")
+    out = codila(
+        "generate",
+        "x",
+        "--dlm",
+        dlm,
+        "--ar",
+        ar,
+        *(["--block-size", 4] if case != "no-block-size" else []),
+        *extra,
+        "--device",
+        "cpu",
+    )
     assert out.returncode == 2 and message in out.stderr and out.stderr.count("\n") == 1, out.stderr

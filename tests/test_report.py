@@ -11,9 +11,24 @@ from codila.eval.uncertainty import standard_error
 
 
 def _task_row(label: str, pass_at_1: float, syntax_error_rate: float, tokens_per_s: float, **extra) -> dict:
-    return {"label": label, "method": "dlm", "mode": None, "conditioning": None, "task": "mbpp", "pass_at_1": pass_at_1,
-            "syntax_error_rate": syntax_error_rate, "exact_match": None, "tokens_per_step": 1.0, "dlm_forwards": 16.0,
-            "ar_steps": 0.0, "tokens_per_s": tokens_per_s, "order_spearman": None, "samples": 1, "n": 16, **extra}
+    return {
+        "label": label,
+        "method": "dlm",
+        "mode": None,
+        "conditioning": None,
+        "task": "mbpp",
+        "pass_at_1": pass_at_1,
+        "syntax_error_rate": syntax_error_rate,
+        "exact_match": None,
+        "tokens_per_step": 1.0,
+        "dlm_forwards": 16.0,
+        "ar_steps": 0.0,
+        "tokens_per_s": tokens_per_s,
+        "order_spearman": None,
+        "samples": 1,
+        "n": 16,
+        **extra,
+    }
 
 
 def _run(folder, rows, notes: str | None = None):
@@ -35,13 +50,16 @@ def test_standard_errors_are_binomial_over_the_answers_unless_the_row_has_its_ow
 def test_the_report_opens_with_a_summary_and_contents_and_renders_tables_as_html(tmp_path):
     runs = tmp_path / "runs"
     _run(runs / "mbpp-run", [_task_row("DLM K=1", 0.25, 0.5, 10.0), _task_row("DLM K=4", 0.0, 0.75, 40.0)])
-    _run(runs / "zeros", [_task_row("DLM K=1", 0.0, 0.5, 10.0), _task_row("DLM K=2", 0.0, 0.25, 20.0)],
-         notes="# Notes\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    _run(
+        runs / "zeros",
+        [_task_row("DLM K=1", 0.0, 0.5, 10.0), _task_row("DLM K=2", 0.0, 0.25, 20.0)],
+        notes="# Notes\n\n| a | b |\n|---|---|\n| 1 | 2 |\n",
+    )
     assert render_report(runs, tmp_path / "report.html") == 2
     page = (tmp_path / "report.html").read_text()
     assert page.index("<h2>Summary</h2>") < page.index("<h2>Contents</h2>") < page.index('<section><h2 id="mbpp-run">')
     assert '<a href="#mbpp-run">' in page and '<a href="#zeros">' in page
-    summary = page[page.index("<h2>Summary</h2>"): page.index("<h2>Contents</h2>")]
+    summary = page[page.index("<h2>Summary</h2>") : page.index("<h2>Contents</h2>")]
     assert "DLM K=1: pass at 1 25.0 % ± 10.8" in summary and "DLM K=4: 40 tokens/s" in summary
     assert "DLM K=2: syntax valid 75.0 % ± 10.8" in summary  # pass@1 is 0 in every row of that run: not a ranking
     assert "<pre>" not in page and "<td>1</td><td>2</td>" in page.replace("\n", "")  # notes.md's table as HTML

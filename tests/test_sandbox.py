@@ -72,21 +72,43 @@ def test_hostile_programs_as_an_unprivileged_user():
         return
     python = shutil.which("python3", path=os.defpath)
     assert python is not None and shutil.which("setpriv") is not None
-    run = subprocess.run(["setpriv", f"--reuid={UNPRIVILEGED}", f"--regid={UNPRIVILEGED}", "--clear-groups", "--",
-                          python, "-I", hostile.__file__, json.dumps(HOSTILE_LIMITS)],
-                         capture_output=True, text=True, cwd="/", timeout=600, env={"PATH": os.defpath, "HOME": "/nonexistent"})
+    run = subprocess.run(
+        [
+            "setpriv",
+            f"--reuid={UNPRIVILEGED}",
+            f"--regid={UNPRIVILEGED}",
+            "--clear-groups",
+            "--",
+            python,
+            "-I",
+            hostile.__file__,
+            json.dumps(HOSTILE_LIMITS),
+        ],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        timeout=600,
+        env={"PATH": os.defpath, "HOME": "/nonexistent"},
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     _check_hostile(json.loads(run.stdout.splitlines()[-1]))
 
 
 def test_the_evaluator_keeps_little_memory_for_a_flood_of_output():
     # VmHWM: this process's peak resident memory (ru_maxrss would count the forking pytest too)
-    code = ("from codila.eval.sandbox import run_program\n"
-            "result = run_program('import sys\\nfor _ in range(300):\\n    sys.stdout.write(\"x\" * 2**20)\\n')\n"
-            "peak = [line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')][0]\n"
-            "print(result.status, len(result.output), int(peak) // 1024)\n")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "PYTHONPATH": str(hostile.SRC)})
+    code = (
+        "from codila.eval.sandbox import run_program\n"
+        "result = run_program('import sys\\nfor _ in range(300):\\n    sys.stdout.write(\"x\" * 2**20)\\n')\n"
+        "peak = [line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')][0]\n"
+        "print(result.status, len(result.output), int(peak) // 1024)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(hostile.SRC)},
+    )
     status, kept, peak_mb = run.stdout.split()
     assert status == "passed" and int(kept) == SandboxLimits().max_output_chars and int(peak_mb) < 100
 
@@ -97,8 +119,10 @@ def test_infinite_loop_is_killed_at_the_timeout():
 
 
 def test_resource_limits_reach_the_program():
-    code = ("import resource\nprint([resource.getrlimit(getattr(resource, n))[0] for n in "
-            "('RLIMIT_CPU', 'RLIMIT_FSIZE', 'RLIMIT_NPROC', 'RLIMIT_CORE')])\n")
+    code = (
+        "import resource\nprint([resource.getrlimit(getattr(resource, n))[0] for n in "
+        "('RLIMIT_CPU', 'RLIMIT_FSIZE', 'RLIMIT_NPROC', 'RLIMIT_CORE')])\n"
+    )
     result = run_program(code, SandboxLimits(timeout_s=2.5, disk_mb=8, max_processes=16))
     # the CPU limit outlives the evaluator: ceil(2.5) + 1 s of CPU even if the evaluator dies before its timeout
     assert result.passed and result.output.strip() == f"[4, {8 * 2**20}, 16, 0]"
@@ -186,9 +210,16 @@ def test_a_killed_evaluator_takes_its_programs_along():
     token = f"codila-orphan-{os.getpid()}"
     split = f"'codila-' + 'orphan-{os.getpid()}'"  # the token appears in no command line but the orphan's
     program = f"import os, sys\nos.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(1000)', {split}])\n"
-    evaluator = subprocess.Popen([sys.executable, "-c", "import sys\nfrom codila.eval.sandbox import run_program, SandboxLimits\n"
-                                  "run_program(sys.argv[1], SandboxLimits(timeout_s=600))", program],
-                                 env={**os.environ, "PYTHONPATH": str(hostile.SRC)})
+    evaluator = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfrom codila.eval.sandbox import run_program, SandboxLimits\n"
+            "run_program(sys.argv[1], SandboxLimits(timeout_s=600))",
+            program,
+        ],
+        env={**os.environ, "PYTHONPATH": str(hostile.SRC)},
+    )
     try:
         for _ in range(600):  # the program is running (or the evaluator failed)
             if _processes_with(token) or evaluator.poll() is not None:

@@ -44,7 +44,8 @@ def test_export_refuses_what_it_did_not_write(tiny_checkpoints, tmp_path):
         export_checkpoint(source, shelf / "dlm")
     assert (home / "notes" / "thesis.tex").read_text() == "years of work" and a_file.read_text() == "keep"
     assert read_meta(shelf / "dlm", None)["kind"] == "dlm" and sorted(p.name for p in shelf.iterdir()) == sorted(
-        p.name for p in tiny_checkpoints.iterdir())
+        p.name for p in tiny_checkpoints.iterdir()
+    )
     export_checkpoint(source, shelf / "dlm", replace=True)  # replacing a checkpoint is what --force is for
     assert read_meta(shelf / "dlm", None)["kind"] == "ar"
     export_checkpoint(source, tmp_path / "new" / "ar", "float32")
@@ -54,8 +55,15 @@ def test_export_refuses_what_it_did_not_write(tiny_checkpoints, tmp_path):
 
 def _ops(monkeypatch, on_call):
     """Route every filesystem operation of a training save through `on_call(name)` before it runs."""
-    targets = [(os, "replace"), (shutil, "rmtree"), (torch, "save"), (Path, "write_text"), (swap, "exchange"),
-               (PreTrainedModel, "save_pretrained"), (PreTrainedTokenizerBase, "save_pretrained")]
+    targets = [
+        (os, "replace"),
+        (shutil, "rmtree"),
+        (torch, "save"),
+        (Path, "write_text"),
+        (swap, "exchange"),
+        (PreTrainedModel, "save_pretrained"),
+        (PreTrainedTokenizerBase, "save_pretrained"),
+    ]
     for owner, name in targets:
         real = getattr(owner, name)
 
@@ -126,9 +134,13 @@ def test_resume_refuses_different_model_or_data_options(tmp_path, corpus_dir, ti
     other = tmp_path / "other"
     shutil.copytree(corpus_dir, other)
     sorted(other.glob("*.py"))[0].unlink()  # one file less: other training data
-    for change, option in (({"window": WINDOW // 2}, "--window"), ({"preset": "dlm-small"}, "--preset"),
-                           ({"gap_fraction": 0.5}, "--gap-fraction"), ({"files": other}, "training data"),
-                           ({"tokenizer_path": tiny_checkpoints / "nothing"}, "no tokenizer.json")):
+    for change, option in (
+        ({"window": WINDOW // 2}, "--window"),
+        ({"preset": "dlm-small"}, "--preset"),
+        ({"gap_fraction": 0.5}, "--gap-fraction"),
+        ({"files": other}, "training data"),
+        ({"tokenizer_path": tiny_checkpoints / "nothing"}, "no tokenizer.json"),
+    ):
         with pytest.raises(CodilaError, match=option):
             train_dlm(tmp_path / "run", config, resume=True, **{**kwargs, **change})
     train_dlm(tmp_path / "run", TrainConfig(steps=2, batch_size=2, lr=3e-3, eval_every=1, eval_batches=1), resume=True, **kwargs)

@@ -19,7 +19,9 @@ from codila.serve.server import running_server
 from codila.serve.streaming import TextStream
 from codila.tokenizer import load_tokenizer
 
-CHAT_TEMPLATE = "{% for m in messages %}# {{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}# assistant:\n{% endif %}"
+CHAT_TEMPLATE = (
+    "{% for m in messages %}# {{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}# assistant:\n{% endif %}"
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,9 @@ def decode_alone(dlm, ars, prompt, length, seed, suffix=None, decoder="codila", 
         canvas = Canvas.completion(encode(prompt), length, dlm.mask_id, dlm.max_length)
     else:
         canvas = Canvas.infill(encode(prompt), length, encode(suffix), dlm.mask_id, dlm.max_length)
-    result = spec.decode(dlm, ars[4] if spec.needs_ar else None, canvas, spec.config_class(**settings), torch.Generator().manual_seed(seed))
+    result = spec.decode(
+        dlm, ars[4] if spec.needs_ar else None, canvas, spec.config_class(**settings), torch.Generator().manual_seed(seed)
+    )
     tokens = result.generated.tolist()
     if suffix is None and dlm.special.eos_id in tokens:
         tokens = tokens[: tokens.index(dlm.special.eos_id)]
@@ -81,8 +85,9 @@ def test_infill_via_suffix_decodes_the_gap(client, dlm, ars):
 
 
 def test_decoder_settings_as_extra_fields(client, dlm, ars):
-    answer = client.completions.create(model="codila", prompt="x = 1\n", max_tokens=6, seed=1,
-                                       extra_body={"decoder": "dlm", "tokens_per_step": 2})
+    answer = client.completions.create(
+        model="codila", prompt="x = 1\n", max_tokens=6, seed=1, extra_body={"decoder": "dlm", "tokens_per_step": 2}
+    )
     text, result = decode_alone(dlm, ars, "x = 1\n", 6, 1, decoder="dlm", tokens_per_step=2)
     assert answer.choices[0].text == text and answer.usage.ar_steps == 0 and answer.usage.dlm_forwards == result.dlm_forwards
 
@@ -196,10 +201,21 @@ def test_a_client_leaving_mid_stream_leaves_the_server_serving(server, client):
 
 
 def test_concurrent_clients_get_their_sequential_answers(server, client):
-    requests = [dict(prompt=prompt, max_tokens=8, seed=seed, extra_body=extra)
-                for seed, (prompt, extra) in enumerate([("import os\n", {}), ("def f(x):\n", {}), ("class A:\n", {"mode": "dynamic"}),
-                                                        ("x = [", {}), ("for i in range(", {"decoder": "dlm"}), ("import os\n", {}),
-                                                        ("if x:\n", {"temperature": 0.5, "top_p": 0.9}), ("return ", {"mode": "dynamic"})])]
+    requests = [
+        dict(prompt=prompt, max_tokens=8, seed=seed, extra_body=extra)
+        for seed, (prompt, extra) in enumerate(
+            [
+                ("import os\n", {}),
+                ("def f(x):\n", {}),
+                ("class A:\n", {"mode": "dynamic"}),
+                ("x = [", {}),
+                ("for i in range(", {"decoder": "dlm"}),
+                ("import os\n", {}),
+                ("if x:\n", {"temperature": 0.5, "top_p": 0.9}),
+                ("return ", {"mode": "dynamic"}),
+            ]
+        )
+    ]
     call = lambda request: client.completions.create(model="codila", **request).choices[0].text
     sequential = [call(request) for request in requests]
     health = lambda: httpx.get(server.removesuffix("/v1") + "/health").json()
@@ -223,8 +239,9 @@ def test_a_full_queue_answers_429_and_a_slow_request_408(tiny_checkpoints):
 
 
 def test_a_request_can_be_traced(client, server):
-    answer = client.completions.create(model="codila", prompt="def f(x):\n", suffix="\n    return y\n", max_tokens=8,
-                                       extra_body={"trace": True})
+    answer = client.completions.create(
+        model="codila", prompt="def f(x):\n", suffix="\n    return y\n", max_tokens=8, extra_body={"trace": True}
+    )
     trace_id = answer.model_extra["trace_id"]
     trace = httpx.get(f"{server}/traces/{trace_id}").json()
     assert len(trace["steps"]) == answer.usage.steps
@@ -234,7 +251,9 @@ def test_a_request_can_be_traced(client, server):
     page = httpx.get(f"{server}/traces/{trace_id}/html")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html") and "Commit grid" in page.text
     assert httpx.get(f"{server}/traces/nope").status_code == 404
-    chunks = list(client.completions.create(model="codila", prompt="import os\n", max_tokens=8, stream=True, extra_body={"trace": True}))
+    chunks = list(
+        client.completions.create(model="codila", prompt="import os\n", max_tokens=8, stream=True, extra_body={"trace": True})
+    )
     streamed_trace = httpx.get(f"{server}/traces/{chunks[-1].model_extra['trace_id']}").json()
     assert len(streamed_trace["steps"]) == chunks[-1].usage.steps
 
@@ -248,13 +267,17 @@ def test_bench_serve_counts_the_same_tokens_at_every_concurrency(tiny_checkpoint
     assert summary[1]["ratio"] == 1.0
 
 
-@pytest.mark.parametrize("args,message", [
-    (["bench-serve", "--clients", "0"], "--clients takes comma-separated positive integers"),
-    (["bench-serve", "--clients", "1,x"], "--clients takes comma-separated positive integers"),
-    (["serve", "--port", "0"], "--port must be an integer from 1 to 65535"),
-    (["serve", "--max-batch", "0"], "--max-batch must be"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["bench-serve", "--clients", "0"], "--clients takes comma-separated positive integers"),
+        (["bench-serve", "--clients", "1,x"], "--clients takes comma-separated positive integers"),
+        (["serve", "--port", "0"], "--port must be an integer from 1 to 65535"),
+        (["serve", "--max-batch", "0"], "--max-batch must be"),
+    ],
+)
 def test_serve_commands_refuse_bad_options_in_one_line(args, message):
-    out = subprocess.run([sys.executable, "-c", "from codila.cli import main; main()", *args], capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", "from codila.cli import main; main()", *args], capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1

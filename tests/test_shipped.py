@@ -9,10 +9,19 @@ from codila.models.io import SHIPPED
 from codila.models.loading import load_ar, load_dlm
 
 # name -> (block size, conditioning, framed); ar-b1 and ar-b4-noframe serve the loss analysis (`codila analyze ar-loss`)
-NAMES = {"dlm": None, "ar-b1": (1, "soft", True), "ar-b2": (2, "soft", True), "ar-b4": (4, "soft", True),
-         "ar-b8": (8, "soft", True), "ar-b4-top1": (4, "top1", True), "ar-b4-noframe": (4, "soft", False)}
+NAMES = {
+    "dlm": None,
+    "ar-b1": (1, "soft", True),
+    "ar-b2": (2, "soft", True),
+    "ar-b4": (4, "soft", True),
+    "ar-b8": (8, "soft", True),
+    "ar-b4-top1": (4, "top1", True),
+    "ar-b4-noframe": (4, "soft", False),
+}
 DEMO_NAMES = {s.ar for s in demo_settings() if s.ar} | {"dlm"}
-SHIPPED_NAMES = {p.name for p in SHIPPED.iterdir() if p.is_dir() and not p.name.startswith("planning-")}  # planning: test_planning_shipped
+SHIPPED_NAMES = {
+    p.name for p in SHIPPED.iterdir() if p.is_dir() and not p.name.startswith("planning-")
+}  # planning: test_planning_shipped
 
 
 def test_every_demo_checkpoint_is_shipped_and_fits_the_budget():

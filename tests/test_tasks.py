@@ -7,8 +7,13 @@ from codila.eval.oracle import checked_problems, insensitive_gaps, oracle_pass_r
 from codila.eval.tasks.base import cut_at_stop
 from codila.eval.tasks.registry import get_task
 
-SIZES = {"humaneval": 164, "mbpp": 427, "humaneval-infilling-single-line": 1033,
-         "humaneval-infilling-multi-line": 5815, "humaneval-infilling-random-span": 1640}
+SIZES = {
+    "humaneval": 164,
+    "mbpp": 427,
+    "humaneval-infilling-single-line": 1033,
+    "humaneval-infilling-multi-line": 5815,
+    "humaneval-infilling-random-span": 1640,
+}
 
 
 @pytest.mark.parametrize("name", sorted(SIZES))  # the tasks scored by executing programs (planning tasks: test_planning_*)

@@ -18,8 +18,11 @@ from codila.decoding.registry import get_decoder
 from codila.trace.page import AGREE, DISAGREE, NOW, trace_html
 from codila.trace.record import TraceRecorder, trace_document
 
-SETTINGS = [("codila", CodilaDecodeConfig()), ("codila", CodilaDecodeConfig(mode="dynamic", tau=2.0)),
-            ("dlm", DlmDecodeConfig(tokens_per_step=3))]
+SETTINGS = [
+    ("codila", CodilaDecodeConfig()),
+    ("codila", CodilaDecodeConfig(mode="dynamic", tau=2.0)),
+    ("dlm", DlmDecodeConfig(tokens_per_step=3)),
+]
 
 
 def infill_canvas(dlm, length=8):
@@ -43,8 +46,10 @@ def test_recording_changes_nothing_and_records_every_commit(dlm, ars, name, conf
     assert torch.equal(plain.ids, result.ids) and plain.tokens_per_step == result.tokens_per_step
     assert [step["step"] for step in trace["steps"]] == list(range(result.steps))
     for step in trace["steps"]:
-        assert all(trace["commit_step"][position] == step["step"] and trace["ids"][position] == token
-                   for position, token in step["committed"])
+        assert all(
+            trace["commit_step"][position] == step["step"] and trace["ids"][position] == token
+            for position, token in step["committed"]
+        )
     committed = sorted(position for step in trace["steps"] for position, _ in step["committed"])
     assert committed == list(range(trace["start"], trace["end"]))
 
@@ -68,9 +73,28 @@ def test_the_dlm_alone_commits_its_top_guess(dlm, ars):
 
 
 def test_trace_command_writes_the_page_and_the_png(tiny_checkpoints, tmp_path):
-    out = subprocess.run([sys.executable, "-c", "from codila.cli import main; main()", "trace", "import os\n", "--suffix", "x = 1\n",
-                          "--length", "8", "--dlm", str(tiny_checkpoints / "dlm"), "--ar", str(tiny_checkpoints / "ar-b4"),
-                          "--out", str(tmp_path / "t.html")], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from codila.cli import main; main()",
+            "trace",
+            "import os\n",
+            "--suffix",
+            "x = 1\n",
+            "--length",
+            "8",
+            "--dlm",
+            str(tiny_checkpoints / "dlm"),
+            "--ar",
+            str(tiny_checkpoints / "ar-b4"),
+            "--out",
+            str(tmp_path / "t.html"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     assert "Commit grid" in (tmp_path / "t.html").read_text()
     image = matplotlib.image.imread(tmp_path / "t.png")
@@ -85,13 +109,30 @@ def colour_share(image: np.ndarray, hex_colour: str, tolerance: float = 0.04) ->
 
 def screenshot(page, shot, profile) -> None:
     """Headless Chromium's 1200x900 screenshot of a local page (no network, a throw-away profile)."""
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}", f"--screenshot={shot}",
-                    "--window-size=1200,900", page.as_uri()], capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            f"--screenshot={shot}",
+            "--window-size=1200,900",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed "
-                                                            "(apt-get install -y chromium): the page cannot be rendered")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None,
+    reason="Debian's chromium is not installed (apt-get install -y chromium): the page cannot be rendered",
+)
 def test_the_page_renders_in_headless_chromium(dlm, ars, tmp_path):
     _, trace = traced(dlm, ars, "codila", CodilaDecodeConfig(), length=16)
     page, shot = tmp_path / "trace.html", tmp_path / "shot.png"

@@ -42,8 +42,16 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, corpus_dir, monke
 
 
 def test_dlm_and_ar_losses_fall_and_manifests_say_how(tiny_checkpoints, tmp_path, corpus_dir):
-    summary = train_ar(tiny_checkpoints / "dlm", tmp_path / "ar", 2, tiny_config(40, 8), preset="test", files=corpus_dir,
-                       progress=False, gap_fraction=0.5)
+    summary = train_ar(
+        tiny_checkpoints / "dlm",
+        tmp_path / "ar",
+        2,
+        tiny_config(40, 8),
+        preset="test",
+        files=corpus_dir,
+        progress=False,
+        gap_fraction=0.5,
+    )
     log = [json.loads(line) for line in (tmp_path / "ar" / "log.jsonl").read_text().splitlines()]
     assert sum(r["train_loss"] for r in log[-5:]) < sum(r["train_loss"] for r in log[:5])
     manifest = json.loads((tmp_path / "ar" / "checkpoint" / "manifest.json").read_text())
@@ -52,8 +60,12 @@ def test_dlm_and_ar_losses_fall_and_manifests_say_how(tiny_checkpoints, tmp_path
     assert manifest["command"].startswith("codila")
     dlm_manifest = json.loads((tiny_checkpoints / "dlm" / "manifest.json").read_text())
     assert dlm_manifest["final_validation_loss"] is not None
-    assert json.loads((tiny_checkpoints / "ar-b4-top1" / "codila.json").read_text()) == {"kind": "ar", "block_size": 4,
-                                                                                        "conditioning": "top1", "framed": True}
+    assert json.loads((tiny_checkpoints / "ar-b4-top1" / "codila.json").read_text()) == {
+        "kind": "ar",
+        "block_size": 4,
+        "conditioning": "top1",
+        "framed": True,
+    }
 
 
 def test_learning_rate_warms_up_then_decays():
@@ -64,7 +76,16 @@ def test_learning_rate_warms_up_then_decays():
 
 
 def test_an_unframed_ar_trains_saves_and_decodes(tiny_checkpoints, tmp_path, corpus_dir, dlm):
-    train_ar(tiny_checkpoints / "dlm", tmp_path / "ar", 4, tiny_config(5, 4), preset="test", files=corpus_dir, progress=False, framed=False)
+    train_ar(
+        tiny_checkpoints / "dlm",
+        tmp_path / "ar",
+        4,
+        tiny_config(5, 4),
+        preset="test",
+        files=corpus_dir,
+        progress=False,
+        framed=False,
+    )
     ar = load_ar(tmp_path / "ar" / "checkpoint", dlm)
     marginals = torch.softmax(torch.randn(3, 4, len(dlm.tokenizer), generator=torch.Generator().manual_seed(0)), -1)
     assert not ar.framed and ar.frame(ar.condition(marginals)).shape[1] == 4  # no <think> / </think> around the block
@@ -73,27 +94,47 @@ def test_an_unframed_ar_trains_saves_and_decodes(tiny_checkpoints, tmp_path, cor
 
 
 def test_a_dlm_warm_starts_from_a_checkpoint(tiny_checkpoints, tmp_path, corpus_dir):
-    scratch = train_dlm(tmp_path / "scratch", tiny_config(2), preset="test", window=WINDOW, vocab_size=400, files=corpus_dir,
-                        progress=False)
-    warm = train_dlm(tmp_path / "warm", tiny_config(2), preset="test", files=corpus_dir, progress=False,
-                     init=tiny_checkpoints / "dlm")
+    scratch = train_dlm(
+        tmp_path / "scratch", tiny_config(2), preset="test", window=WINDOW, vocab_size=400, files=corpus_dir, progress=False
+    )
+    warm = train_dlm(
+        tmp_path / "warm", tiny_config(2), preset="test", files=corpus_dir, progress=False, init=tiny_checkpoints / "dlm"
+    )
     first_loss = lambda run: json.loads((tmp_path / run / "log.jsonl").read_text().splitlines()[0])["train_loss"]
     assert first_loss("warm") < first_loss("scratch")  # it starts where the trained tiny DLM ended
     manifest = json.loads((tmp_path / "warm" / "checkpoint" / "manifest.json").read_text())
     assert manifest["init_from"]["steps"] == 30 and manifest["window"] == WINDOW and scratch["steps"] == warm["steps"] == 2
-    assert (tmp_path / "warm" / "checkpoint" / "tokenizer.json").read_text() == (tiny_checkpoints / "dlm" / "tokenizer.json").read_text()
+    assert (tmp_path / "warm" / "checkpoint" / "tokenizer.json").read_text() == (
+        tiny_checkpoints / "dlm" / "tokenizer.json"
+    ).read_text()
 
 
 def test_an_ar_warm_starts_from_a_matching_checkpoint(tiny_checkpoints, tmp_path, corpus_dir):
-    scratch = train_ar(tiny_checkpoints / "dlm", tmp_path / "scratch", 4, tiny_config(2, 4), preset="test", files=corpus_dir,
-                       progress=False)
-    warm = train_ar(tiny_checkpoints / "dlm", tmp_path / "warm", 4, tiny_config(2, 4), files=corpus_dir, progress=False,
-                    init=tiny_checkpoints / "ar-b4")
+    scratch = train_ar(
+        tiny_checkpoints / "dlm", tmp_path / "scratch", 4, tiny_config(2, 4), preset="test", files=corpus_dir, progress=False
+    )
+    warm = train_ar(
+        tiny_checkpoints / "dlm",
+        tmp_path / "warm",
+        4,
+        tiny_config(2, 4),
+        files=corpus_dir,
+        progress=False,
+        init=tiny_checkpoints / "ar-b4",
+    )
     first_loss = lambda run: json.loads((tmp_path / run / "log.jsonl").read_text().splitlines()[0])["train_loss"]
     assert first_loss("warm") < first_loss("scratch")  # it starts where the trained tiny AR ended
     manifest = json.loads((tmp_path / "warm" / "checkpoint" / "manifest.json").read_text())
     assert manifest["init_from"]["path"] == str(tiny_checkpoints / "ar-b4") and manifest["preset"] == "test"
     assert scratch["steps"] == warm["steps"] == 2
     with pytest.raises(CodilaError, match="block size, conditioning, frame"):
-        train_ar(tiny_checkpoints / "dlm", tmp_path / "mismatch", 4, tiny_config(2, 4), conditioning="top1", files=corpus_dir,
-                 progress=False, init=tiny_checkpoints / "ar-b4")
+        train_ar(
+            tiny_checkpoints / "dlm",
+            tmp_path / "mismatch",
+            4,
+            tiny_config(2, 4),
+            conditioning="top1",
+            files=corpus_dir,
+            progress=False,
+            init=tiny_checkpoints / "ar-b4",
+        )

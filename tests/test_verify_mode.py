@@ -35,8 +35,13 @@ def _one_step(seed: int, blocks: int, k: int, penalty: float, agree_share: float
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 10_000), blocks=st.integers(1, 4), k=st.integers(1, 8), agree_share=st.floats(0, 1),
-       selection=st.sampled_from(["confidence", "entropy", "margin"]))
+@given(
+    seed=st.integers(0, 10_000),
+    blocks=st.integers(1, 4),
+    k=st.integers(1, 8),
+    agree_share=st.floats(0, 1),
+    selection=st.sampled_from(["confidence", "entropy", "margin"]),
+)
 def test_a_huge_penalty_changes_the_schedule_only_where_ar_and_dlm_disagree(seed, blocks, k, agree_share, selection):
     plain, plain_ids, flat = _one_step(seed, blocks, k, 0.0, agree_share, selection)
     judged, judged_ids, _ = _one_step(seed, blocks, k, 1e3, agree_share, selection)
@@ -55,9 +60,9 @@ def test_verify_without_penalty_is_the_dlm_confidence_schedule(dlm, ars):
     prompt = dlm.tokenizer("def add(a, b):\n", add_special_tokens=False)["input_ids"]
     for k in (1, 3, 8):
         canvas = Canvas.completion(prompt, 16, dlm.mask_id, dlm.max_length)
-        plain = get_decoder("dlm").decode(dlm, None, canvas, DlmDecodeConfig(tokens_per_step=k, selection="confidence"),
-                                          torch.Generator().manual_seed(0))
+        plain = get_decoder("dlm").decode(
+            dlm, None, canvas, DlmDecodeConfig(tokens_per_step=k, selection="confidence"), torch.Generator().manual_seed(0)
+        )
         verify = CodilaDecodeConfig(mode="verify", scope=10, tokens_per_step=k, verify_penalty=0.0)
-        judged = get_decoder("codila").decode(dlm, ars[4], canvas, verify,
-                                              torch.Generator().manual_seed(0))
+        judged = get_decoder("codila").decode(dlm, ars[4], canvas, verify, torch.Generator().manual_seed(0))
         assert torch.equal(plain.ids, judged.ids) and torch.equal(plain.commit_step, judged.commit_step)

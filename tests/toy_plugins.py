@@ -47,8 +47,12 @@ register(DecoderSpec("left-to-right", LeftToRightConfig, decode_left_to_right, F
 
 
 def load_toy() -> list[Problem]:
-    return [Problem(f"toy/{i}", f"def f{i}():\n    return ", "\n", f"{i}\n", "def check(f):\n    assert f() is None or True\n", f"f{i}")
-            for i in range(2)]
+    return [
+        Problem(
+            f"toy/{i}", f"def f{i}():\n    return ", "\n", f"{i}\n", "def check(f):\n    assert f() is None or True\n", f"f{i}"
+        )
+        for i in range(2)
+    ]
 
 
 register_task(Task("toy-task", False, load_toy, humaneval_style_program, ("\n",), "toy: any completion that runs passes"))

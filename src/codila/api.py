@@ -1,10 +1,10 @@
 """The one-call Python API: `CoDiLA.from_pretrained(dlm, ar)` then `.generate(prompts)` / `.infill(prefix, suffix)`.
 
-    from codila import CoDiLA
-    model = CoDiLA.from_pretrained()                      # the shipped tiny models
-    model = CoDiLA.from_pretrained("Dream-Coder-7B", "Qwen3-0.6B", block_size=4, device="cuda", dtype="bfloat16")
-    out = model.generate("def add(a, b):\n", length=32)    # one prompt -> one Completion; a list -> a list
-    print(out.text, out.steps, out.commit_order)
+from codila import CoDiLA
+model = CoDiLA.from_pretrained()                      # the shipped tiny models
+model = CoDiLA.from_pretrained("Dream-Coder-7B", "Qwen3-0.6B", block_size=4, device="cuda", dtype="bfloat16")
+out = model.generate("def add(a, b):\n", length=32)    # one prompt -> one Completion; a list -> a list
+print(out.text, out.steps, out.commit_order)
 """
 
 from __future__ import annotations
@@ -53,10 +53,19 @@ class CoDiLA:
         self.ar = ar
 
     @classmethod
-    def from_pretrained(cls, dlm: str | Path | None = None, ar: str | Path | None = None, device: str | None = "auto",
-                        dtype: str | None = None, dlm_family: str | None = None, block_size: int | None = None,
-                        conditioning: str | None = None, think_token: str = THINK_TOKEN, end_think_token: str = END_THINK_TOKEN,
-                        framed: bool | None = None) -> "CoDiLA":
+    def from_pretrained(
+        cls,
+        dlm: str | Path | None = None,
+        ar: str | Path | None = None,
+        device: str | None = "auto",
+        dtype: str | None = None,
+        dlm_family: str | None = None,
+        block_size: int | None = None,
+        conditioning: str | None = None,
+        think_token: str = THINK_TOKEN,
+        end_think_token: str = END_THINK_TOKEN,
+        framed: bool | None = None,
+    ) -> "CoDiLA":
         """Local directories only (never a hub). `dlm` None: the shipped tiny DLM (and, with `ar` None, the shipped
         ar-b4). `block_size`: for an AR directory codila did not write. `think_token`/`end_think_token`: the AR's
         frame tokens by name. `framed` False: no frame (the ablation)."""
@@ -75,7 +84,9 @@ class CoDiLA:
         tokenizer = self.dlm.tokenizer
         if chat:
             if not getattr(tokenizer, "chat_template", None):
-                raise CodilaError("the DLM's tokenizer has no chat template: drop --chat or add chat_template to tokenizer_config.json")
+                raise CodilaError(
+                    "the DLM's tokenizer has no chat template: drop --chat or add chat_template to tokenizer_config.json"
+                )
             text = tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
         return tokenizer(text, add_special_tokens=False)["input_ids"]
 
@@ -94,32 +105,56 @@ class CoDiLA:
 
     def _completion(self, result: DecodeResult, stop_at_eos: bool) -> Completion:
         generated = result.generated.tolist()
-        steps = result.commit_step[result.start:result.end].tolist()
+        steps = result.commit_step[result.start : result.end].tolist()
         if stop_at_eos and self.dlm.special.eos_id in generated:  # an infill keeps its EOS padding, as decoded
             cut = generated.index(self.dlm.special.eos_id)
             generated, steps = generated[:cut], steps[:cut]
-        return Completion(self.dlm.tokenizer.decode(generated), len(generated), result.steps, result.dlm_forwards, result.ar_steps,
-                          list(result.tokens_per_step), steps, result.seconds)
+        return Completion(
+            self.dlm.tokenizer.decode(generated),
+            len(generated),
+            result.steps,
+            result.dlm_forwards,
+            result.ar_steps,
+            list(result.tokens_per_step),
+            steps,
+            result.seconds,
+        )
 
     # -- the two tasks ----------------------------------------------------------------------------------------------
-    def generate(self, prompts: str | list[str], length: int = 64, decoder: str = "codila", seed: int = 0, chat: bool = False,
-                 **options) -> Completion | list[Completion]:
+    def generate(
+        self, prompts: str | list[str], length: int = 64, decoder: str = "codila", seed: int = 0, chat: bool = False, **options
+    ) -> Completion | list[Completion]:
         """Complete one prompt (-> a Completion) or many (-> a list, decoded as one batch; prompt i samples with seed + i).
         `options`: the decoder's config fields (mode, scope, tau, tokens_per_step, temperature, ...)."""
         many = isinstance(prompts, (list, tuple))
-        canvases = [Canvas.completion(self.encode(p, chat), length, self.dlm.mask_id, self.dlm.max_length) for p in (prompts if many else [prompts])]
+        canvases = [
+            Canvas.completion(self.encode(p, chat), length, self.dlm.mask_id, self.dlm.max_length)
+            for p in (prompts if many else [prompts])
+        ]
         results = [self._completion(r, True) for r in self._run(canvases, decoder, seed, options)]
         return results if many else results[0]
 
-    def infill(self, prefix: str | list[str], suffix: str | list[str], length: int = 32, decoder: str = "codila", seed: int = 0,
-               variable_length: bool = False, max_span: int | None = None, **options) -> Completion | list[Completion]:
+    def infill(
+        self,
+        prefix: str | list[str],
+        suffix: str | list[str],
+        length: int = 32,
+        decoder: str = "codila",
+        seed: int = 0,
+        variable_length: bool = False,
+        max_span: int | None = None,
+        **options,
+    ) -> Completion | list[Completion]:
         """Fill `length` tokens between each prefix and suffix. `variable_length` (a DreamOn DLM, decoder dlm): the expand
         token grows the span and EOS inside it deletes a position; the span stays within `max_span` (default 4 x length)."""
         many = isinstance(prefix, (list, tuple))
         prefixes, suffixes = (list(prefix), list(suffix)) if many else ([prefix], [suffix])
         if len(prefixes) != len(suffixes):
             raise CodilaError(f"{len(prefixes)} prefixes but {len(suffixes)} suffixes: give one suffix per prefix")
-        canvases = [Canvas.infill(self.encode(p), length, self.encode(s), self.dlm.mask_id, self.dlm.max_length) for p, s in zip(prefixes, suffixes)]
+        canvases = [
+            Canvas.infill(self.encode(p), length, self.encode(s), self.dlm.mask_id, self.dlm.max_length)
+            for p, s in zip(prefixes, suffixes)
+        ]
         if variable_length:
             results = self._variable(canvases, decoder, seed, max_span or 4 * length, options)
         else:
@@ -131,7 +166,11 @@ class CoDiLA:
         from codila.decoding.variable import decode_variable_infill
 
         if decoder != "dlm":
-            raise CodilaError("variable-length infilling runs the DLM alone (DreamOn decodes one token per step): pass --decoder dlm")
+            raise CodilaError(
+                "variable-length infilling runs the DLM alone (DreamOn decodes one token per step): pass --decoder dlm"
+            )
         _, config = self._options(decoder, options)
-        return [decode_variable_infill(self.dlm, canvas, config, torch.Generator().manual_seed(seed + index), max_span)
-                for index, canvas in enumerate(canvases)]
+        return [
+            decode_variable_infill(self.dlm, canvas, config, torch.Generator().manual_seed(seed + index), max_span)
+            for index, canvas in enumerate(canvases)
+        ]

@@ -42,8 +42,11 @@ def cache_settings(scope: int = DEMO_SCOPE) -> list[DecodeSetting]:
     semi_ar = [DlmDecodeConfig(semi_ar_block=SEMI_AR_BLOCK, cache=cache) for cache in ("none", "prefix", "dual")]
     threshold = [FastDllmConfig(semi_ar_block=SEMI_AR_BLOCK, cache=cache) for cache in ("none", "dual")]
     codila = [CodilaDecodeConfig(scope=scope, semi_ar_block=CODILA_CACHE_WINDOW, cache=cache) for cache in ("prefix", "dual")]
-    return ([DecodeSetting("dlm", config) for config in semi_ar] + [DecodeSetting("fast-dllm", config) for config in threshold]
-            + [DecodeSetting("codila", config, "ar-b4") for config in codila])
+    return (
+        [DecodeSetting("dlm", config) for config in semi_ar]
+        + [DecodeSetting("fast-dllm", config) for config in threshold]
+        + [DecodeSetting("codila", config, "ar-b4") for config in codila]
+    )
 
 
 def bench_settings(tau: float = CodilaDecodeConfig.tau, scope: int = DEMO_SCOPE) -> list[DecodeSetting]:
@@ -82,10 +85,20 @@ def peak_memory_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports kilobytes
 
 
-def run_bench(checkpoints: str | Path = SHIPPED, n: int = 24, length: int = 32, seed: int = 0, tau: float = CodilaDecodeConfig.tau,
-              scope: int = DEMO_SCOPE,
-              batch_sizes: tuple[int, ...] = (1, 8), files: str | Path | None = None, json_path: str | Path | None = None,
-              progress: bool = True, repeats: int = 3, only: tuple[str, ...] = ()) -> list[dict]:
+def run_bench(
+    checkpoints: str | Path = SHIPPED,
+    n: int = 24,
+    length: int = 32,
+    seed: int = 0,
+    tau: float = CodilaDecodeConfig.tau,
+    scope: int = DEMO_SCOPE,
+    batch_sizes: tuple[int, ...] = (1, 8),
+    files: str | Path | None = None,
+    json_path: str | Path | None = None,
+    progress: bool = True,
+    repeats: int = 3,
+    only: tuple[str, ...] = (),
+) -> list[dict]:
     """One row per setting and batch size: the demo's keys plus batch_size, dlm_forwards_per_token, ar_time_share,
     peak_mem_mb (peak resident memory while that row decoded), tokens_per_s_passes (every pass, the row being the
     median one) and speedup (tokens/s over the DLM at K=1, batch 1, of this run). Outputs do not depend on the batch
@@ -96,7 +109,9 @@ def run_bench(checkpoints: str | Path = SHIPPED, n: int = 24, length: int = 32, 
     models = ModelSet(checkpoints)
     settings = select_settings(models, bench_settings(tau, scope), only)
     context = (models.dlm.max_length - length) // 2
-    spans = sample_spans(load_files(files, "all" if files else "test"), models.dlm.tokenizer, n + WARMUP_SPANS, length, context, seed)
+    spans = sample_spans(
+        load_files(files, "all" if files else "test"), models.dlm.tokenizer, n + WARMUP_SPANS, length, context, seed
+    )
     passes: dict[tuple[int, int], list[dict]] = {}  # (batch size, setting index) -> one row per pass
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("bench", total=len(settings) * len(batch_sizes) * n * repeats)
@@ -118,9 +133,15 @@ def run_bench(checkpoints: str | Path = SHIPPED, n: int = 24, length: int = 32, 
     rows = []
     for (batch_size, _), measured in passes.items():
         median = sorted(measured, key=lambda row: row["tokens_per_s"])[(len(measured) - 1) // 2]
-        rows.append({**median, "batch_size": batch_size, "dlm_forwards_per_token": median["dlm_forwards"] / length,
-                     "peak_mem_mb": max(row["peak_mem_mb"] for row in measured),
-                     "tokens_per_s_passes": [row["tokens_per_s"] for row in measured]})
+        rows.append(
+            {
+                **median,
+                "batch_size": batch_size,
+                "dlm_forwards_per_token": median["dlm_forwards"] / length,
+                "peak_mem_mb": max(row["peak_mem_mb"] for row in measured),
+                "tokens_per_s_passes": [row["tokens_per_s"] for row in measured],
+            }
+        )
     baseline = next(row["tokens_per_s"] for row in rows if row["label"] == BASELINE and row["batch_size"] == batch_sizes[0])
     for row in rows:
         row["speedup"] = row["tokens_per_s"] / baseline

@@ -35,8 +35,10 @@ def _version(value: bool) -> None:
 
 
 @app.callback(invoke_without_command=True)
-def _main(ctx: typer.Context, version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                                           help="Print codila's version and exit.")) -> None:
+def _main(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print codila's version and exit."),
+) -> None:
     _help_without_command(ctx)
 
 
@@ -54,12 +56,17 @@ def _train_config(steps: int, batch_size: int, lr: float, seed: int, save_every:
 
 
 # options both trainers take (the recipe's data and masking)
-GAP_FRACTION = typer.Option(0.0, help="Share of windows masked inside one contiguous gap only (infilling canvases); the rest "
-                                      "anywhere.")
-EXTRA_PACKAGES = typer.Option(None, help="Comma-separated installed packages whose source joins the training windows "
-                                         "(e.g. scipy,sympy); validation stays on the corpus.")
-EXTRA_SHARE = typer.Option(None, help="Probability that a window comes from --extra-packages (default: in proportion to their "
-                                      "size).")
+GAP_FRACTION = typer.Option(
+    0.0, help="Share of windows masked inside one contiguous gap only (infilling canvases); the rest anywhere."
+)
+EXTRA_PACKAGES = typer.Option(
+    None,
+    help="Comma-separated installed packages whose source joins the training windows "
+    "(e.g. scipy,sympy); validation stays on the corpus.",
+)
+EXTRA_SHARE = typer.Option(
+    None, help="Probability that a window comes from --extra-packages (default: in proportion to their size)."
+)
 
 # real models (docs/real-models.md): a DLM family, where and in which precision to run, an AR codila did not train
 _FAMILY = typer.Option(None, help="DLM family: dream, llada or codila (default: read from the DLM's config.json).")
@@ -89,8 +96,11 @@ def train_dlm_command(
     save_every: float = typer.Option(300.0, help="Seconds between checkpoints."),
     eval_every: int = typer.Option(100),
     resume: bool = typer.Option(False, help="Continue the run in --out."),
-    init: Optional[Path] = typer.Option(None, help="Warm start from this DLM checkpoint (e.g. checkpoints/dlm): its weights "
-                                                   "and tokenizer, a fresh optimizer and schedule."),
+    init: Optional[Path] = typer.Option(
+        None,
+        help="Warm start from this DLM checkpoint (e.g. checkpoints/dlm): its weights "
+        "and tokenizer, a fresh optimizer and schedule.",
+    ),
     gap_fraction: float = GAP_FRACTION,
     extra_packages: Optional[str] = EXTRA_PACKAGES,
     extra_share: Optional[float] = EXTRA_SHARE,
@@ -99,10 +109,23 @@ def train_dlm_command(
     check_options(locals())
     from codila.train.dlm import train_dlm
 
-    summary = train_dlm(out, _train_config(steps, batch_size, lr, seed, save_every, eval_every), preset, window,
-                        vocab_size, tokenizer, files, resume, init=init, gap_fraction=gap_fraction,
-                        extra_packages=_names(extra_packages), extra_share=extra_share)
-    typer.echo(f"trained DLM: {summary['steps']} steps, validation loss {summary['final_validation_loss']}, checkpoint in {out / 'checkpoint'}")
+    summary = train_dlm(
+        out,
+        _train_config(steps, batch_size, lr, seed, save_every, eval_every),
+        preset,
+        window,
+        vocab_size,
+        tokenizer,
+        files,
+        resume,
+        init=init,
+        gap_fraction=gap_fraction,
+        extra_packages=_names(extra_packages),
+        extra_share=extra_share,
+    )
+    typer.echo(
+        f"trained DLM: {summary['steps']} steps, validation loss {summary['final_validation_loss']}, checkpoint in {out / 'checkpoint'}"
+    )
 
 
 @train_app.command("ar")
@@ -113,8 +136,9 @@ def train_ar_command(
     conditioning: str = typer.Option("soft", help="soft, top1 or topk:K (the paper's ablation)."),
     frame: bool = typer.Option(True, help="Frame the conditioning with <think>/</think> (--no-frame: the ablation)."),
     steps: Optional[int] = typer.Option(None, help="Optimizer steps (default 1500; with --data: the recipe's)."),
-    batch_size: Optional[int] = typer.Option(None, help="Windows per step (default 16; with --data: the recipe's); every masked block "
-                                                        "in them is a training example."),
+    batch_size: Optional[int] = typer.Option(
+        None, help="Windows per step (default 16; with --data: the recipe's); every masked block in them is a training example."
+    ),
     lr: Optional[float] = typer.Option(None, help="Peak learning rate (default 1e-3; with --data: the recipe's)."),
     preset: str = typer.Option("ar-small"),
     files: Optional[Path] = typer.Option(None, help="Train on this directory of .py files instead of the stdlib."),
@@ -122,19 +146,27 @@ def train_ar_command(
     save_every: float = typer.Option(300.0),
     eval_every: int = typer.Option(100),
     resume: bool = typer.Option(False),
-    init: Optional[Path] = typer.Option(None, help="Warm start from this AR checkpoint (same block size, conditioning "
-                                                   "and frame), e.g. after the DLM was trained further."),
+    init: Optional[Path] = typer.Option(
+        None,
+        help="Warm start from this AR checkpoint (same block size, conditioning "
+        "and frame), e.g. after the DLM was trained further.",
+    ),
     gap_fraction: float = GAP_FRACTION,
     extra_packages: Optional[str] = EXTRA_PACKAGES,
     extra_share: Optional[float] = EXTRA_SHARE,
-    ar_init: Optional[Path] = typer.Option(None, help="Start the AR from this causal LM directory (e.g. Qwen3-0.6B); needs --data."),
+    ar_init: Optional[Path] = typer.Option(
+        None, help="Start the AR from this causal LM directory (e.g. Qwen3-0.6B); needs --data."
+    ),
     data: Optional[Path] = typer.Option(None, help="JSONL of prompt/response pairs or chat messages: only responses are masked."),
     recipe: str = typer.Option("paper", help="With --data: a shipped recipe (paper) or a JSON file of training options."),
     accumulate: Optional[int] = typer.Option(None, help="With --data: micro-batches per optimizer step."),
     window: int = typer.Option(512, help="With --data: tokens per example window (prompt + response, EOS-padded)."),
     gradient_checkpointing: bool = typer.Option(False, help="With --data: recompute activations in the backward pass."),
-    dlm_family: Optional[str] = _FAMILY, device: str = _DEVICE, dtype: Optional[str] = _DTYPE,
-    think_token: str = _THINK, end_think_token: str = _END_THINK,
+    dlm_family: Optional[str] = _FAMILY,
+    device: str = _DEVICE,
+    dtype: Optional[str] = _DTYPE,
+    think_token: str = _THINK,
+    end_think_token: str = _END_THINK,
 ):
     """Train a local AR on the marginals of a frozen DLM (with --ar-init and --data: a real AR on a paper-scale DLM; under
     torchrun the global batch is split over the processes)."""
@@ -144,20 +176,59 @@ def train_ar_command(
 
         if ar_init is None or data is None:
             raise CodilaError("--ar-init and --data go together: the causal LM to start from and the examples to train on")
-        config = recipe_config(recipe, steps=steps, batch_size=batch_size, lr=lr, seed=seed, accumulate=accumulate,
-                               eval_every=eval_every if eval_every != 100 else None, save_every_seconds=save_every)
-        summary = train_ar_on_responses(dlm, ar_init, data, out, block_size, config, dlm_family, conditioning, frame, window,
-                                        gradient_checkpointing=gradient_checkpointing, device=device, dlm_dtype=dtype, resume=resume,
-                                        think_token=think_token, end_think_token=end_think_token)
-        typer.echo(f"trained AR (B={block_size}) on {data}: {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
+        config = recipe_config(
+            recipe,
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            accumulate=accumulate,
+            eval_every=eval_every if eval_every != 100 else None,
+            save_every_seconds=save_every,
+        )
+        summary = train_ar_on_responses(
+            dlm,
+            ar_init,
+            data,
+            out,
+            block_size,
+            config,
+            dlm_family,
+            conditioning,
+            frame,
+            window,
+            gradient_checkpointing=gradient_checkpointing,
+            device=device,
+            dlm_dtype=dtype,
+            resume=resume,
+            think_token=think_token,
+            end_think_token=end_think_token,
+        )
+        typer.echo(
+            f"trained AR (B={block_size}) on {data}: {summary['steps']} steps, validation loss {summary['final_validation_loss']}"
+        )
         return
     from codila.train.ar import train_ar
 
     steps, batch_size, lr = steps or 1500, batch_size or 16, lr or 1e-3
-    summary = train_ar(dlm, out, block_size, _train_config(steps, batch_size, lr, seed, save_every, eval_every),
-                       conditioning, preset, files, resume, framed=frame, init=init, gap_fraction=gap_fraction,
-                       extra_packages=_names(extra_packages), extra_share=extra_share)
-    typer.echo(f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
+    summary = train_ar(
+        dlm,
+        out,
+        block_size,
+        _train_config(steps, batch_size, lr, seed, save_every, eval_every),
+        conditioning,
+        preset,
+        files,
+        resume,
+        framed=frame,
+        init=init,
+        gap_fraction=gap_fraction,
+        extra_packages=_names(extra_packages),
+        extra_share=extra_share,
+    )
+    typer.echo(
+        f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}"
+    )
 
 
 @train_app.command("ar-pretrain")
@@ -180,9 +251,20 @@ def train_ar_pretrain_command(
     """Pretrain a local AR as a plain causal LM on the training split (then `codila train ar --init` it)."""
     from codila.train.ar_pretrain import pretrain_ar
 
-    summary = pretrain_ar(dlm, out, _train_config(steps, batch_size, lr, seed, save_every, eval_every), preset, window, files,
-                          resume, extra_packages=_names(extra_packages), extra_share=extra_share)
-    typer.echo(f"pretrained AR: {summary['steps']} steps, validation loss {summary['final_validation_loss']}, checkpoint in {out / 'checkpoint'}")
+    summary = pretrain_ar(
+        dlm,
+        out,
+        _train_config(steps, batch_size, lr, seed, save_every, eval_every),
+        preset,
+        window,
+        files,
+        resume,
+        extra_packages=_names(extra_packages),
+        extra_share=extra_share,
+    )
+    typer.echo(
+        f"pretrained AR: {summary['steps']} steps, validation loss {summary['final_validation_loss']}, checkpoint in {out / 'checkpoint'}"
+    )
 
 
 @train_app.command("planning")
@@ -192,9 +274,13 @@ def train_planning_command(
     out: Path = typer.Option(..., help="Run directory: state.pt (resume), log.jsonl, checkpoint/ (the model)."),
     dlm: Optional[Path] = typer.Option(None, help="--kind ar: the frozen planning DLM checkpoint."),
     block_size: int = typer.Option(4, help="--kind ar: B."),
-    steps: int = typer.Option(20000), batch_size: int = typer.Option(64), lr: float = typer.Option(1e-3),
+    steps: int = typer.Option(20000),
+    batch_size: int = typer.Option(64),
+    lr: float = typer.Option(1e-3),
     preset: str = typer.Option("planning", help="Model size (codila.models.presets); the local AR: planning-ar."),
-    seed: int = typer.Option(0), save_every: float = typer.Option(300.0), eval_every: int = typer.Option(200),
+    seed: int = typer.Option(0),
+    save_every: float = typer.Option(300.0),
+    eval_every: int = typer.Option(200),
     resume: bool = typer.Option(False),
     init: Optional[Path] = typer.Option(None, help="Warm start from a checkpoint of the same kind (grow the task)."),
     dlm_loss: str = typer.Option("elbo", help="--kind dlm: elbo (cross-entropy / t) or uniform (mean masked cross-entropy)."),
@@ -202,9 +288,21 @@ def train_planning_command(
     """Train a planning model on freshly generated examples (held-out splits never seen)."""
     from codila.train.planning import train_planning
 
-    summary = train_planning(kind, setting, out, _train_config(steps, batch_size, lr, seed, save_every, eval_every), preset, dlm,
-                             block_size, resume, init=init, dlm_loss=dlm_loss)
-    typer.echo(f"trained planning {kind} on {setting}: {summary['steps']} steps, validation loss {summary['final_validation_loss']}")
+    summary = train_planning(
+        kind,
+        setting,
+        out,
+        _train_config(steps, batch_size, lr, seed, save_every, eval_every),
+        preset,
+        dlm,
+        block_size,
+        resume,
+        init=init,
+        dlm_loss=dlm_loss,
+    )
+    typer.echo(
+        f"trained planning {kind} on {setting}: {summary['steps']} steps, validation loss {summary['final_validation_loss']}"
+    )
 
 
 def _ar_path(value: str | None, root: Path) -> Path:
@@ -214,8 +312,20 @@ def _ar_path(value: str | None, root: Path) -> Path:
     return root / value if (root / value).is_dir() else Path(value)
 
 
-def _decode(kind: str, dlm_path: Optional[Path], ar: Optional[str], conditioning: Optional[str], decoder: str, inputs: list[dict],
-            length: int, seed: int, options: dict, batch_size: int, models: dict, extra: dict) -> list[dict]:
+def _decode(
+    kind: str,
+    dlm_path: Optional[Path],
+    ar: Optional[str],
+    conditioning: Optional[str],
+    decoder: str,
+    inputs: list[dict],
+    length: int,
+    seed: int,
+    options: dict,
+    batch_size: int,
+    models: dict,
+    extra: dict,
+) -> list[dict]:
     """Decode every input ({"prompt"} or {"prefix", "suffix"}), `batch_size` at a time, input i with seed + i; one result
     per input: the text and the counts. `models`: how to load them (device, dtype, family, an AR's block size and frame
     tokens); `extra`: generate's chat, infill's variable_length / max_span."""
@@ -226,27 +336,57 @@ def _decode(kind: str, dlm_path: Optional[Path], ar: Optional[str], conditioning
         raise CodilaError(f"--batch-size must be >= 1, got {batch_size}")
     spec, _ = decoder_config(decoder, options)  # checks the options before any model loads
     ar_path = _ar_path(ar, SHIPPED) if spec.needs_ar or ar else None
-    model = CoDiLA.from_pretrained(dlm_path, ar_path, models["device"], models["dtype"], models["dlm_family"], models["block_size"],
-                                   conditioning, models["think_token"], models["end_think_token"])
+    model = CoDiLA.from_pretrained(
+        dlm_path,
+        ar_path,
+        models["device"],
+        models["dtype"],
+        models["dlm_family"],
+        models["block_size"],
+        conditioning,
+        models["think_token"],
+        models["end_think_token"],
+    )
     results = []
     for first in range(0, len(inputs), batch_size):
         chunk = inputs[first : first + batch_size]
         if kind == "generate":
             done = model.generate([item["prompt"] for item in chunk], length, decoder, seed + first, **extra, **options)
         else:
-            done = model.infill([item.get("prefix", "") for item in chunk], [item.get("suffix", "") for item in chunk], length,
-                                decoder, seed + first, **extra, **options)
+            done = model.infill(
+                [item.get("prefix", "") for item in chunk],
+                [item.get("suffix", "") for item in chunk],
+                length,
+                decoder,
+                seed + first,
+                **extra,
+                **options,
+            )
         for item, result in zip(chunk, done):
-            results.append({**({"id": item["id"]} if "id" in item else {}), "text": result.text, "tokens": result.tokens,
-                            "steps": result.steps, "dlm_forwards": result.dlm_forwards, "ar_steps": result.ar_steps,
-                            "seconds": result.seconds})
+            results.append(
+                {
+                    **({"id": item["id"]} if "id" in item else {}),
+                    "text": result.text,
+                    "tokens": result.tokens,
+                    "steps": result.steps,
+                    "dlm_forwards": result.dlm_forwards,
+                    "ar_steps": result.ar_steps,
+                    "seconds": result.seconds,
+                }
+            )
     return results
 
 
 def _model_options(dlm_family, device, dtype, block_size, think_token, end_think_token) -> dict:
     """How generate / infill load their models (real models: docs/real-models.md)."""
-    return {"dlm_family": dlm_family, "device": device, "dtype": dtype, "block_size": block_size, "think_token": think_token,
-            "end_think_token": end_think_token}
+    return {
+        "dlm_family": dlm_family,
+        "device": device,
+        "dtype": dtype,
+        "block_size": block_size,
+        "think_token": think_token,
+        "end_think_token": end_think_token,
+    }
 
 
 def _decode_and_print(kind: str, inputs: list[dict] | None, single: dict, output: Optional[Path], **decoding) -> None:
@@ -258,9 +398,11 @@ def _decode_and_print(kind: str, inputs: list[dict] | None, single: dict, output
         (result,) = _decode(kind, inputs=[single], **decoding)
         typer.echo(result["text"])
         length = decoding["length"]
-        typer.echo(f"-- {result['tokens']} tokens in {result['steps']} steps: {length / result['steps']:.2f} tokens/step, "
-                   f"{result['dlm_forwards']} DLM forwards, {result['ar_steps']} AR steps, {length / result['seconds']:.1f} tokens/s",
-                   err=True)
+        typer.echo(
+            f"-- {result['tokens']} tokens in {result['steps']} steps: {length / result['steps']:.2f} tokens/step, "
+            f"{result['dlm_forwards']} DLM forwards, {result['ar_steps']} AR steps, {length / result['seconds']:.1f} tokens/s",
+            err=True,
+        )
         return
     results = _decode(kind, inputs=inputs, **decoding)
     write_jsonl(output or Path("-"), results)
@@ -269,11 +411,14 @@ def _decode_and_print(kind: str, inputs: list[dict] | None, single: dict, output
 
 
 _DECODER = typer.Option("codila", help="Decoder name (see `codila ls`).")
-_AR = typer.Option(None, help="Local AR: a codila checkpoint or a causal LM directory, or the name of a shipped one (default "
-                              "with the shipped DLM: ar-b4; used by decoders that need one).")
+_AR = typer.Option(
+    None,
+    help="Local AR: a codila checkpoint or a causal LM directory, or the name of a shipped one (default "
+    "with the shipped DLM: ar-b4; used by decoders that need one).",
+)
 _DLM = typer.Option(None, help="DLM directory: a codila checkpoint or a Dream / LLaDA model (default: the shipped one).")
 _CONDITIONING = typer.Option(None, help="Override the AR's conditioning: soft, top1 or topk:K (default: the AR's own).")
-_INPUT = typer.Option(None, "--input", help="A JSONL file of inputs (- = stdin), one JSON object per line; an \"id\" is kept.")
+_INPUT = typer.Option(None, "--input", help='A JSONL file of inputs (- = stdin), one JSON object per line; an "id" is kept.')
 _OUTPUT = typer.Option(None, "--output", help="With --input: write the JSONL results here (default: stdout).")
 _BATCH = typer.Option(8, help="With --input: inputs decoded together (outputs do not change).")
 
@@ -283,12 +428,21 @@ _BATCH = typer.Option(8, help="With --input: inputs decoded together (outputs do
 def generate(
     prompt: Optional[str] = typer.Argument(None, help="The prompt text (- = read it from stdin)."),
     prompt_file: Optional[Path] = typer.Option(None, help="Read the prompt from a file (- = stdin)."),
-    input_file: Optional[Path] = _INPUT, output: Optional[Path] = _OUTPUT,
+    input_file: Optional[Path] = _INPUT,
+    output: Optional[Path] = _OUTPUT,
     length: int = typer.Option(64, help="Tokens to generate (a multiple of B for codila)."),
-    dlm: Optional[Path] = _DLM, ar: Optional[str] = _AR, decoder: str = _DECODER, conditioning: Optional[str] = _CONDITIONING,
-    seed: int = typer.Option(0, help="Generator seed (input i of --input: seed + i)."), batch_size: int = _BATCH,
-    dlm_family: Optional[str] = _FAMILY, device: str = _DEVICE, dtype: Optional[str] = _DTYPE, block_size: Optional[int] = _BLOCK,
-    think_token: str = _THINK, end_think_token: str = _END_THINK,
+    dlm: Optional[Path] = _DLM,
+    ar: Optional[str] = _AR,
+    decoder: str = _DECODER,
+    conditioning: Optional[str] = _CONDITIONING,
+    seed: int = typer.Option(0, help="Generator seed (input i of --input: seed + i)."),
+    batch_size: int = _BATCH,
+    dlm_family: Optional[str] = _FAMILY,
+    device: str = _DEVICE,
+    dtype: Optional[str] = _DTYPE,
+    block_size: Optional[int] = _BLOCK,
+    think_token: str = _THINK,
+    end_think_token: str = _END_THINK,
     chat: bool = typer.Option(False, help="Wrap the prompt as a user message with the DLM tokenizer's chat template."),
     decode_options: dict = None,
 ):
@@ -299,9 +453,22 @@ def generate(
     check_options({"length": length, "seed": seed, "batch_size": batch_size, "block_size": block_size, **decode_options})
     inputs = read_jsonl(input_file, ("prompt",)) if input_file is not None else None
     single = None if inputs is not None else {"prompt": read_text(prompt, prompt_file)}
-    _decode_and_print("generate", inputs, single, output, dlm_path=dlm, ar=ar, conditioning=conditioning, decoder=decoder,
-                      length=length, seed=seed, options=decode_options, batch_size=batch_size,
-                      models=_model_options(dlm_family, device, dtype, block_size, think_token, end_think_token), extra={"chat": chat})
+    _decode_and_print(
+        "generate",
+        inputs,
+        single,
+        output,
+        dlm_path=dlm,
+        ar=ar,
+        conditioning=conditioning,
+        decoder=decoder,
+        length=length,
+        seed=seed,
+        options=decode_options,
+        batch_size=batch_size,
+        models=_model_options(dlm_family, device, dtype, block_size, think_token, end_think_token),
+        extra={"chat": chat},
+    )
 
 
 @app.command()
@@ -311,30 +478,63 @@ def infill(
     suffix: Optional[str] = typer.Option(None, help="Text after the gap (- = read it from stdin)."),
     prefix_file: Optional[Path] = typer.Option(None, help="Read the prefix from a file."),
     suffix_file: Optional[Path] = typer.Option(None, help="Read the suffix from a file."),
-    input_file: Optional[Path] = _INPUT, output: Optional[Path] = _OUTPUT,
+    input_file: Optional[Path] = _INPUT,
+    output: Optional[Path] = _OUTPUT,
     length: int = typer.Option(32, help="Masked tokens between prefix and suffix (a multiple of B for codila)."),
-    dlm: Optional[Path] = _DLM, ar: Optional[str] = _AR, decoder: str = _DECODER, conditioning: Optional[str] = _CONDITIONING,
-    seed: int = typer.Option(0, help="Generator seed (input i of --input: seed + i)."), batch_size: int = _BATCH,
-    dlm_family: Optional[str] = _FAMILY, device: str = _DEVICE, dtype: Optional[str] = _DTYPE, block_size: Optional[int] = _BLOCK,
-    think_token: str = _THINK, end_think_token: str = _END_THINK,
-    variable_length: bool = typer.Option(False, help="DreamOn (decoder dlm): the expand token grows the span, EOS in it deletes."),
-    max_span: Optional[int] = typer.Option(None, help="With --variable-length: the longest the span may grow (default 4 x length)."),
+    dlm: Optional[Path] = _DLM,
+    ar: Optional[str] = _AR,
+    decoder: str = _DECODER,
+    conditioning: Optional[str] = _CONDITIONING,
+    seed: int = typer.Option(0, help="Generator seed (input i of --input: seed + i)."),
+    batch_size: int = _BATCH,
+    dlm_family: Optional[str] = _FAMILY,
+    device: str = _DEVICE,
+    dtype: Optional[str] = _DTYPE,
+    block_size: Optional[int] = _BLOCK,
+    think_token: str = _THINK,
+    end_think_token: str = _END_THINK,
+    variable_length: bool = typer.Option(
+        False, help="DreamOn (decoder dlm): the expand token grows the span, EOS in it deletes."
+    ),
+    max_span: Optional[int] = typer.Option(
+        None, help="With --variable-length: the longest the span may grow (default 4 x length)."
+    ),
     decode_options: dict = None,
 ):
     """Fill `length` tokens between a prefix and a suffix: the infill goes to stdout, the counts to stderr. With --input
     FILE: lines {"prefix": ..., "suffix": ...} in, JSONL results out (as generate)."""
     from codila.cli_io import read_jsonl, read_text
 
-    check_options({"length": length, "seed": seed, "batch_size": batch_size, "block_size": block_size, "max_span": max_span,
-                   **decode_options})
+    check_options(
+        {
+            "length": length,
+            "seed": seed,
+            "batch_size": batch_size,
+            "block_size": block_size,
+            "max_span": max_span,
+            **decode_options,
+        }
+    )
     if prefix == "-" and suffix == "-":
         raise CodilaError("only one of --prefix and --suffix can be read from stdin")
     inputs = read_jsonl(input_file, ("prefix", "suffix")) if input_file is not None else None
     single = None if inputs is not None else {"prefix": read_text(prefix, prefix_file), "suffix": read_text(suffix, suffix_file)}
-    _decode_and_print("infill", inputs, single, output, dlm_path=dlm, ar=ar, conditioning=conditioning, decoder=decoder,
-                      length=length, seed=seed, options=decode_options, batch_size=batch_size,
-                      models=_model_options(dlm_family, device, dtype, block_size, think_token, end_think_token),
-                      extra={"variable_length": variable_length, "max_span": max_span})
+    _decode_and_print(
+        "infill",
+        inputs,
+        single,
+        output,
+        dlm_path=dlm,
+        ar=ar,
+        conditioning=conditioning,
+        decoder=decoder,
+        length=length,
+        seed=seed,
+        options=decode_options,
+        batch_size=batch_size,
+        models=_model_options(dlm_family, device, dtype, block_size, think_token, end_think_token),
+        extra={"variable_length": variable_length, "max_span": max_span},
+    )
 
 
 @app.command("ls")
@@ -350,8 +550,12 @@ def list_decoders():
         typer.echo(f"  {task.name:34} {task.description}")
 
 
-_DEMO_SCOPE = typer.Option(None, "--scope", help="CoDiLA rows' candidate blocks per step (default 10, the paper's; the demo "
-                                                 "adds a scope-1 ablation row, the decoder's default).")
+_DEMO_SCOPE = typer.Option(
+    None,
+    "--scope",
+    help="CoDiLA rows' candidate blocks per step (default 10, the paper's; the demo "
+    "adds a scope-1 ablation row, the decoder's default).",
+)
 
 
 def _checked_scope(scope: int | None) -> int:
@@ -372,15 +576,17 @@ def demo(
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
     files: Optional[Path] = typer.Option(None, help="Cut spans from every .py file here instead of the shipped held-out spans."),
     split: Optional[str] = typer.Option(None, help="The shipped held-out spans to use: test (default) or validation."),
-    tau: float = typer.Option(CodilaDecodeConfig.tau, help="Dynamic mode's entropy threshold (the decoder's default, chosen on "
-                                                           "validation spans)."),
+    tau: float = typer.Option(
+        CodilaDecodeConfig.tau, help="Dynamic mode's entropy threshold (the decoder's default, chosen on validation spans)."
+    ),
     scope: Optional[int] = _DEMO_SCOPE,
     seed: int = typer.Option(0),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
     markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
     record: bool = typer.Option(False, help="Also write the rows into the checkpoints' manifest.json files."),
-    batch_size: Optional[int] = typer.Option(None, help="Spans decoded together (outputs do not change; throughput does; "
-                                                          "default 32)."),
+    batch_size: Optional[int] = typer.Option(
+        None, help="Spans decoded together (outputs do not change; throughput does; default 32)."
+    ),
     records: Optional[Path] = typer.Option(None, help="Write every span's scores per setting here (JSON lines)."),
 ):
     """Infill held-out code with every decoder on the shipped tiny models and print one table."""
@@ -393,14 +599,30 @@ def demo(
     batch_size = DEMO_BATCH_SIZE if batch_size is None else batch_size
     if batch_size < 1:
         raise CodilaError(f"batch size must be >= 1, got {batch_size}")
-    rows = run_demo(checkpoints or SHIPPED, n, length, files, split, seed, tau,
-                    _checked_scope(scope), json_path, record=record, batch_size=batch_size,
-                    records_path=records)
+    rows = run_demo(
+        checkpoints or SHIPPED,
+        n,
+        length,
+        files,
+        split,
+        seed,
+        tau,
+        _checked_scope(scope),
+        json_path,
+        record=record,
+        batch_size=batch_size,
+        records_path=records,
+    )
     if markdown is not None:
         markdown.write_text(rows_markdown(rows))
     source = f"files in {files}" if files else f"shipped held-out {split or 'test'} spans"
-    Console(width=max(140, Console().width)).print(rows_table(rows, f"infilling {n} spans of {length} tokens ({source}); "
-                                                             "floor-free: spans whose empty infill does not parse; ± file-clustered SE"))
+    Console(width=max(140, Console().width)).print(
+        rows_table(
+            rows,
+            f"infilling {n} spans of {length} tokens ({source}); "
+            "floor-free: spans whose empty infill does not parse; ± file-clustered SE",
+        )
+    )
 
 
 def _oracle_check(task_name: str, oracle: str, limit: Optional[int], workers: int, allow_network: bool) -> None:
@@ -423,12 +645,18 @@ def _oracle_check(task_name: str, oracle: str, limit: Optional[int], workers: in
     with Progress(transient=True) as bar:
         progress = bar.add_task(f"{task_name} --oracle {oracle}", total=len(problems))
         limits = SandboxLimits(timeout_s=task.timeout_s, allow_network=allow_network)
-        rate, surprising = oracle_pass_rate(task, oracle, problems, limits, workers=workers, advance=lambda: bar.advance(progress))
-    typer.echo(f"{task_name} --oracle {oracle}: {rate:.1%} of {len(problems)} problems pass (expected {'100' if oracle == 'canonical' else '0'}%)")
+        rate, surprising = oracle_pass_rate(
+            task, oracle, problems, limits, workers=workers, advance=lambda: bar.advance(progress)
+        )
+    typer.echo(
+        f"{task_name} --oracle {oracle}: {rate:.1%} of {len(problems)} problems pass (expected {'100' if oracle == 'canonical' else '0'}%)"
+    )
     known = {problem.task_id for problem in problems} & insensitive_gaps() - set(surprising)  # the known gaps that passed
     if oracle == "empty" and known:
-        typer.echo(f"of them {len(known)} known gaps whose removal the original tests do not notice "
-                   f"(codila/eval/tasks/insensitive_gaps.txt)")
+        typer.echo(
+            f"of them {len(known)} known gaps whose removal the original tests do not notice "
+            f"(codila/eval/tasks/insensitive_gaps.txt)"
+        )
     if surprising:
         typer.echo(f"unexpected: {', '.join(surprising)}", err=True)
         raise typer.Exit(1)
@@ -437,19 +665,30 @@ def _oracle_check(task_name: str, oracle: str, limit: Optional[int], workers: in
 @app.command("eval")
 @with_decode_options
 def evaluate(
-    task: str = typer.Argument(..., help="A task name (see `codila ls`): code-infill, humaneval, mbpp, the humaneval-infilling "
-                                         "ones, or a planning task: graph, countdown, sudoku."),
-    sweep: Optional[str] = typer.Option(None, help="Run a named list of settings: paper, quick, decoders, demo or planning (else "
-                                                   "one setting from the options)."),
-    data: Optional[Path] = typer.Option(None, help="Planning tasks: a JSONL file of {\"input\", \"output\"} problems (e.g. the "
-                                                   "cd3/cd4 files) instead of the generated test split."),
+    task: str = typer.Argument(
+        ...,
+        help="A task name (see `codila ls`): code-infill, humaneval, mbpp, the humaneval-infilling "
+        "ones, or a planning task: graph, countdown, sudoku.",
+    ),
+    sweep: Optional[str] = typer.Option(
+        None, help="Run a named list of settings: paper, quick, decoders, demo or planning (else one setting from the options)."
+    ),
+    data: Optional[Path] = typer.Option(
+        None,
+        help='Planning tasks: a JSONL file of {"input", "output"} problems (e.g. the '
+        "cd3/cd4 files) instead of the generated test split.",
+    ),
     split: str = typer.Option("test", help="Planning tasks: the generated split, test or validation (to choose settings)."),
     oracle: Optional[str] = typer.Option(None, help="Check the harness instead: canonical (must pass 100%) or empty (0%)."),
     workers: int = typer.Option(2, help="--oracle: programs executed at once (each in its own sandbox)."),
-    out: Optional[Path] = typer.Option(None, help="Run folder for rows.jsonl, problems.jsonl (every answer), table.md, "
-                                                                  "pareto.png (default runs/eval-TASK-...)."),
-    allow_network: bool = typer.Option(False, "--allow-network", help="Run the generated programs even where the sandbox "
-                                                                      "cannot cut them off the network (unshare -n fails)."),
+    out: Optional[Path] = typer.Option(
+        None, help="Run folder for rows.jsonl, problems.jsonl (every answer), table.md, pareto.png (default runs/eval-TASK-...)."
+    ),
+    allow_network: bool = typer.Option(
+        False,
+        "--allow-network",
+        help="Run the generated programs even where the sandbox cannot cut them off the network (unshare -n fails).",
+    ),
     limit: Optional[int] = typer.Option(None, help="First N problems (code-infill: N spans, default 200)."),
     samples: int = typer.Option(1, help="Answers per problem (pass@1 is the unbiased estimate)."),
     completion_length: int = typer.Option(64, help="Tokens decoded for completion tasks."),
@@ -458,13 +697,23 @@ def evaluate(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the rows here, one JSON object per line."),
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
     files: Optional[Path] = typer.Option(None, help="code-infill: cut spans from every .py file here."),
-    ar: Optional[str] = typer.Option(None, help="Local AR checkpoint: a directory, or the name of one in --checkpoints (default: "
-                                                "ar-b4; used by decoders that need one)."),
-    decoder: str = _DECODER, conditioning: Optional[str] = _CONDITIONING,
+    ar: Optional[str] = typer.Option(
+        None,
+        help="Local AR checkpoint: a directory, or the name of one in --checkpoints (default: "
+        "ar-b4; used by decoders that need one).",
+    ),
+    decoder: str = _DECODER,
+    conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
-    dlm: Optional[Path] = typer.Option(None, help="A DLM directory instead of the checkpoints folder's dlm/ (then --ar is a path)."),
-    dlm_family: Optional[str] = _FAMILY, device: str = _DEVICE, dtype: Optional[str] = _DTYPE, block_size: Optional[int] = _BLOCK,
-    think_token: str = _THINK, end_think_token: str = _END_THINK,
+    dlm: Optional[Path] = typer.Option(
+        None, help="A DLM directory instead of the checkpoints folder's dlm/ (then --ar is a path)."
+    ),
+    dlm_family: Optional[str] = _FAMILY,
+    device: str = _DEVICE,
+    dtype: Optional[str] = _DTYPE,
+    block_size: Optional[int] = _BLOCK,
+    think_token: str = _THINK,
+    end_think_token: str = _END_THINK,
     decode_options: dict = None,
 ):
     """Evaluate decoders on a task: pass@1, syntax errors, speed, any-order analysis; resumable."""
@@ -502,9 +751,17 @@ def evaluate(
         settings = [DecodeSetting(decoder, config, ar, conditioning)]
     if batch_size < 1 or samples < 1:
         raise CodilaError("--batch-size and --samples must be >= 1")
-    options = EvalOptions(limit=limit, samples=samples, seed=seed, plan=CanvasPlan(completion_length=completion_length),
-                          files=str(files) if files else None, batch_size=batch_size, allow_network=allow_network,
-                          data=str(data) if data else None, split=split)
+    options = EvalOptions(
+        limit=limit,
+        samples=samples,
+        seed=seed,
+        plan=CanvasPlan(completion_length=completion_length),
+        files=str(files) if files else None,
+        batch_size=batch_size,
+        allow_network=allow_network,
+        data=str(data) if data else None,
+        split=split,
+    )
     out = out or Path("runs") / f"eval-{task}-{sweep or decoder}"
     if planning and checkpoints is None:
         from codila.eval.planning_run import shipped_planning
@@ -534,8 +791,11 @@ def bench(
     seed: int = typer.Option(0),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
     markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
-    only: Optional[str] = typer.Option(None, help='Comma-separated label parts: bench only the settings whose label '
-                                                  'contains one, e.g. "B=4 static,dual cache" (DLM K=1 always runs).'),
+    only: Optional[str] = typer.Option(
+        None,
+        help="Comma-separated label parts: bench only the settings whose label "
+        'contains one, e.g. "B=4 static,dual cache" (DLM K=1 always runs).',
+    ),
 ):
     """Decoding speed of every decoder on the same spans, with ratios against the DLM at K=1."""
     check_options(locals())
@@ -547,24 +807,38 @@ def bench(
     sizes = tuple(int(size) for size in batch_sizes.split(",") if size.strip())
     if not sizes or min(sizes) < 1:
         raise CodilaError(f"batch sizes must be positive integers, got {batch_sizes!r}")
-    rows = run_bench(checkpoints or SHIPPED, n, length, seed, scope=_checked_scope(scope),
-                     batch_sizes=sizes, json_path=json_path, repeats=repeats,
-                     only=tuple(part.strip() for part in (only or "").split(",") if part.strip()))
+    rows = run_bench(
+        checkpoints or SHIPPED,
+        n,
+        length,
+        seed,
+        scope=_checked_scope(scope),
+        batch_sizes=sizes,
+        json_path=json_path,
+        repeats=repeats,
+        only=tuple(part.strip() for part in (only or "").split(",") if part.strip()),
+    )
     if markdown is not None:
         markdown.write_text(rows_markdown(rows))
-    Console(width=max(120, Console().width)).print(rows_table(rows, f"decoding speed, {n} spans of {length} tokens, median of {repeats} passes"))
+    Console(width=max(120, Console().width)).print(
+        rows_table(rows, f"decoding speed, {n} spans of {length} tokens, median of {repeats} passes")
+    )
 
 
 @app.command()
 def report(
-    sweep: Optional[str] = typer.Option(None, help="First run (or resume) this sweep on every task with the suite's limits, "
-                                                   "then the AR-loss analysis and the copula check."),
+    sweep: Optional[str] = typer.Option(
+        None,
+        help="First run (or resume) this sweep on every task with the suite's limits, "
+        "then the AR-loss analysis and the copula check.",
+    ),
     runs: Path = typer.Option(Path("runs"), help="Folder of run folders to render."),
     out: Path = typer.Option(Path("runs/report.html"), help="The HTML page to write."),
     limit: Optional[int] = typer.Option(None, help="With --sweep: problems per task instead of the suite's limits."),
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
-    batch_size: Optional[int] = typer.Option(None, help="With --sweep: canvases decoded together (outputs do not change; "
-                                                          "default: the suite's, 8)."),
+    batch_size: Optional[int] = typer.Option(
+        None, help="With --sweep: canvases decoded together (outputs do not change; default: the suite's, 8)."
+    ),
 ):
     """Render every result under runs/ as one self-contained HTML page (tables and plots)."""
     check_options(locals())
@@ -638,8 +912,9 @@ def export(
 # -- serving and tracing (codila.serve, codila.trace) --------------------------------------------------------------
 @app.command("serve")
 def serve_command(
-    checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder: dlm/ and the local ARs a request may name "
-                                                          "(default: the shipped ones)."),
+    checkpoints: Optional[Path] = typer.Option(
+        None, help="Checkpoints folder: dlm/ and the local ARs a request may name (default: the shipped ones)."
+    ),
     dlm: Optional[Path] = typer.Option(None, help="Serve this DLM checkpoint instead of the folder's dlm/."),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (loopback by default)."),
     port: int = typer.Option(8000),
@@ -682,12 +957,16 @@ def bench_serve_command(
 @with_decode_options
 def trace_command(
     prompt: Optional[str] = typer.Argument(None, help="The prompt (the prefix when --suffix is given; - = stdin)."),
-    prompt_file: Optional[Path] = typer.Option(None), suffix: Optional[str] = typer.Option(None, help="Infill before this text."),
+    prompt_file: Optional[Path] = typer.Option(None),
+    suffix: Optional[str] = typer.Option(None, help="Infill before this text."),
     suffix_file: Optional[Path] = typer.Option(None),
     length: int = typer.Option(32, help="Tokens to decode (a multiple of B for codila)."),
     out: Path = typer.Option(Path("runs/trace.html"), help="The HTML page to write."),
     png: Optional[Path] = typer.Option(None, help="The PNG to write (default: --out with .png)."),
-    dlm: Optional[Path] = _DLM, ar: Optional[str] = _AR, decoder: str = _DECODER, conditioning: Optional[str] = _CONDITIONING,
+    dlm: Optional[Path] = _DLM,
+    ar: Optional[str] = _AR,
+    decoder: str = _DECODER,
+    conditioning: Optional[str] = _CONDITIONING,
     seed: int = typer.Option(0),
     decode_options: dict = None,
 ):
@@ -726,8 +1005,10 @@ def main() -> None:
         if os.environ.get("CODILA_TRACEBACK"):
             raise
         first = (str(error).strip().splitlines() or [""])[0][:300]
-        typer.echo(f"error: internal error {type(error).__name__}: {first} (set CODILA_TRACEBACK=1 for the traceback "
-                   "and report it)", err=True)
+        typer.echo(
+            f"error: internal error {type(error).__name__}: {first} (set CODILA_TRACEBACK=1 for the traceback and report it)",
+            err=True,
+        )
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

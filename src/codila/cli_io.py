@@ -48,7 +48,9 @@ def read_jsonl(path: Path, keys: tuple[str, ...]) -> list[dict]:
             raise CodilaError(f'{path}:{number}: expected an object with a "{keys[0]}" string')
         unknown = sorted(set(record) - {*keys, "id"})
         if unknown or any(not isinstance(record.get(key, ""), str) for key in keys):
-            raise CodilaError(f"{path}:{number}: takes only {', '.join(keys)} (strings) and id; got {', '.join(unknown) or 'a non-string'}")
+            raise CodilaError(
+                f"{path}:{number}: takes only {', '.join(keys)} (strings) and id; got {', '.join(unknown) or 'a non-string'}"
+            )
         records.append(record)
     if not records:
         raise CodilaError(f"{path}: no input lines")

@@ -18,9 +18,15 @@ def with_decode_options(command: Callable) -> Callable:
     options = decode_options()
     signature = inspect.signature(command)
     kept = [parameter for parameter in signature.parameters.values() if parameter.name != "decode_options"]
-    added = [inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[option.type],
-                               default=typer.Option(None, *option.flags, help=option.help, show_default=False))
-             for option in options]
+    added = [
+        inspect.Parameter(
+            option.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Optional[option.type],
+            default=typer.Option(None, *option.flags, help=option.help, show_default=False),
+        )
+        for option in options
+    ]
 
     @functools.wraps(command)
     def wrapper(**kwargs):

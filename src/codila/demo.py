@@ -50,22 +50,28 @@ def run_demo(
         for setting in settings:
             run = InfillRun(models, setting, seed).decode(spans, 0, batch_size, lambda: bar.advance(task))
             rows.append(run.row())
-            records += [{"label": rows[-1]["label"], "file": span.file, "start": span.start, **score}
-                        for span, score in zip(spans, run.scores)]
+            records += [
+                {"label": rows[-1]["label"], "file": span.file, "start": span.start, **score}
+                for span, score in zip(spans, run.scores)
+            ]
     if json_path is not None:
         Path(json_path).write_text("".join(json.dumps(row) + "\n" for row in rows))
     if records_path is not None:
         Path(records_path).write_text("".join(json.dumps(record) + "\n" for record in records))
     if record:
-        record_in_manifests(Path(checkpoints), settings, rows, {"n": n, "length": length, "seed": seed, "batch_size": batch_size,
-                                                                 "files": str(files or "stdlib test split")})
+        record_in_manifests(
+            Path(checkpoints),
+            settings,
+            rows,
+            {"n": n, "length": length, "seed": seed, "batch_size": batch_size, "files": str(files or "stdlib test split")},
+        )
     return rows
 
 
 def record_in_manifests(checkpoints: Path, settings: list[DecodeSetting], rows: list[dict], run: dict) -> None:
     """Write the demo's metrics into manifest.json: the DLM's gets every row, each AR's the rows that used it."""
     used = {"dlm": rows}
-    for setting, row in zip(settings, rows[len(rows) - len(settings):]):
+    for setting, row in zip(settings, rows[len(rows) - len(settings) :]):
         if setting.ar is not None:
             used.setdefault(setting.ar, []).append(row)
     for name, its_rows in used.items():

@@ -89,8 +89,10 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
             return Qwen2Tokenizer.from_pretrained(str(path), local_files_only=True)
         except Exception:  # noqa: BLE001 - corrupt JSON, wrong format, ...: all mean a damaged tokenizer
             first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-            raise CodilaError(f"the tokenizer in {path} cannot be read ({first}): restore tokenizer.json and "
-                              "tokenizer_config.json from the checkpoint it came from") from None
+            raise CodilaError(
+                f"the tokenizer in {path} cannot be read ({first}): restore tokenizer.json and "
+                "tokenizer_config.json from the checkpoint it came from"
+            ) from None
 
 
 def token_named(tokenizer: PreTrainedTokenizerFast, token: str | None) -> int | None:

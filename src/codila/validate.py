@@ -27,8 +27,11 @@ def count(minimum: int = 1) -> Rule:
 
 
 def at_least(minimum: float, strict: bool = False, infinite_ok: bool = False) -> Rule:
-    return Rule(f"a finite number {'>' if strict else '>='} {minimum}" if not infinite_ok else f"a number >= {minimum}",
-                (lambda v: v > minimum) if strict else (lambda v: v >= minimum), infinite_ok=infinite_ok)
+    return Rule(
+        f"a finite number {'>' if strict else '>='} {minimum}" if not infinite_ok else f"a number >= {minimum}",
+        (lambda v: v > minimum) if strict else (lambda v: v >= minimum),
+        infinite_ok=infinite_ok,
+    )
 
 
 def share(low_open: bool = False) -> Rule:

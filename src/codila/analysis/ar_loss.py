@@ -25,7 +25,9 @@ MARGINALS = "dlm-marginals"  # the baseline row: cross-entropy of the DLM's own 
 
 
 @torch.no_grad()
-def heldout_losses(dlm: DiffusionLM, ars: dict[str, LocalAR], windows: list[torch.Tensor], generator: torch.Generator) -> dict[str, float]:
+def heldout_losses(
+    dlm: DiffusionLM, ars: dict[str, LocalAR], windows: list[torch.Tensor], generator: torch.Generator
+) -> dict[str, float]:
     """Mean held-out loss per masked token of every AR, and of the marginals alone (`MARGINALS`), on the same
     masked segments of `windows` (batches (N, L))."""
     for name, ar in ars.items():
@@ -53,8 +55,15 @@ def heldout_losses(dlm: DiffusionLM, ars: dict[str, LocalAR], windows: list[torc
     return {name: total / count for name, total in totals.items()}
 
 
-def run_ar_loss_analysis(dlm: DiffusionLM, ars: dict[str, LocalAR], out: str | Path, batches: int = 8, batch_size: int = 16,
-                         files: str | Path | None = None, seed: int = 0) -> list[dict]:
+def run_ar_loss_analysis(
+    dlm: DiffusionLM,
+    ars: dict[str, LocalAR],
+    out: str | Path,
+    batches: int = 8,
+    batch_size: int = 16,
+    files: str | Path | None = None,
+    seed: int = 0,
+) -> list[dict]:
     """Score the ARs on validation windows (or every file of `files`); writes ar_loss.jsonl, notes.md, ar_loss.png."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -63,19 +72,44 @@ def run_ar_loss_analysis(dlm: DiffusionLM, ars: dict[str, LocalAR], out: str | P
     generator = torch.Generator().manual_seed(seed)
     windows = [sampler.sample(batch_size, generator) for _ in range(batches)]
     losses = heldout_losses(dlm, ars, windows, generator)
-    rows = [{"ar": name, "block_size": ar.block_size, "conditioning": ar.conditioning, "framed": ar.framed,
-             "heldout_loss": losses[name], "tokens": batches * batch_size * window} for name, ar in ars.items()]
-    baseline = {"ar": MARGINALS, "block_size": None, "conditioning": None, "framed": None, "heldout_loss": losses[MARGINALS],
-                "tokens": batches * batch_size * window}
+    rows = [
+        {
+            "ar": name,
+            "block_size": ar.block_size,
+            "conditioning": ar.conditioning,
+            "framed": ar.framed,
+            "heldout_loss": losses[name],
+            "tokens": batches * batch_size * window,
+        }
+        for name, ar in ars.items()
+    ]
+    baseline = {
+        "ar": MARGINALS,
+        "block_size": None,
+        "conditioning": None,
+        "framed": None,
+        "heldout_loss": losses[MARGINALS],
+        "tokens": batches * batch_size * window,
+    }
     (out / "ar_loss.jsonl").write_text("".join(json.dumps(row) + "\n" for row in [baseline, *rows]))
-    lines = [f"Held-out AR loss (nats per masked token) on {batches * batch_size} validation windows of {window} tokens,",
-             f"aligned {SEGMENT}-token segments masked with t ~ U(0.2, 0.8); every AR scored on the same tokens.", "",
-             "| AR | B | conditioning | <think> frame | held-out loss |", "|---|---|---|---|---|"]
-    lines += [f"| {r['ar']} | {r['block_size']} | {r['conditioning']} | {'yes' if r['framed'] else 'no'} | {r['heldout_loss']:.4f} |"
-              for r in rows]
+    lines = [
+        f"Held-out AR loss (nats per masked token) on {batches * batch_size} validation windows of {window} tokens,",
+        f"aligned {SEGMENT}-token segments masked with t ~ U(0.2, 0.8); every AR scored on the same tokens.",
+        "",
+        "| AR | B | conditioning | <think> frame | held-out loss |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['ar']} | {r['block_size']} | {r['conditioning']} | {'yes' if r['framed'] else 'no'} | {r['heldout_loss']:.4f} |"
+        for r in rows
+    ]
     lines += [f"| {MARGINALS} (no AR: each token scored by its own marginal) | - | - | - | {baseline['heldout_loss']:.4f} |"]
     (out / "notes.md").write_text("\n".join(lines) + "\n")
-    grouped_bars({"held-out loss": [r["heldout_loss"] for r in [*rows, baseline]]}, [r["ar"] for r in [*rows, baseline]],
-                 "nats per masked token",
-                 f"AR loss on {SEGMENT}-token masked segments", out / "ar_loss.png")
+    grouped_bars(
+        {"held-out loss": [r["heldout_loss"] for r in [*rows, baseline]]},
+        [r["ar"] for r in [*rows, baseline]],
+        "nats per masked token",
+        f"AR loss on {SEGMENT}-token masked segments",
+        out / "ar_loss.png",
+    )
     return [*rows, baseline]

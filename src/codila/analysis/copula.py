@@ -120,9 +120,15 @@ def run_copula_check(out: str | Path, samples: int = 1000, steps: int = 600, har
     dlm, ars = _train_models(joints, out, steps, seed)
     ids, tokens = dlm.tokenizer.convert_tokens_to_ids, dlm.tokenizer.convert_ids_to_tokens
     decoders = {
-        "DLM parallel (K=2)": lambda canvas, g: get_decoder("dlm").decode(dlm, None, canvas, DlmDecodeConfig(tokens_per_step=2, temperature=1.0), g),
-        "CoDiLA top-1": lambda canvas, g: get_decoder("codila").decode(dlm, ars["top1"], canvas, CodilaDecodeConfig(temperature=1.0, top_p=1.0), g),
-        "CoDiLA soft": lambda canvas, g: get_decoder("codila").decode(dlm, ars["soft"], canvas, CodilaDecodeConfig(temperature=1.0, top_p=1.0), g),
+        "DLM parallel (K=2)": lambda canvas, g: get_decoder("dlm").decode(
+            dlm, None, canvas, DlmDecodeConfig(tokens_per_step=2, temperature=1.0), g
+        ),
+        "CoDiLA top-1": lambda canvas, g: get_decoder("codila").decode(
+            dlm, ars["top1"], canvas, CodilaDecodeConfig(temperature=1.0, top_p=1.0), g
+        ),
+        "CoDiLA soft": lambda canvas, g: get_decoder("codila").decode(
+            dlm, ars["soft"], canvas, CodilaDecodeConfig(temperature=1.0, top_p=1.0), g
+        ),
     }
     rows = []
     for name, joint in joints.items():
@@ -157,11 +163,20 @@ def write_summary(rows: list[dict], out: Path) -> None:
     decoders = list(dict.fromkeys(row["decoder"] for row in rows))
     joints = list(dict.fromkeys(row["joint"] for row in rows))
     tv = {(row["joint"], row["decoder"]): row["tv"] for row in rows}
-    lines = ["Copula check: total-variation distance between decoded blocks and the true joint (lower is better).",
-             f"{rows[0]['samples']} decoded blocks per joint and decoder.", "",
-             "| joint | " + " | ".join(decoders) + " |", "|---|" + "---|" * len(decoders)]
+    lines = [
+        "Copula check: total-variation distance between decoded blocks and the true joint (lower is better).",
+        f"{rows[0]['samples']} decoded blocks per joint and decoder.",
+        "",
+        "| joint | " + " | ".join(decoders) + " |",
+        "|---|" + "---|" * len(decoders),
+    ]
     lines += [f"| {joint} | " + " | ".join(f"{tv[joint, d]:.3f}" for d in decoders) + " |" for joint in joints]
     lines.append("| mean | " + " | ".join(f"{mean_tv(rows, d):.3f}" for d in decoders) + " |")
     (out / "notes.md").write_text("\n".join(lines) + "\n")
-    grouped_bars({d: [tv[j, d] for j in joints] for d in decoders}, joints, "TV distance to the true joint",
-                 "copula check (lower is better)", out / "copula.png")
+    grouped_bars(
+        {d: [tv[j, d] for j in joints] for d in decoders},
+        joints,
+        "TV distance to the true joint",
+        "copula check (lower is better)",
+        out / "copula.png",
+    )

@@ -109,8 +109,9 @@ def package_versions(packages: list[str]) -> dict[str, str]:
     return versions
 
 
-def training_corpus(root: str | Path | None, extra_packages: list[str] | None
-                    ) -> tuple[list[SourceFile], list[SourceFile], list[SourceFile], dict]:
+def training_corpus(
+    root: str | Path | None, extra_packages: list[str] | None
+) -> tuple[list[SourceFile], list[SourceFile], list[SourceFile], dict]:
     """(train files, extra files, validation files, the manifest's data record) of a training run: the train split
     of `root` (default: the stdlib), every file of `extra_packages`; validation is always `root`'s own split."""
     train, validation, extra = load_files(root, "train"), load_files(root, "validation"), []

@@ -72,8 +72,9 @@ class VerbatimIndex:
         return text in self.blob
 
 
-def split_heldout(validation_pool: list[SourceFile], test_pool: list[SourceFile], training: list[SourceFile],
-                  threshold: float = NEAR_DUPLICATE) -> tuple[list[SourceFile], list[SourceFile], dict]:
+def split_heldout(
+    validation_pool: list[SourceFile], test_pool: list[SourceFile], training: list[SourceFile], threshold: float = NEAR_DUPLICATE
+) -> tuple[list[SourceFile], list[SourceFile], dict]:
     """(validation files, test files, what was left out and why). Files near-duplicating training files are left
     out; the rest fall into near-duplicate groups; a group with any file of the validation pool is validation
     (files whose windows chose checkpoints never reach the test split), the others are test."""
@@ -84,8 +85,11 @@ def split_heldout(validation_pool: list[SourceFile], test_pool: list[SourceFile]
     to_validation = {path for group in groups if validation_paths & set(group) for path in group}
     validation = [f for f in kept if f.relative_path in to_validation]
     test = [f for f in kept if f.relative_path not in to_validation]
-    report = {"near_duplicates_of_training": {path: round(share, 3) for path, share in sorted(leaks.items())},
-              "groups": [group for group in groups if len(group) > 1], "threshold": threshold}
+    report = {
+        "near_duplicates_of_training": {path: round(share, 3) for path, share in sorted(leaks.items())},
+        "groups": [group for group in groups if len(group) > 1],
+        "threshold": threshold,
+    }
     return validation, test, report
 
 
@@ -97,8 +101,9 @@ def vocabulary_hash(tokenizer: PreTrainedTokenizerFast) -> str:
     return hashlib.sha256(json.dumps(sorted(tokenizer.get_vocab().items())).encode()).hexdigest()[:16]
 
 
-def heldout_spans(split: str, tokenizer: PreTrainedTokenizerFast, n: int, root: str | Path | None = None,
-                  path: str | Path | None = None) -> list[InfillSpan]:
+def heldout_spans(
+    split: str, tokenizer: PreTrainedTokenizerFast, n: int, root: str | Path | None = None, path: str | Path | None = None
+) -> list[InfillSpan]:
     """The first `n` shipped spans of `split` ("validation" or "test") over the stdlib files in `root` (default:
     this interpreter's). Refuses when a file changed (another Python version) or the tokenizer differs."""
     spec = json.loads(Path(path or data_file(*SPANS_FILE)).read_text())
@@ -114,22 +119,35 @@ def heldout_spans(split: str, tokenizer: PreTrainedTokenizerFast, n: int, root: 
     spans = []
     for record in records[:n]:
         if record["file"] not in encoded:
-            text = (root / record["file"]).read_text(encoding="utf-8", errors="replace") if (root / record["file"]).is_file() else ""
+            text = (
+                (root / record["file"]).read_text(encoding="utf-8", errors="replace") if (root / record["file"]).is_file() else ""
+            )
             if hashlib.sha256(text.encode()).hexdigest() != record["sha256"]:
-                raise CodilaError(f"{root / record['file']} is not the file the shipped spans were cut from "
-                                  f"(Python {spec['python']}): use --files DIR")
+                raise CodilaError(
+                    f"{root / record['file']} is not the file the shipped spans were cut from "
+                    f"(Python {spec['python']}): use --files DIR"
+                )
             encoded[record["file"]] = tuple(tokenizer(text, add_special_tokens=False)["input_ids"])
         spans.append(InfillSpan(record["file"], encoded[record["file"]], record["start"], spec["length"], spec["context"]))
     return spans
 
 
-def evaluation_spans(tokenizer: PreTrainedTokenizerFast, n: int, length: int, context: int, files: str | Path | None = None,
-                     split: str | None = None, seed: int = 0) -> list[InfillSpan]:
+def evaluation_spans(
+    tokenizer: PreTrainedTokenizerFast,
+    n: int,
+    length: int,
+    context: int,
+    files: str | Path | None = None,
+    split: str | None = None,
+    seed: int = 0,
+) -> list[InfillSpan]:
     """What the demo and `code-infill` score: the shipped held-out spans of `split` (default test), or `n` spans cut
     from every file of `files` (`split` of them if given), at most SPAN_SHARE_CAP of them from one file."""
     if files is None:
         if length != SHIPPED_SPAN_LENGTH:
-            raise CodilaError(f"the shipped held-out spans are {SHIPPED_SPAN_LENGTH} tokens long: use --files DIR for length {length}")
+            raise CodilaError(
+                f"the shipped held-out spans are {SHIPPED_SPAN_LENGTH} tokens long: use --files DIR for length {length}"
+            )
         return heldout_spans(split or "test", tokenizer, n)
     cap = max(1, math.floor(SPAN_SHARE_CAP * n))
     return sample_spans(load_files(files, split or "all"), tokenizer, n, length, context, seed, max_per_file=cap)

@@ -39,11 +39,15 @@ def read_examples(path: str | Path) -> list[dict]:
             example = json.loads(line)
         except json.JSONDecodeError as error:
             raise CodilaError(f"{path}:{number}: not JSON ({error.msg})") from None
-        ok_pair = isinstance(example, dict) and isinstance(example.get("prompt"), str) and isinstance(example.get("response"), str)
+        ok_pair = (
+            isinstance(example, dict) and isinstance(example.get("prompt"), str) and isinstance(example.get("response"), str)
+        )
         messages = example.get("messages") if isinstance(example, dict) else None
-        ok_chat = isinstance(messages, list) and len(messages) >= 2 and all(isinstance(m, dict) and "content" in m for m in messages)
+        ok_chat = (
+            isinstance(messages, list) and len(messages) >= 2 and all(isinstance(m, dict) and "content" in m for m in messages)
+        )
         if not (ok_pair or ok_chat):
-            raise CodilaError(f"{path}:{number}: give \"prompt\" and \"response\" strings, or \"messages\" (two or more)")
+            raise CodilaError(f'{path}:{number}: give "prompt" and "response" strings, or "messages" (two or more)')
         examples.append(example)
     if not examples:
         raise CodilaError(f"{path} holds no examples")
@@ -73,7 +77,7 @@ class ResponseSampler:
             response_ids = tokenizer(response, add_special_tokens=False)["input_ids"] + [eos_id]
             keep = min(len(prompt_ids), length - block_size)  # at least one response block
             keep -= keep % block_size
-            prompt_ids = prompt_ids[len(prompt_ids) - keep:]
+            prompt_ids = prompt_ids[len(prompt_ids) - keep :]
             ids = (prompt_ids + response_ids)[:length]
             rows.append(ids + [eos_id] * (length - len(ids)))
             regions.append(torch.arange(length // block_size) >= keep // block_size)

@@ -39,8 +39,14 @@ class InfillSpan:
 
 
 def sample_spans(
-    files: list[SourceFile], tokenizer: PreTrainedTokenizerFast, n: int, length: int, context: int, seed: int,
-    max_per_file: int | None = None, accept: Callable[[InfillSpan], bool] | None = None,
+    files: list[SourceFile],
+    tokenizer: PreTrainedTokenizerFast,
+    n: int,
+    length: int,
+    context: int,
+    seed: int,
+    max_per_file: int | None = None,
+    accept: Callable[[InfillSpan], bool] | None = None,
 ) -> list[InfillSpan]:
     """`n` spans of `length` tokens with `context` tokens on each side: a file with probability proportional to
     its length, then a uniform start. At most `max_per_file` spans per file (None: no cap); spans `accept` turns
@@ -54,8 +60,10 @@ def sample_spans(
     spans, counts, draws = [], [0] * len(usable), 0
     while len(spans) < n:
         if not bool(weights.any()) or draws >= 100 * n:
-            raise CodilaError(f"only {len(spans)} of {n} spans of {length} tokens fit these {len(usable)} usable files "
-                              f"(at most {max_per_file} per file): ask for fewer or give more files")
+            raise CodilaError(
+                f"only {len(spans)} of {n} spans of {length} tokens fit these {len(usable)} usable files "
+                f"(at most {max_per_file} per file): ask for fewer or give more files"
+            )
         draws += 1
         index = int(torch.multinomial(weights, 1, generator=generator))
         file, ids = usable[index]

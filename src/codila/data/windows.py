@@ -16,8 +16,15 @@ class WindowSampler:
     `extra` files join the pool; with `extra_share` set, a window comes from them with that probability (else
     every file weighs its length)."""
 
-    def __init__(self, files: list[SourceFile], tokenizer: PreTrainedTokenizerFast, length: int, eos_id: int,
-                 extra: list[SourceFile] = (), extra_share: float | None = None):
+    def __init__(
+        self,
+        files: list[SourceFile],
+        tokenizer: PreTrainedTokenizerFast,
+        length: int,
+        eos_id: int,
+        extra: list[SourceFile] = (),
+        extra_share: float | None = None,
+    ):
         if not files:
             raise CodilaError("no files to sample training windows from")
         if extra_share is not None and not (0 <= extra_share < 1 and extra):

@@ -36,7 +36,9 @@ class Canvas:
         return cls._build(prefix_ids, length, suffix_ids, mask_id, max_length, stop_at_eos=False)
 
     @classmethod
-    def _build(cls, before: list[int], length: int, after: list[int], mask_id: int, max_length: int, stop_at_eos: bool) -> "Canvas":
+    def _build(
+        cls, before: list[int], length: int, after: list[int], mask_id: int, max_length: int, stop_at_eos: bool
+    ) -> "Canvas":
         if length < 1:
             raise CodilaError(f"the number of tokens to decode must be >= 1, got {length}")
         total = len(before) + length + len(after)
@@ -86,5 +88,6 @@ class Canvas:
 
     def copy(self, device: torch.device | str | None = None) -> "Canvas":
         """A copy (on `device`, default: where this one is)."""
-        return Canvas(self.ids.to(device or self.ids.device, copy=True), self.start, self.end, self.mask_id, self.stop_at_eos,
-                      self.observer)
+        return Canvas(
+            self.ids.to(device or self.ids.device, copy=True), self.start, self.end, self.mask_id, self.stop_at_eos, self.observer
+        )

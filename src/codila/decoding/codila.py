@@ -57,13 +57,16 @@ class CodilaDecodeConfig:
     tokens_per_step: int = option(1, "verify mode's K: positions committed per step", "--k", "--tokens-per-step")
     verify_penalty: float = option(1.0, "verify mode: certainty subtracted where the AR disagrees with the DLM")
     verify_selection: str = option("confidence", "verify mode's certainty schedule: confidence, entropy or margin")
-    choice: str = option("ar-entropy", "static mode's block rule: ar-entropy (lowest mean AR entropy, the paper) or "
-                                       "dlm-confidence (highest mean DLM top-1 probability)")
+    choice: str = option(
+        "ar-entropy",
+        "static mode's block rule: ar-entropy (lowest mean AR entropy, the paper) or "
+        "dlm-confidence (highest mean DLM top-1 probability)",
+    )
     semi_ar_block: int = option(0, WINDOW_HELP)
     cache: str = option("none", CACHE_HELP)
 
     def label(self, ar) -> str:
-        """"CoDiLA B=4 static soft scope=10", plus tau (dynamic) or K (verify) and what differs from the defaults."""
+        """ "CoDiLA B=4 static soft scope=10", plus tau (dynamic) or K (verify) and what differs from the defaults."""
         extra = f" tau={self.tau}" if self.mode == "dynamic" else f" K={self.tokens_per_step}" if self.mode == "verify" else ""
         if self.mode == "verify":
             extra += f" penalty={self.verify_penalty}"
@@ -73,16 +76,24 @@ class CodilaDecodeConfig:
         return f"CoDiLA B={ar.block_size} {self.mode} {ar.conditioning}{extra}{window_label(self)}"
 
     def columns(self) -> dict:
-        return {"k": self.tokens_per_step if self.mode == "verify" else None, "mode": self.mode, "scope": self.scope,
-                "tau": self.tau if self.mode == "dynamic" else None}
+        return {
+            "k": self.tokens_per_step if self.mode == "verify" else None,
+            "mode": self.mode,
+            "scope": self.scope,
+            "tau": self.tau if self.mode == "dynamic" else None,
+        }
 
     @classmethod
     def examples(cls) -> list[CodilaDecodeConfig]:
         """Every mode, block rule, window and cache: the contract tests run each."""
-        return [*(cls(mode=mode, tau=3.0, tokens_per_step=2, scope=10) for mode in MODES), cls(scope=1, temperature=1.0, top_p=0.9),
-                cls(choice="dlm-confidence", scope=10), cls(semi_ar_block=8, cache="dual"),
-                cls(mode="verify", tokens_per_step=3, verify_penalty=0.5, verify_selection="margin"),
-                cls(mode="dynamic", tau=3.0, scope=2, semi_ar_block=4, cache="prefix", temperature=0.7)]
+        return [
+            *(cls(mode=mode, tau=3.0, tokens_per_step=2, scope=10) for mode in MODES),
+            cls(scope=1, temperature=1.0, top_p=0.9),
+            cls(choice="dlm-confidence", scope=10),
+            cls(semi_ar_block=8, cache="dual"),
+            cls(mode="verify", tokens_per_step=3, verify_penalty=0.5, verify_selection="margin"),
+            cls(mode="dynamic", tau=3.0, scope=2, semi_ar_block=4, cache="prefix", temperature=0.7),
+        ]
 
     def __post_init__(self) -> None:
         check_options(asdict(self))  # finite, in range (codila.validate)
@@ -151,8 +162,13 @@ def _commit_verify(log: CommitLog, marginals, blocks, tokens, entropies, config,
 _COMMIT = {"static": _commit_static, "dynamic": _commit_dynamic, "verify": _commit_verify}
 
 
-def _ar_commit(ar: LocalAR, logs: list[CommitLog], offers: list[tuple[torch.Tensor, torch.Tensor]], config: CodilaDecodeConfig,
-               generators: list[torch.Generator]) -> None:
+def _ar_commit(
+    ar: LocalAR,
+    logs: list[CommitLog],
+    offers: list[tuple[torch.Tensor, torch.Tensor]],
+    config: CodilaDecodeConfig,
+    generators: list[torch.Generator],
+) -> None:
     """The AR decodes the offered blocks (C_i, B) with their marginals (C_i, B, V) of every canvas as one batch
     (committed tokens forced, each canvas sampling with its own generator); then each canvas's mode rule commits."""
     ids = torch.cat([log.canvas.ids[open_blocks] for log, (open_blocks, _) in zip(logs, offers)])
@@ -161,7 +177,9 @@ def _ar_commit(ar: LocalAR, logs: list[CommitLog], offers: list[tuple[torch.Tens
     sampling = (0.0, 1.0) if config.mode == "verify" else (config.temperature, config.top_p)  # verify: greedy judge
     # entropies choose among several blocks (static) or end a prefix (dynamic); one static candidate needs none
     with_entropy = config.mode == "dynamic" or (config.mode == "static" and config.choice == "ar-entropy" and max(sizes) > 1)
-    tokens, entropies = ar.decode(torch.cat([m for _, m in offers]), list(zip(generators, sizes)), *sampling, forced, with_entropy)
+    tokens, entropies = ar.decode(
+        torch.cat([m for _, m in offers]), list(zip(generators, sizes)), *sampling, forced, with_entropy
+    )
     for log, (open_blocks, block_marginals), block_tokens, block_entropies, generator in zip(
         logs, offers, tokens.split(sizes), entropies.split(sizes), generators
     ):
@@ -176,8 +194,9 @@ def _offered_blocks(canvas: Canvas, blocks: torch.Tensor, window: tuple[int, int
     return open_blocks[open_blocks[:, 0] < window[1]][:scope]
 
 
-def decode_codila_batch(dlm: DiffusionLM, ar: LocalAR, canvases: list[Canvas], config: CodilaDecodeConfig,
-                        generators: list[torch.Generator]) -> list[DecodeResult]:
+def decode_codila_batch(
+    dlm: DiffusionLM, ar: LocalAR, canvases: list[Canvas], config: CodilaDecodeConfig, generators: list[torch.Generator]
+) -> list[DecodeResult]:
     """Decode canvases with CoDiLA (arXiv 2603.20216), every canvas sampling with its own generator.
 
     dlm: the masked diffusion LM that drafts marginals. ar: the local AR (its block size B). canvases: what to fill

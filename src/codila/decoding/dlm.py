@@ -29,15 +29,18 @@ class DlmDecodeConfig:
     """The DLM-only baseline's options (each field's help is its CLI `--help`)."""
 
     tokens_per_step: int = option(1, "K: positions committed per DLM forward", "--k", "--tokens-per-step")
-    selection: str = option("entropy", "which positions go first: entropy (lowest; the paper's baseline), confidence "
-                                       "(highest top-1 probability) or margin (top-1 minus top-2)")
+    selection: str = option(
+        "entropy",
+        "which positions go first: entropy (lowest; the paper's baseline), confidence "
+        "(highest top-1 probability) or margin (top-1 minus top-2)",
+    )
     temperature: float = option(0.0, "sampling temperature of the committed tokens (0 = the argmax)")
     top_p: float = option(1.0, "nucleus sampling mass")
     semi_ar_block: int = option(0, WINDOW_HELP)
     cache: str = option("none", CACHE_HELP)
 
     def label(self, ar=None) -> str:
-        """"DLM K=1", plus what differs from the paper's baseline: selection, semi-AR windows, cache."""
+        """ "DLM K=1", plus what differs from the paper's baseline: selection, semi-AR windows, cache."""
         label = f"DLM K={self.tokens_per_step}"
         if self.selection != DlmDecodeConfig.selection:
             label += f" {self.selection}"
@@ -52,9 +55,13 @@ class DlmDecodeConfig:
     @classmethod
     def examples(cls) -> list[DlmDecodeConfig]:
         """Settings that exercise every branch: the contract tests run each."""
-        return [cls(), cls(tokens_per_step=3, selection="confidence", temperature=1.0, top_p=0.9),
-                cls(tokens_per_step=2, selection="margin", semi_ar_block=4), cls(tokens_per_step=2, semi_ar_block=8, cache="prefix"),
-                cls(semi_ar_block=4, cache="dual", temperature=0.7)]
+        return [
+            cls(),
+            cls(tokens_per_step=3, selection="confidence", temperature=1.0, top_p=0.9),
+            cls(tokens_per_step=2, selection="margin", semi_ar_block=4),
+            cls(tokens_per_step=2, semi_ar_block=8, cache="prefix"),
+            cls(semi_ar_block=4, cache="dual", temperature=0.7),
+        ]
 
     def __post_init__(self) -> None:
         check_options(asdict(self))  # finite, in range (codila.validate)
@@ -73,9 +80,18 @@ def certainty(logits: torch.Tensor, selection: str) -> torch.Tensor:
     raise CodilaError(f"unknown selection {selection!r}; choose one of {', '.join(SELECTIONS)}")
 
 
-def decode_most_certain(dlm: DiffusionLM, canvases: list[Canvas], generators: list[torch.Generator], *, selection: str,
-                        count: Callable[[torch.Tensor], int], temperature: float, top_p: float, semi_ar_block: int,
-                        cache: str) -> list[DecodeResult]:
+def decode_most_certain(
+    dlm: DiffusionLM,
+    canvases: list[Canvas],
+    generators: list[torch.Generator],
+    *,
+    selection: str,
+    count: Callable[[torch.Tensor], int],
+    temperature: float,
+    top_p: float,
+    semi_ar_block: int,
+    cache: str,
+) -> list[DecodeResult]:
     """The DLM decoding loop shared by the confidence-ranked decoders; every canvas decodes with its own generator.
 
     dlm: the masked diffusion LM. canvases: what to fill (not modified). generators: one per canvas.
@@ -105,11 +121,20 @@ def decode_most_certain(dlm: DiffusionLM, canvases: list[Canvas], generators: li
     return [log.finish(forwards[row], 0, seconds=share) for row, log in enumerate(logs)]
 
 
-def decode_dlm_batch(dlm: DiffusionLM, ar, canvases: list[Canvas], config: DlmDecodeConfig,
-                     generators: list[torch.Generator]) -> list[DecodeResult]:
+def decode_dlm_batch(
+    dlm: DiffusionLM, ar, canvases: list[Canvas], config: DlmDecodeConfig, generators: list[torch.Generator]
+) -> list[DecodeResult]:
     """Decode with the DLM alone: K most certain masked positions per step (`decode_most_certain`)."""
     if config.tokens_per_step < 1:
         raise CodilaError(f"tokens per step must be >= 1, got {config.tokens_per_step}")
-    return decode_most_certain(dlm, canvases, generators, selection=config.selection,
-                               count=lambda scores: min(config.tokens_per_step, len(scores)), temperature=config.temperature,
-                               top_p=config.top_p, semi_ar_block=config.semi_ar_block, cache=config.cache)
+    return decode_most_certain(
+        dlm,
+        canvases,
+        generators,
+        selection=config.selection,
+        count=lambda scores: min(config.tokens_per_step, len(scores)),
+        temperature=config.temperature,
+        top_p=config.top_p,
+        semi_ar_block=config.semi_ar_block,
+        cache=config.cache,
+    )

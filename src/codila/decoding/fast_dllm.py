@@ -44,11 +44,19 @@ class FastDllmConfig:
         check_options(asdict(self))  # finite, in range (codila.validate)
 
 
-def decode_fast_dllm_batch(dlm: DiffusionLM, ar, canvases: list[Canvas], config: FastDllmConfig,
-                           generators: list[torch.Generator]) -> list[DecodeResult]:
+def decode_fast_dllm_batch(
+    dlm: DiffusionLM, ar, canvases: list[Canvas], config: FastDllmConfig, generators: list[torch.Generator]
+) -> list[DecodeResult]:
     if not 0 <= config.threshold <= 1:
         raise CodilaError(f"the confidence threshold is a probability in [0, 1], got {config.threshold}")
-    return decode_most_certain(dlm, canvases, generators, selection="confidence",
-                               count=lambda scores: max(1, int((scores >= config.threshold).sum())),
-                               temperature=config.temperature, top_p=config.top_p, semi_ar_block=config.semi_ar_block,
-                               cache=config.cache)
+    return decode_most_certain(
+        dlm,
+        canvases,
+        generators,
+        selection="confidence",
+        count=lambda scores: max(1, int((scores >= config.threshold).sum())),
+        temperature=config.temperature,
+        top_p=config.top_p,
+        semi_ar_block=config.semi_ar_block,
+        cache=config.cache,
+    )

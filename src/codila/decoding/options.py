@@ -13,11 +13,13 @@ def option(default: Any, help: str, *flags: str) -> Any:
 
 
 def window_label(config) -> str:
-    """" semi-AR n" and " prefix cache" / " dual cache" where a config uses them."""
+    """ " semi-AR n" and " prefix cache" / " dual cache" where a config uses them."""
     label = f" semi-AR {config.semi_ar_block}" if config.semi_ar_block else ""
     return label + (f" {config.cache} cache" if config.cache != "none" else "")
 
 
-WINDOW_HELP = ("semi-autoregressive windows: 0 = commit anywhere in the region; n > 0 = in the first unfinished window of n "
-               "positions, windows left to right (LLaDA; codila: a multiple of B)")
+WINDOW_HELP = (
+    "semi-autoregressive windows: 0 = commit anywhere in the region; n > 0 = in the first unfinished window of n "
+    "positions, windows left to right (LLaDA; codila: a multiple of B)"
+)
 CACHE_HELP = "none, or Fast-dLLM's approximate DLM KV cache: prefix or dual (needs --semi-ar-block)"

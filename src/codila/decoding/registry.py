@@ -41,8 +41,16 @@ def register(spec: DecoderSpec) -> DecoderSpec:
 
 
 register(DecoderSpec("dlm", DlmDecodeConfig, decode_dlm_batch, False, "DLM alone: K tokens per forward, most certain first"))
-register(DecoderSpec("fast-dllm", FastDllmConfig, decode_fast_dllm_batch, False, "DLM alone: every position above a threshold (Fast-dLLM)"))
-register(DecoderSpec("codila", CodilaDecodeConfig, decode_codila_batch, True, "DLM + local AR over blocks of B (static, dynamic, verify)"))
+register(
+    DecoderSpec(
+        "fast-dllm", FastDllmConfig, decode_fast_dllm_batch, False, "DLM alone: every position above a threshold (Fast-dLLM)"
+    )
+)
+register(
+    DecoderSpec(
+        "codila", CodilaDecodeConfig, decode_codila_batch, True, "DLM + local AR over blocks of B (static, dynamic, verify)"
+    )
+)
 
 
 def get_decoder(name: str) -> DecoderSpec:

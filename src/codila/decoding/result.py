@@ -41,8 +41,14 @@ class StepObserver(Protocol):
     """An optional watcher of one canvas's decoding (a trace, a stream), set as `Canvas.observer`. Decoders call it only
     when it is set, so an unobserved decoding pays nothing. It must only read what it is given."""
 
-    def considered(self, step: int, positions: torch.Tensor, marginals: torch.Tensor, ar_tokens: torch.Tensor | None,
-                   ar_entropies: torch.Tensor | None) -> None:
+    def considered(
+        self,
+        step: int,
+        positions: torch.Tensor,
+        marginals: torch.Tensor,
+        ar_tokens: torch.Tensor | None,
+        ar_entropies: torch.Tensor | None,
+    ) -> None:
         """Before a commit: the candidate positions (C, B) (or (C,) for the DLM alone), the DLM's marginals there
         (..., V), and the local AR's tokens and entropies (C, B) when an AR decoded them (NaN entropies: not computed)."""
 
@@ -77,7 +83,9 @@ class CommitLog:
         count = len(positions)
         if self.canvas.stop_at_eos and bool((tokens == self.eos_id).any()):
             first_eos = int(positions[tokens == self.eos_id].min())
-            after = torch.nonzero(self.canvas.masked() & (torch.arange(len(self.canvas.ids), device=self.canvas.ids.device) > first_eos)).flatten()
+            after = torch.nonzero(
+                self.canvas.masked() & (torch.arange(len(self.canvas.ids), device=self.canvas.ids.device) > first_eos)
+            ).flatten()
             self.canvas.ids[after] = self.eos_id
             self.commit_step[after] = step
             count += len(after)
@@ -92,5 +100,14 @@ class CommitLog:
     def finish(self, dlm_forwards: int, ar_steps: int, ar_seconds: float = 0.0, seconds: float | None = None) -> DecodeResult:
         """`seconds` defaults to the time since this log began; a batch passes each canvas its share of the batch's."""
         elapsed = time.perf_counter() - self.started if seconds is None else seconds
-        return DecodeResult(self.canvas.ids.clone(), self.canvas.start, self.canvas.end, dlm_forwards, ar_steps,
-                            self.tokens_per_step, self.commit_step, elapsed, ar_seconds)
+        return DecodeResult(
+            self.canvas.ids.clone(),
+            self.canvas.start,
+            self.canvas.end,
+            dlm_forwards,
+            ar_steps,
+            self.tokens_per_step,
+            self.commit_step,
+            elapsed,
+            ar_seconds,
+        )

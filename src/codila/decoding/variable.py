@@ -18,12 +18,15 @@ from codila.models.dlm import DiffusionLM
 from codila.sampling import rank_first, sample_top_p
 
 
-def decode_variable_infill(dlm: DiffusionLM, canvas: Canvas, config: DlmDecodeConfig, generator: torch.Generator,
-                           max_span: int) -> DecodeResult:
+def decode_variable_infill(
+    dlm: DiffusionLM, canvas: Canvas, config: DlmDecodeConfig, generator: torch.Generator, max_span: int
+) -> DecodeResult:
     if dlm.expand_id is None:
         raise CodilaError("variable-length infilling needs a DLM with an expand token (a DreamOn model): drop --variable-length")
     if config.tokens_per_step < 1 or max_span < canvas.length:
-        raise CodilaError(f"tokens per step must be >= 1 and the span cap ({max_span}) at least the initial length ({canvas.length})")
+        raise CodilaError(
+            f"tokens per step must be >= 1 and the span cap ({max_span}) at least the initial length ({canvas.length})"
+        )
     started, forwards, tokens_per_step = time.perf_counter(), 0, []
     ids, start, end, mask = canvas.ids.to(dlm.device), canvas.start, canvas.end, canvas.mask_id
     committed = torch.full_like(ids, -1)
@@ -41,12 +44,12 @@ def decode_variable_infill(dlm: DiffusionLM, canvas: Canvas, config: DlmDecodeCo
         for offset, token in sorted(zip(chosen.tolist(), tokens.tolist()), reverse=True):  # right to left: offsets stay valid
             position = start + offset
             if token == dlm.expand_id:
-                ids = torch.cat([ids[:position], ids.new_tensor([mask, mask]), ids[position + 1:]])
-                committed = torch.cat([committed[:position], committed.new_tensor([-1, -1]), committed[position + 1:]])
+                ids = torch.cat([ids[:position], ids.new_tensor([mask, mask]), ids[position + 1 :]])
+                committed = torch.cat([committed[:position], committed.new_tensor([-1, -1]), committed[position + 1 :]])
                 end += 1
             elif token == dlm.special.eos_id:
-                ids = torch.cat([ids[:position], ids[position + 1:]])
-                committed = torch.cat([committed[:position], committed[position + 1:]])
+                ids = torch.cat([ids[:position], ids[position + 1 :]])
+                committed = torch.cat([committed[:position], committed[position + 1 :]])
                 end -= 1
             else:
                 ids[position], committed[position] = token, step

@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 
 
-def masked_diffusion_loss(masked_logits: torch.Tensor, targets: torch.Tensor, masked: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+def masked_diffusion_loss(
+    masked_logits: torch.Tensor, targets: torch.Tensor, masked: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
     """The masked-diffusion NELBO estimate: cross-entropy on masked tokens weighted by 1/t, per token.
 
     masked_logits (M, V): the logits of the masked positions only, in row-major order (`logits[masked]`);

@@ -26,8 +26,14 @@ class InfillRun:
         self.files: list[str] = []
         self.tally = DecodeTally()
 
-    def decode(self, spans: list[InfillSpan], first_index: int = 0, batch_size: int = 1, advance: Callable[[], None] = lambda: None,
-               record: Record = lambda fields: None) -> InfillRun:
+    def decode(
+        self,
+        spans: list[InfillSpan],
+        first_index: int = 0,
+        batch_size: int = 1,
+        advance: Callable[[], None] = lambda: None,
+        record: Record = lambda fields: None,
+    ) -> InfillRun:
         """Decode `spans`, `batch_size` at a time; span i of them is span first_index + i of the whole run (its
         generator's seed is seed + that index), so a run fed in chunks decodes exactly like one fed at once.
         `record` receives every span's span index, file, start, completion, reference and scores."""
@@ -41,9 +47,16 @@ class InfillRun:
                 scores = score_infill(span, result.generated.tolist(), dlm.tokenizer)
                 self.scores.append(scores)
                 self.files.append(span.file)
-                record({"span": first_index + first + offset, "file": span.file, "start": span.start,
+                record(
+                    {
+                        "span": first_index + first + offset,
+                        "file": span.file,
+                        "start": span.start,
                         "completion": dlm.tokenizer.decode(result.generated.tolist()),
-                        "reference": dlm.tokenizer.decode(span.target_ids), **scores})
+                        "reference": dlm.tokenizer.decode(span.target_ids),
+                        **scores,
+                    }
+                )
                 self.tally.add(result)
                 advance()
         return self
@@ -51,13 +64,22 @@ class InfillRun:
     def row(self) -> dict:
         """The setting's keys, the speed columns of `DecodeTally.row` (per span) and the metrics of
         `codila.eval.metrics.aggregate_scores` (fractions with file-clustered standard errors, n)."""
-        return {**self.setting.describe(self.ar), "label": self.setting.label(self.ar), **self.tally.row(),
-                **aggregate_scores(self.scores, self.files)}
+        return {
+            **self.setting.describe(self.ar),
+            "label": self.setting.label(self.ar),
+            **self.tally.row(),
+            **aggregate_scores(self.scores, self.files),
+        }
 
 
 def run_infill_setting(
-    models: ModelSet, setting: DecodeSetting, spans: list[InfillSpan], seed: int, advance: Callable[[], None] = lambda: None,
-    batch_size: int = 1, record: Record = lambda fields: None,
+    models: ModelSet,
+    setting: DecodeSetting,
+    spans: list[InfillSpan],
+    seed: int,
+    advance: Callable[[], None] = lambda: None,
+    batch_size: int = 1,
+    record: Record = lambda fields: None,
 ) -> dict:
     """Decode every span (seed + its index as the generator seed), `batch_size` spans at a time, and return one
     row (`InfillRun.row`); `record` receives every span's record (`InfillRun.decode`)."""

@@ -55,8 +55,10 @@ def _call(result: int, what: str) -> None:
 
 
 def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    _call(libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
-                     data.encode() if data else None), f"mount {target}")
+    _call(
+        libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags, data.encode() if data else None),
+        f"mount {target}",
+    )
 
 
 def hide(path: str, keep: list[str]) -> None:

@@ -69,6 +69,11 @@ FLOORS: dict[str, Callable[[InfillSpan, PreTrainedTokenizerFast], list[int]]] = 
 def floor_rows(spans: list[InfillSpan], tokenizer: PreTrainedTokenizerFast) -> list[dict]:
     """One row per floor (method "empty" / "newlines") with the same metric keys as a decoder's row."""
     files = [span.file for span in spans]
-    return [{"method": name, "label": f"floor: {name}",
-             **aggregate_scores([score_infill(span, infill(span, tokenizer), tokenizer) for span in spans], files)}
-            for name, infill in FLOORS.items()]
+    return [
+        {
+            "method": name,
+            "label": f"floor: {name}",
+            **aggregate_scores([score_infill(span, infill(span, tokenizer), tokenizer) for span in spans], files),
+        }
+        for name, infill in FLOORS.items()
+    ]

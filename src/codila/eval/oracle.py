@@ -33,8 +33,14 @@ def checked_problems(oracle: str, problems: list[Problem]) -> list[Problem]:
     return [problem for problem in problems if oracle != "empty" or problem.reference.strip()]
 
 
-def oracle_pass_rate(task: Task, oracle: str, problems: list[Problem], limits: SandboxLimits | None = None,
-                     workers: int = 1, advance: Callable[[], None] = lambda: None) -> tuple[float, list[str]]:
+def oracle_pass_rate(
+    task: Task,
+    oracle: str,
+    problems: list[Problem],
+    limits: SandboxLimits | None = None,
+    workers: int = 1,
+    advance: Callable[[], None] = lambda: None,
+) -> tuple[float, list[str]]:
     """(fraction of `problems` whose oracle answer passes, the task ids that did not behave as expected).
     An empty answer that passes on a known insensitive gap (`insensitive_gaps`) is expected.
 

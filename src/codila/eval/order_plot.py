@@ -27,8 +27,15 @@ def decode_order_plot(rows: list[dict], path: str | Path, title: str) -> bool:
             shade = plt.cm.viridis(1 - step / last)
             axes.add_patch(plt.Rectangle((position, index), 1, 1, color=shade))
             text = EOS_LABEL if token.startswith("<|") else token
-            axes.text(position + 0.5, index + 0.5, f"{text}\n{step}", ha="center", va="center", fontsize=6,
-                      color="white" if step / last > 0.5 else "black")
+            axes.text(
+                position + 0.5,
+                index + 0.5,
+                f"{text}\n{step}",
+                ha="center",
+                va="center",
+                fontsize=6,
+                color="white" if step / last > 0.5 else "black",
+            )
     axes.set_xlim(0, width)
     axes.set_ylim(len(rows), 0)
     axes.set_yticks([i + 0.5 for i in range(len(rows))], [row["label"] for row in rows], fontsize=7)

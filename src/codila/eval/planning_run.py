@@ -38,8 +38,16 @@ class BaselineSetting:
     method: str = BASELINE
 
     def describe(self, ar=None) -> dict:
-        return {"method": self.method, "k": 1, "block_size": None, "mode": None, "conditioning": None, "tau": None, "scope": None,
-                "ar": self.ar}
+        return {
+            "method": self.method,
+            "k": 1,
+            "block_size": None,
+            "mode": None,
+            "conditioning": None,
+            "tau": None,
+            "scope": None,
+            "ar": self.ar,
+        }
 
     def label(self, ar=None) -> str:
         return "AR baseline (left to right)"
@@ -84,11 +92,19 @@ def binomial_se(successes: int, n: int) -> float:
     return math.sqrt(p * (1 - p) / n)
 
 
-def run_planning_setting(models: PlanningModels, setting, examples: list[Example], seed: int = 0, batch_size: int = 1,
-                         advance: Callable[[], None] = lambda: None) -> dict:
+def run_planning_setting(
+    models: PlanningModels,
+    setting,
+    examples: list[Example],
+    seed: int = 0,
+    batch_size: int = 1,
+    advance: Callable[[], None] = lambda: None,
+) -> dict:
     spec, dlm = models.spec, models.dlm
-    canvases = [Canvas.completion(prompt_ids(spec, dlm.tokenizer, e.prompt), spec.answer_length, dlm.mask_id, dlm.max_length)
-                for e in examples]
+    canvases = [
+        Canvas.completion(prompt_ids(spec, dlm.tokenizer, e.prompt), spec.answer_length, dlm.mask_id, dlm.max_length)
+        for e in examples
+    ]
     ar = models.for_setting(setting)
     tally, correct, order = DecodeTally(), 0, None
     for first in range(0, len(examples), batch_size):
@@ -104,14 +120,28 @@ def run_planning_setting(models: PlanningModels, setting, examples: list[Example
             tally.add(result)
             if order is None:
                 tokens = dlm.tokenizer.convert_ids_to_tokens(result.generated.tolist())
-                order = {"tokens": tokens, "steps": result.commit_step[result.start : result.end].tolist(), "prompt": example.prompt}
+                order = {
+                    "tokens": tokens,
+                    "steps": result.commit_step[result.start : result.end].tolist(),
+                    "prompt": example.prompt,
+                }
             advance()
-    return {**setting.describe(ar), "label": setting.label(ar), "setting": spec.name, "accuracy": correct / len(examples),
-            "accuracy_se": binomial_se(correct, len(examples)), "floor": spec.floor, **tally.row(), "n": len(examples),
-            "order_example": order}
+    return {
+        **setting.describe(ar),
+        "label": setting.label(ar),
+        "setting": spec.name,
+        "accuracy": correct / len(examples),
+        "accuracy_se": binomial_se(correct, len(examples)),
+        "floor": spec.floor,
+        **tally.row(),
+        "n": len(examples),
+        "order_example": order,
+    }
 
 
-def run_planning_eval(task: str, settings: list, out: Path, options, checkpoints: str | Path, resume: bool, progress: bool) -> list[dict]:
+def run_planning_eval(
+    task: str, settings: list, out: Path, options, checkpoints: str | Path, resume: bool, progress: bool
+) -> list[dict]:
     """Like `codila.eval.runner.run_eval` for a planning task (rows appended as they finish; --resume continues)."""
     from rich.progress import Progress
 
@@ -120,8 +150,15 @@ def run_planning_eval(task: str, settings: list, out: Path, options, checkpoints
     models = PlanningModels(checkpoints)
     if models.spec.task != task:
         raise CodilaError(f"the models in {checkpoints} were trained on {models.spec.name} (task {models.spec.task}), not {task}")
-    run = {"task": task, "checkpoints": str(checkpoints), "setting": models.spec.name, "limit": options.limit, "seed": options.seed,
-           "data": options.data, "split": options.split}
+    run = {
+        "task": task,
+        "checkpoints": str(checkpoints),
+        "setting": models.spec.name,
+        "limit": options.limit,
+        "seed": options.seed,
+        "data": options.data,
+        "split": options.split,
+    }
     rows = _start(Path(out), run, resume)
     done = {row["label"] for row in rows}
     examples = planning_examples(models.spec, options.data, options.split, options.limit)
@@ -129,8 +166,10 @@ def run_planning_eval(task: str, settings: list, out: Path, options, checkpoints
     with Progress(disable=not progress, transient=True) as bar:
         tracker = bar.add_task(task, total=len(todo) * len(examples))
         for setting in todo:
-            row = {**run_planning_setting(models, setting, examples, options.seed, options.batch_size, lambda: bar.advance(tracker)),
-                   "task": task}
+            row = {
+                **run_planning_setting(models, setting, examples, options.seed, options.batch_size, lambda: bar.advance(tracker)),
+                "task": task,
+            }
             with (Path(out) / ROWS_FILE).open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
             rows.append(row)

@@ -37,8 +37,11 @@ def accuracy_panels(rows: list[dict]) -> dict[str, str]:
     """{row key: axis label} of the accuracy measures the rows hold, those that are zero in every row left out
     (a panel of zeros says nothing)."""
     candidates = {"pass_at_1": "pass@1", "syntax_valid": "syntax-valid fraction", "exact_match": "exact match"}
-    return {key: name for key, name in candidates.items()
-            if any(row.get(key) is not None for row in rows) and any(row.get(key) for row in rows)}
+    return {
+        key: name
+        for key, name in candidates.items()
+        if any(row.get(key) is not None for row in rows) and any(row.get(key) for row in rows)
+    }
 
 
 def pareto_plot(rows: list[dict], accuracies: dict[str, str], path: str | Path | io.BytesIO, title: str) -> bool:
@@ -48,8 +51,13 @@ def pareto_plot(rows: list[dict], accuracies: dict[str, str], path: str | Path |
     if not accuracies or not rows:
         return False
     width_ratios = [1.0] * len(accuracies) + [0.75]
-    figure, panels = plt.subplots(1, len(accuracies) + 1, figsize=(5.2 * len(accuracies) + 3.6, 4.6), squeeze=False,
-                                  gridspec_kw={"width_ratios": width_ratios})
+    figure, panels = plt.subplots(
+        1,
+        len(accuracies) + 1,
+        figsize=(5.2 * len(accuracies) + 3.6, 4.6),
+        squeeze=False,
+        gridspec_kw={"width_ratios": width_ratios},
+    )
     families = [next(family for family in FAMILIES if family[3](row)) for row in rows]
     for axes, (key, name) in zip(panels[0], accuracies.items()):
         shown = [(number, row) for number, row in enumerate(rows, 1) if row.get(key) is not None]
@@ -57,9 +65,18 @@ def pareto_plot(rows: list[dict], accuracies: dict[str, str], path: str | Path |
             members = [(number, row) for number, row in shown if families[number - 1] is family]
             if members:
                 errors = [standard_error(row, key) or 0.0 for _, row in members]
-                axes.errorbar([row["tokens_per_s"] for _, row in members], [row[key] for _, row in members], yerr=errors,
-                              fmt=family[2], color=family[1], ecolor=family[1], elinewidth=1, capsize=2, zorder=3,
-                              label=family[0])
+                axes.errorbar(
+                    [row["tokens_per_s"] for _, row in members],
+                    [row[key] for _, row in members],
+                    yerr=errors,
+                    fmt=family[2],
+                    color=family[1],
+                    ecolor=family[1],
+                    elinewidth=1,
+                    capsize=2,
+                    zorder=3,
+                    label=family[0],
+                )
         front = pareto_front([(row["tokens_per_s"], row[key]) for _, row in shown])
         axes.plot([x for x, _ in front], [y for _, y in front], color="gray", linestyle="--", zorder=2, label="Pareto front")
         for number, row in shown:
@@ -71,8 +88,16 @@ def pareto_plot(rows: list[dict], accuracies: dict[str, str], path: str | Path |
     key_axes = panels[0][-1]
     key_axes.axis("off")
     lines = [f"{number:>2}  {row['label']}" for number, row in enumerate(rows, 1)]
-    key_axes.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", family="monospace",
-                  fontsize=max(5.0, min(8.0, 300 / max(len(lines), 1))), transform=key_axes.transAxes)
+    key_axes.text(
+        0.0,
+        1.0,
+        "\n".join(lines),
+        va="top",
+        ha="left",
+        family="monospace",
+        fontsize=max(5.0, min(8.0, 300 / max(len(lines), 1))),
+        transform=key_axes.transAxes,
+    )
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=130, format="png")

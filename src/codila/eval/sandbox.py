@@ -94,8 +94,10 @@ def isolation(allow_network: bool) -> tuple[tuple[str, ...], bool]:
             if subprocess.run([*prefix, "true"], capture_output=True).returncode == 0:
                 return prefix, True
     if not allow_network:
-        raise CodilaError("cannot isolate generated programs from the network here (`unshare -n` failed or is missing; "
-                          "it needs root or unprivileged user namespaces): fix that, or pass --allow-network to run them anyway")
+        raise CodilaError(
+            "cannot isolate generated programs from the network here (`unshare -n` failed or is missing; "
+            "it needs root or unprivileged user namespaces): fix that, or pass --allow-network to run them anyway"
+        )
     return (), False
 
 
@@ -125,8 +127,13 @@ def hidden_paths(python: str, prefix: str) -> tuple[list[str], list[str]]:
 
 def _rlimits(limits: SandboxLimits) -> dict[str, int]:
     cpu_seconds = math.ceil(limits.timeout_s) + 1  # past the wall-clock timeout: a backstop, not the usual stop
-    return {"RLIMIT_AS": limits.memory_mb * 2**20, "RLIMIT_CORE": 0, "RLIMIT_CPU": cpu_seconds,
-            "RLIMIT_NPROC": limits.max_processes, "RLIMIT_FSIZE": limits.disk_mb * 2**20}
+    return {
+        "RLIMIT_AS": limits.memory_mb * 2**20,
+        "RLIMIT_CORE": 0,
+        "RLIMIT_CPU": cpu_seconds,
+        "RLIMIT_NPROC": limits.max_processes,
+        "RLIMIT_FSIZE": limits.disk_mb * 2**20,
+    }
 
 
 def _kill_everything(process: subprocess.Popen, uid: int | None) -> None:
@@ -138,8 +145,9 @@ def _kill_everything(process: subprocess.Popen, uid: int | None) -> None:
         return
     deadline = time.monotonic() + 5.0
     while sandbox_processes(uid) and time.monotonic() < deadline:  # as root: anything left of the run's uid
-        subprocess.run([sys.executable, "-c", f"import os, signal; os.setuid({uid}); os.kill(-1, signal.SIGKILL)"],
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-c", f"import os, signal; os.setuid({uid}); os.kill(-1, signal.SIGKILL)"], capture_output=True
+        )
         time.sleep(0.05)
 
 
@@ -190,8 +198,9 @@ def _die_with_the_evaluator() -> None:
     jail.libc.prctl(jail.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _launch(code: str, limits: SandboxLimits, uid: int | None, marker: str, folder: str, python: str,
-            prefix: str) -> tuple[subprocess.Popen, int]:
+def _launch(
+    code: str, limits: SandboxLimits, uid: int | None, marker: str, folder: str, python: str, prefix: str
+) -> tuple[subprocess.Popen, int]:
     namespaces, isolate_files = isolation(limits.allow_network)
     program = os.path.join(folder, "program.py")
     Path(program).write_text(code)
@@ -200,17 +209,35 @@ def _launch(code: str, limits: SandboxLimits, uid: int | None, marker: str, fold
     hide, keep = hidden_paths(python, prefix)
     hide.append(folder)  # the marker's spec file: read by the jail before the mounts
     read_end, write_end = os.pipe()
-    spec = {"program": program, "marker": marker, "uid": uid, "result_fd": write_end, "isolate_files": isolate_files,
-            "hide": hide, "keep": keep, "disk_mb": limits.disk_mb, "rlimits": _rlimits(limits), "python": python,
-            "env": {"PATH": os.defpath, "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}}
+    spec = {
+        "program": program,
+        "marker": marker,
+        "uid": uid,
+        "result_fd": write_end,
+        "isolate_files": isolate_files,
+        "hide": hide,
+        "keep": keep,
+        "disk_mb": limits.disk_mb,
+        "rlimits": _rlimits(limits),
+        "python": python,
+        "env": {"PATH": os.defpath, "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"},
+    }
     spec_path = os.path.join(folder, "spec.json")
     Path(spec_path).write_text(json.dumps(spec))
     os.chmod(spec_path, 0o600)
     command = [*namespaces, interpreter(), "-I", "-S", "-B", jail.__file__, spec_path]
     try:
-        process = subprocess.Popen(command, cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, start_new_session=True, env={"PATH": os.defpath},
-                                   pass_fds=(write_end,), preexec_fn=_die_with_the_evaluator)
+        process = subprocess.Popen(
+            command,
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={"PATH": os.defpath},
+            pass_fds=(write_end,),
+            preexec_fn=_die_with_the_evaluator,
+        )
     finally:
         os.close(write_end)
     return process, read_end
@@ -260,8 +287,12 @@ def sandbox_python(allow_network: bool = False) -> tuple[str, str]:
         python = os.path.realpath(python)
         try:
             found = subprocess.run([python, "-I", "-S", "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True)
-            result = _run("import sys\nassert sys.version_info >= (3, 8)\n",
-                          SandboxLimits(timeout_s=30.0, allow_network=allow_network), python, found.stdout.strip() or "/")
+            result = _run(
+                "import sys\nassert sys.version_info >= (3, 8)\n",
+                SandboxLimits(timeout_s=30.0, allow_network=allow_network),
+                python,
+                found.stdout.strip() or "/",
+            )
         except (CodilaError, OSError) as error:
             failures.append(str(error).rsplit("codila-sandbox: ", 1)[-1])
             continue
@@ -269,5 +300,7 @@ def sandbox_python(allow_network: bool = False) -> tuple[str, str]:
             return python, found.stdout.strip()
         failures.append(f"{python}: exit {result.returncode} {result.output.strip()[-120:]!r}")
     who = "an unprivileged uid (the sandbox drops root)" if os.geteuid() == 0 else "this user"
-    raise CodilaError(f"the sandbox cannot run Python as {who} ({'; '.join(failures)}): make an interpreter and its "
-                      "standard library world-readable (chmod o+rX) or run as a non-root user")
+    raise CodilaError(
+        f"the sandbox cannot run Python as {who} ({'; '.join(failures)}): make an interpreter and its "
+        "standard library world-readable (chmod o+rX) or run as a non-root user"
+    )

@@ -23,9 +23,16 @@ class DecodeSetting:
     def describe(self, ar: LocalAR | None) -> dict:
         """The row keys that identify this setting in tables and JSON."""
         columns = self.config.columns()
-        return {"method": self.method, "k": columns.get("k"), "block_size": ar.block_size if ar else None,
-                "mode": columns.get("mode"), "conditioning": ar.conditioning if ar else None, "tau": columns.get("tau"),
-                "scope": columns.get("scope"), "ar": self.ar}
+        return {
+            "method": self.method,
+            "k": columns.get("k"),
+            "block_size": ar.block_size if ar else None,
+            "mode": columns.get("mode"),
+            "conditioning": ar.conditioning if ar else None,
+            "tau": columns.get("tau"),
+            "scope": columns.get("scope"),
+            "ar": self.ar,
+        }
 
     def label(self, ar: LocalAR | None) -> str:
         return self.config.label(ar)
@@ -52,8 +59,11 @@ class ModelSet:
 
     def ar_names(self) -> list[str]:
         """The folders of the checkpoints folder that hold a local AR, sorted."""
-        return sorted(path.name for path in self.root.iterdir() if (path / "codila.json").is_file()
-                      and json.loads((path / "codila.json").read_text()).get("kind") == "ar")
+        return sorted(
+            path.name
+            for path in self.root.iterdir()
+            if (path / "codila.json").is_file() and json.loads((path / "codila.json").read_text()).get("kind") == "ar"
+        )
 
     def for_setting(self, setting: DecodeSetting) -> LocalAR | None:
         spec = get_decoder(setting.method)

@@ -42,8 +42,16 @@ def run_analyses(runs: str | Path, checkpoints: str | Path) -> list[Path]:
     return [ar_loss, copula]
 
 
-def run_suite(sweep: str, runs: str | Path, checkpoints: str | Path, limit: int | None = None, progress: bool = True,
-              batch_size: int = SUITE_BATCH_SIZE, plan: CanvasPlan = SUITE_PLAN, files: str | Path | None = None) -> list[Path]:
+def run_suite(
+    sweep: str,
+    runs: str | Path,
+    checkpoints: str | Path,
+    limit: int | None = None,
+    progress: bool = True,
+    batch_size: int = SUITE_BATCH_SIZE,
+    plan: CanvasPlan = SUITE_PLAN,
+    files: str | Path | None = None,
+) -> list[Path]:
     """Run (or resume) the sweep on every task; returns the run folders. `files`: code-infill spans from this folder of
     .py files instead of the shipped held-out spans (a model with another tokenizer needs it)."""
     settings = get_sweep(sweep)
@@ -59,8 +67,9 @@ def run_suite(sweep: str, runs: str | Path, checkpoints: str | Path, limit: int 
     return folders
 
 
-def _write_summary(folder: Path, sweep: str, n_settings: int, limit: int | None, batch_size: int, plan: CanvasPlan,
-                   seconds: float) -> None:
+def _write_summary(
+    folder: Path, sweep: str, n_settings: int, limit: int | None, batch_size: int, plan: CanvasPlan, seconds: float
+) -> None:
     """What the suite ran and how long this invocation took (a resumed run counts only its own part)."""
     folder.mkdir(parents=True, exist_ok=True)
     limits = ", ".join(f"{task} {limit or default}" for task, default in SUITE_LIMITS.items())
@@ -69,4 +78,5 @@ def _write_summary(folder: Path, sweep: str, n_settings: int, limit: int | None,
         f"problems per task: {limits}\n"
         f"canvas: {asdict(plan)} (completion tokens; infilling: the reference middle's tokens rounded up to a multiple)\n"
         f"then the AR-loss analysis and the copula check ({COPULA_STEPS} training steps)\n"
-        f"wall time of this invocation: {seconds / 60:.1f} min (a resumed invocation counts only what it ran)\n")
+        f"wall time of this invocation: {seconds / 60:.1f} min (a resumed invocation counts only what it ran)\n"
+    )

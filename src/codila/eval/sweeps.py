@@ -30,18 +30,28 @@ def paper_sweep() -> list[DecodeSetting]:
     static = CodilaDecodeConfig(scope=PAPER_SCOPE)
     settings = [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=k)) for k in (1, 2, 4, 8)]
     settings += [DecodeSetting("codila", static, f"ar-b{b}") for b in (2, 4, 8)]
-    settings += [DecodeSetting("codila", static, "ar-b2", "top1"), DecodeSetting("codila", static, "ar-b4-top1"),
-                 DecodeSetting("codila", static, "ar-b8", "top1")]
-    settings += [DecodeSetting("codila", replace(static, scope=scope), "ar-b4") for scope in PAPER_SCOPES if scope != static.scope]
-    settings += [DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=tau, scope=PAPER_SCOPE), "ar-b4") for tau in PAPER_TAUS]
+    settings += [
+        DecodeSetting("codila", static, "ar-b2", "top1"),
+        DecodeSetting("codila", static, "ar-b4-top1"),
+        DecodeSetting("codila", static, "ar-b8", "top1"),
+    ]
+    settings += [
+        DecodeSetting("codila", replace(static, scope=scope), "ar-b4") for scope in PAPER_SCOPES if scope != static.scope
+    ]
+    settings += [
+        DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=tau, scope=PAPER_SCOPE), "ar-b4") for tau in PAPER_TAUS
+    ]
     return settings
 
 
 def quick_sweep() -> list[DecodeSetting]:
     """The headline comparison only: DLM K=1 and K=4, CoDiLA B=4 static and dynamic (the demo's scope, the validated tau)."""
-    return [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=1)), DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=4)),
-            DecodeSetting("codila", CodilaDecodeConfig(scope=DEMO_SCOPE), "ar-b4"),
-            DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", scope=DEMO_SCOPE), "ar-b4")]
+    return [
+        DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=1)),
+        DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=4)),
+        DecodeSetting("codila", CodilaDecodeConfig(scope=DEMO_SCOPE), "ar-b4"),
+        DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", scope=DEMO_SCOPE), "ar-b4"),
+    ]
 
 
 def decoders_sweep() -> list[DecodeSetting]:
@@ -74,15 +84,28 @@ def planning_sweep() -> list:
     from codila.eval.planning_run import BaselineSetting
 
     settings = [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=k, selection="confidence")) for k in PLANNING_KS]
-    settings += [DecodeSetting("codila", CodilaDecodeConfig(scope=PAPER_SCOPE), "ar-b4"),
-                 DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=PLANNING_TAU, scope=PAPER_SCOPE), "ar-b4")]
-    settings += [DecodeSetting("codila", CodilaDecodeConfig(mode="verify", tokens_per_step=k, verify_penalty=PLANNING_VERIFY_PENALTY,
-                                                            scope=PAPER_SCOPE), "ar-b4") for k in PLANNING_KS]
+    settings += [
+        DecodeSetting("codila", CodilaDecodeConfig(scope=PAPER_SCOPE), "ar-b4"),
+        DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=PLANNING_TAU, scope=PAPER_SCOPE), "ar-b4"),
+    ]
+    settings += [
+        DecodeSetting(
+            "codila",
+            CodilaDecodeConfig(mode="verify", tokens_per_step=k, verify_penalty=PLANNING_VERIFY_PENALTY, scope=PAPER_SCOPE),
+            "ar-b4",
+        )
+        for k in PLANNING_KS
+    ]
     return [*settings, BaselineSetting()]
 
 
-SWEEPS = {"paper": paper_sweep, "quick": quick_sweep, "decoders": decoders_sweep, "demo": demo_settings,
-          "planning": planning_sweep}
+SWEEPS = {
+    "paper": paper_sweep,
+    "quick": quick_sweep,
+    "decoders": decoders_sweep,
+    "demo": demo_settings,
+    "planning": planning_sweep,
+}
 
 
 def get_sweep(name: str) -> list[DecodeSetting]:

@@ -52,8 +52,10 @@ def problem_canvas(problem: Problem, task: Task, dlm: DiffusionLM, plan: CanvasP
     else:
         length = plan.completion_length
     if length >= dlm.max_length:
-        raise CodilaError(f"decoding {length} tokens leaves no room for context in the model's {dlm.max_length}-token canvas: "
-                          "lower --completion-length")
+        raise CodilaError(
+            f"decoding {length} tokens leaves no room for context in the model's {dlm.max_length}-token canvas: "
+            "lower --completion-length"
+        )
     kept_before, kept_after = fit_context(before, after, dlm.max_length - length)
     truncated = (len(kept_before), len(kept_after)) != (len(before), len(after))
     if task.infilling:
@@ -108,9 +110,18 @@ def run_task_setting(
             syntax_errors += not valid
             matches = task.infilling and answer.strip() == problem.reference.strip()
             exact += matches
-            record({"task_id": problem.task_id, "sample": sample, "completion": answer, "status": execution.status,
+            record(
+                {
+                    "task_id": problem.task_id,
+                    "sample": sample,
+                    "completion": answer,
+                    "status": execution.status,
                     "error": None if execution.passed else error_line(execution.output) or execution.status,
-                    "syntax_valid": valid, "exact_match": matches if task.infilling else None, "truncated": fitted[index][1]})
+                    "syntax_valid": valid,
+                    "exact_match": matches if task.infilling else None,
+                    "truncated": fitted[index][1],
+                }
+            )
             tally.add(result)
             advance()
     answers = len(problems) * samples

@@ -43,8 +43,9 @@ class VocabAlignment:
         return out / out.sum(-1, keepdim=True).clamp_min(torch.finfo(out.dtype).tiny)
 
     @classmethod
-    def between(cls, dlm_tokenizer: PreTrainedTokenizerBase, dlm_rows: int, ar_tokenizer: PreTrainedTokenizerBase,
-                ar_rows: int) -> "VocabAlignment | None":
+    def between(
+        cls, dlm_tokenizer: PreTrainedTokenizerBase, dlm_rows: int, ar_tokenizer: PreTrainedTokenizerBase, ar_rows: int
+    ) -> "VocabAlignment | None":
         """The alignment of two tokenizers; None when they are the same vocabulary over the same rows (nothing to do).
         Raises a CodilaError when they disagree on a regular token of the shared range."""
         dlm_tokens, ar_tokens = _id_to_token(dlm_tokenizer), _id_to_token(ar_tokenizer)
@@ -61,8 +62,10 @@ class VocabAlignment:
                 conflicts.append((index, dlm_token, ar_token))
         if conflicts:
             index, dlm_token, ar_token = conflicts[0]
-            raise CodilaError(f"the DLM's and the AR's tokenizers disagree on {len(conflicts)} ids of their shared range (id {index}: "
-                              f"{dlm_token!r} vs {ar_token!r}): pair an AR built on the DLM's vocabulary")
+            raise CodilaError(
+                f"the DLM's and the AR's tokenizers disagree on {len(conflicts)} ids of their shared range (id {index}: "
+                f"{dlm_token!r} vs {ar_token!r}): pair an AR built on the DLM's vocabulary"
+            )
         if not bool(keep.any()):
             raise CodilaError("the DLM's and the AR's tokenizers share no token: pair an AR built on the DLM's vocabulary")
         return cls(keep, dlm_rows)

@@ -8,7 +8,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerFast
 from codila.tokenizer import SpecialIds
 
 
-def selected_logits(model: PreTrainedModel, input_ids: torch.Tensor, selected: torch.Tensor, shifted_logits: bool = False) -> torch.Tensor:
+def selected_logits(
+    model: PreTrainedModel, input_ids: torch.Tensor, selected: torch.Tensor, shifted_logits: bool = False
+) -> torch.Tensor:
     """Raw position-aligned logits (M, V) of a bidirectional `model` at the `selected` (B, L) bool positions of
     `input_ids`, in row-major order. Only those rows go through the output layer: a training loss needs no others
     (and the output layer over a 4k vocabulary is a sixth of a small model's compute). Keeps gradients."""
@@ -27,8 +29,15 @@ class DiffusionLM:
     token that grows a masked span (never committed as a token; see codila.decoding.variable). `family`: its name.
     """
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, shifted_logits: bool = False,
-                 special: SpecialIds | None = None, expand_id: int | None = None, family: str = "codila"):
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerFast,
+        shifted_logits: bool = False,
+        special: SpecialIds | None = None,
+        expand_id: int | None = None,
+        family: str = "codila",
+    ):
         self.model = model
         self.tokenizer = tokenizer
         self.special = special or SpecialIds.from_tokenizer(tokenizer)
@@ -54,8 +63,14 @@ class DiffusionLM:
         return self.special.mask_id
 
     @torch.no_grad()
-    def logits(self, input_ids: torch.Tensor, positions: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-               position_ids: torch.Tensor | None = None, banned: torch.Tensor | None = None) -> torch.Tensor:
+    def logits(
+        self,
+        input_ids: torch.Tensor,
+        positions: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        banned: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Position-aligned logits (B, P, V) at `positions` (1D; default: all L) of the canvas `input_ids` (B, L),
         special tokens other than EOS excluded (-inf). Counts one forward. Only the requested rows go through
         the output layer. `attention_mask` / `position_ids` (B, L): for padded batches (decoding never pads: `CanvasBatch`). `banned`: the
@@ -64,8 +79,14 @@ class DiffusionLM:
         if positions is None:
             positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         rows = (positions - 1).clamp(min=0) if self.shifted_logits else positions  # row i-1 predicts token i
-        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, is_causal=False,
-                            logits_to_keep=rows, use_cache=False).logits  # a decoding step keeps no keys/values
+        logits = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            is_causal=False,
+            logits_to_keep=rows,
+            use_cache=False,
+        ).logits  # a decoding step keeps no keys/values
         return self.finish_logits(logits, banned)
 
     @torch.no_grad()
@@ -83,8 +104,13 @@ class DiffusionLM:
         logits[..., self.banned_ids if banned is None else banned] = float("-inf")
         return logits
 
-    def marginals(self, input_ids: torch.Tensor, positions: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-                  position_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def marginals(
+        self,
+        input_ids: torch.Tensor,
+        positions: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Per-position distributions (B, P, V): softmax of `logits`."""
         return torch.softmax(self.logits(input_ids, positions, attention_mask, position_ids), dim=-1)
 

@@ -49,8 +49,13 @@ class DlmKvCache:
         cache = DynamicCache(config=self.dlm.model.config)
         for index, (keys, values) in enumerate(self.kept):
             cache.update(keys, values, index)
-        output = self.dlm.model(input_ids=ids[None, first:last], position_ids=torch.arange(first, last, device=ids.device)[None],
-                past_key_values=cache,
-                                use_cache=True, is_causal=False, logits_to_keep=torch.arange(end - start, device=ids.device))
+        output = self.dlm.model(
+            input_ids=ids[None, first:last],
+            position_ids=torch.arange(first, last, device=ids.device)[None],
+            past_key_values=cache,
+            use_cache=True,
+            is_causal=False,
+            logits_to_keep=torch.arange(end - start, device=ids.device),
+        )
         self.dlm.forwards += 1
         return self.dlm.finish_logits(output.logits)[0]

@@ -84,8 +84,10 @@ def load() -> bool:
             cpp_extension.load(name, [str(SOURCE)], extra_cflags=flags, build_directory=str(build_dir), is_python_module=False)
     except Exception as error:  # noqa: BLE001  (whatever stops the build: compiler, ninja, headers; fall back)
         detail = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        warnings.warn(f"building the local AR's fast path failed, decoding with transformers instead (slower at small "
-                      f"batches): {detail}", stacklevel=2)
+        warnings.warn(
+            f"building the local AR's fast path failed, decoding with transformers instead (slower at small batches): {detail}",
+            stacklevel=2,
+        )
         return False
     return True
 
@@ -94,9 +96,14 @@ def supports(model: PreTrainedModel) -> bool:
     """Qwen3 without sliding windows or attention biases, float32 on a CPU, at most FAST_AR_MAX_PARAMETERS."""
     config = model.config
     parameters = list(model.parameters())
-    return (config.model_type == "qwen3" and not getattr(config, "use_sliding_window", False) and not config.attention_bias
-            and config.hidden_act == "silu" and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in parameters)
-            and sum(p.numel() for p in parameters) <= FAST_AR_MAX_PARAMETERS)
+    return (
+        config.model_type == "qwen3"
+        and not getattr(config, "use_sliding_window", False)
+        and not config.attention_bias
+        and config.hidden_act == "silu"
+        and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in parameters)
+        and sum(p.numel() for p in parameters) <= FAST_AR_MAX_PARAMETERS
+    )
 
 
 def prepared_weights(model: PreTrainedModel) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -109,8 +116,11 @@ def prepared_weights(model: PreTrainedModel) -> tuple[list[torch.Tensor], torch.
         for layer in core.layers:
             attention, mlp = layer.self_attn, layer.mlp
             weights += [
-                torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight]) * layer.input_layernorm.weight,
-                torch.cat([(attention.q_norm.weight * head_dim**-0.5).expand(heads, -1), attention.k_norm.weight.expand(kv_heads, -1)]),
+                torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight])
+                * layer.input_layernorm.weight,
+                torch.cat(
+                    [(attention.q_norm.weight * head_dim**-0.5).expand(heads, -1), attention.k_norm.weight.expand(kv_heads, -1)]
+                ),
                 attention.o_proj.weight,
                 torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]) * layer.post_attention_layernorm.weight,
                 mlp.down_proj.weight,
@@ -142,13 +152,26 @@ class FastAR:
             self._block = None
             if supports(self.model) and load():
                 config = self.model.config
-                self._block = torch.classes.codila_ar.Qwen3Block(*prepared_weights(self.model), config.num_attention_heads,
-                                                                 config.num_key_value_heads, float(config.rms_norm_eps))
+                self._block = torch.classes.codila_ar.Qwen3Block(
+                    *prepared_weights(self.model),
+                    config.num_attention_heads,
+                    config.num_key_value_heads,
+                    float(config.rms_norm_eps),
+                )
             self._versions = versions
         return self._block is not None
 
-    def decode_block(self, inputs: torch.Tensor, embedding: torch.Tensor, bias: torch.Tensor, forced: torch.Tensor | None,
-                     uniforms: torch.Tensor, temperature: float, top_p: float, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def decode_block(
+        self,
+        inputs: torch.Tensor,
+        embedding: torch.Tensor,
+        bias: torch.Tensor,
+        forced: torch.Tensor | None,
+        uniforms: torch.Tensor,
+        temperature: float,
+        top_p: float,
+        with_entropy: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """A whole block in one call (once `available` said True): prefill `inputs` (N, T, H), then uniforms.shape[1]
         tokens per row, each sampled like `sample_top_p` from the logits + `bias` (V) with the row's uniform number
         (`uniforms` (N, block)), replaced by `forced` (N, block; -1 = free) where given, and fed back through
@@ -158,7 +181,13 @@ class FastAR:
             raise CodilaError("the fast path does not serve this model (check `available` first): decode with transformers")
         try:
             sampling = torch.classes.codila_ar.Sampling(float(temperature), float(top_p), bool(with_entropy))
-            return self._block.decode(inputs.float().contiguous(), embedding.float().contiguous(), bias.float().contiguous(),
-                                      None if forced is None else forced.contiguous(), uniforms.float().contiguous(), sampling)
+            return self._block.decode(
+                inputs.float().contiguous(),
+                embedding.float().contiguous(),
+                bias.float().contiguous(),
+                None if forced is None else forced.contiguous(),
+                uniforms.float().contiguous(),
+                sampling,
+            )
         except RuntimeError as error:  # the extension's checks (TORCH_CHECK): wrong shapes, dtypes, positions
             raise CodilaError(f"the local AR's fast path: {str(error).strip().splitlines()[0]}") from None

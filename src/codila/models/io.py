@@ -18,8 +18,9 @@ META_FILE = "codila.json"
 MANIFEST_FILE = "manifest.json"
 
 
-def export_checkpoint(source: str | Path, destination: str | Path, dtype: str = "float16", note: str | None = None,
-                      replace: bool = False) -> None:
+def export_checkpoint(
+    source: str | Path, destination: str | Path, dtype: str = "float16", note: str | None = None, replace: bool = False
+) -> None:
     """Copy a checkpoint with its weights stored in `dtype` (half the size of float32; loading upcasts to float32
     again, so the shipped models are exactly what every measurement ran on). Atomic like every save; an existing
     `destination` is only replaced when it is a codila checkpoint and `replace` is set."""
@@ -41,10 +42,13 @@ def check_destination(directory: Path, replace: bool) -> None:
     if not directory.exists() or not any(directory.iterdir()):
         return
     if not (directory / META_FILE).is_file():
-        raise CodilaError(f"{directory} exists and is not a codila checkpoint (no {META_FILE}): choose another destination; "
-                          "nothing was written")
+        raise CodilaError(
+            f"{directory} exists and is not a codila checkpoint (no {META_FILE}): choose another destination; nothing was written"
+        )
     if not replace:
-        raise CodilaError(f"{directory} already holds a codila checkpoint: pass --force to replace it, or choose another destination")
+        raise CodilaError(
+            f"{directory} already holds a codila checkpoint: pass --force to replace it, or choose another destination"
+        )
 
 
 def save_checkpoint(
@@ -67,8 +71,10 @@ def save_checkpoint(
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     except OSError as error:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise CodilaError(f"could not write the checkpoint {directory} ({error.strerror or error}): free disk space and "
-                          "resume; the previous checkpoint is kept") from None
+        raise CodilaError(
+            f"could not write the checkpoint {directory} ({error.strerror or error}): free disk space and "
+            "resume; the previous checkpoint is kept"
+        ) from None
     swap_in(tmp, directory)
 
 
@@ -114,8 +120,10 @@ def load_model(directory: str | Path, expected_kind: str | None) -> tuple[PreTra
     tokenizer = load_tokenizer(directory)
     rows = model.get_input_embeddings().num_embeddings
     if len(tokenizer) > rows:
-        raise CodilaError(f"the tokenizer in {directory} has {len(tokenizer)} tokens but the model's embedding only {rows}: "
-                          "the tokenizer does not belong to this model; restore the checkpoint's own tokenizer.json")
+        raise CodilaError(
+            f"the tokenizer in {directory} has {len(tokenizer)} tokens but the model's embedding only {rows}: "
+            "the tokenizer does not belong to this model; restore the checkpoint's own tokenizer.json"
+        )
     return model, tokenizer, meta
 
 
@@ -137,5 +145,6 @@ def check_weights(directory: Path) -> None:
         except (AttributeError, KeyError, TypeError, IndexError):
             end = None
         if end is None or 8 + size + end > path.stat().st_size:
-            raise CodilaError(f"{path} is empty, truncated or not safetensors: the checkpoint is damaged; restore it, "
-                              "re-export it or re-train")
+            raise CodilaError(
+                f"{path} is empty, truncated or not safetensors: the checkpoint is damaged; restore it, re-export it or re-train"
+            )

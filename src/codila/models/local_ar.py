@@ -65,8 +65,16 @@ class LocalAR:
     `special`: the DLM's mask / EOS / padding ids with this AR's frame tokens (default: codila's own token strings).
     `alignment`: how the DLM's marginals map onto this AR's rows when their vocabularies differ (None: identical)."""
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, block_size: int, conditioning: str = "soft",
-                 framed: bool = True, special: SpecialIds | None = None, alignment: VocabAlignment | None = None):
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerFast,
+        block_size: int,
+        conditioning: str = "soft",
+        framed: bool = True,
+        special: SpecialIds | None = None,
+        alignment: VocabAlignment | None = None,
+    ):
         if block_size < 1:
             raise CodilaError(f"block size must be >= 1, got {block_size}")
         self.model = model
@@ -122,7 +130,7 @@ class LocalAR:
         """Teacher-forced cross-entropy of the true block `targets` (N, B) given marginals (N, B, V)."""
         prefix = self.frame(self.condition(marginals))  # (N, B + 2, H)
         inputs = torch.cat([prefix, self.embedding_matrix[targets[:, :-1]]], dim=1)  # (N, 2B + 1, H)
-        logits = self.model(inputs_embeds=inputs).logits[:, -targets.shape[1]:]  # (N, B, V)
+        logits = self.model(inputs_embeds=inputs).logits[:, -targets.shape[1] :]  # (N, B, V)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
     def _last_logits(self, inputs: torch.Tensor, cache: DynamicCache) -> torch.Tensor:
@@ -137,8 +145,14 @@ class LocalAR:
         rotary = core.rotary_emb(inputs, positions)
         hidden = inputs
         for layer in core.layers:
-            hidden = layer(hidden, attention_mask=None, position_ids=positions, past_key_values=cache, use_cache=True,
-                           position_embeddings=rotary)
+            hidden = layer(
+                hidden,
+                attention_mask=None,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+                position_embeddings=rotary,
+            )
         return self.model.lm_head(core.norm(hidden[:, -1]))
 
     @torch.no_grad()
@@ -166,21 +180,34 @@ class LocalAR:
         inputs = self.frame(self.condition(marginals, forced))  # (N, B + 2, H)
         if self.fast.available:
             uniforms = _uniforms(n, block, temperature, generator)
-            tokens, entropies = self.fast.decode_block(inputs, self.embedding_matrix, self.banned_bias, forced, uniforms, temperature,
-                                                       top_p, with_entropy)
+            tokens, entropies = self.fast.decode_block(
+                inputs, self.embedding_matrix, self.banned_bias, forced, uniforms, temperature, top_p, with_entropy
+            )
             self.forwards += block  # the prefill and block - 1 one-token steps
         else:
             tokens, entropies = self._decode_stepwise(inputs, block, generator, temperature, top_p, forced, with_entropy)
         self.seconds += time.perf_counter() - started
         return tokens, entropies
 
-    def _decode_stepwise(self, inputs: torch.Tensor, block: int, generator, temperature: float, top_p: float,
-                         forced: torch.Tensor | None, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _decode_stepwise(
+        self,
+        inputs: torch.Tensor,
+        block: int,
+        generator,
+        temperature: float,
+        top_p: float,
+        forced: torch.Tensor | None,
+        with_entropy: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """`decode`'s loop with transformers, one forward call per token (models the fast path does not serve)."""
         n = inputs.shape[0]
         cache = DynamicCache(config=self.model.config)
         tokens = torch.empty(n, block, dtype=torch.long, device=inputs.device)
-        entropies = torch.empty(n, block, device=inputs.device) if with_entropy else torch.full((n, block), float("nan"), device=inputs.device)
+        entropies = (
+            torch.empty(n, block, device=inputs.device)
+            if with_entropy
+            else torch.full((n, block), float("nan"), device=inputs.device)
+        )
         forced_columns = [False] * block if forced is None else (forced >= 0).any(0).tolist()
         for j in range(block):
             logits = self._last_logits(inputs, cache).float() + self.banned_bias  # (N, V)

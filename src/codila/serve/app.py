@@ -47,8 +47,15 @@ def _stream(service: Service, prepared: Prepared, chat: bool) -> StreamingRespon
     pieces: asyncio.Queue = asyncio.Queue()
     finished = object()
     canvas = prepared.job.canvas
-    text_stream = TextStream(canvas.start, canvas.end, service.dlm.special.eos_id, canvas.stop_at_eos, prepared.max_tokens,
-                             service.decode_text, lambda text: loop.call_soon_threadsafe(pieces.put_nowait, text))
+    text_stream = TextStream(
+        canvas.start,
+        canvas.end,
+        service.dlm.special.eos_id,
+        canvas.stop_at_eos,
+        prepared.max_tokens,
+        service.decode_text,
+        lambda text: loop.call_soon_threadsafe(pieces.put_nowait, text),
+    )
     canvas.observer = Observers(text_stream, prepared.recorder).single()
     future = service.submit(prepared)  # a full queue answers 429 before the stream starts
     future.add_done_callback(lambda _: loop.call_soon_threadsafe(pieces.put_nowait, finished))
@@ -62,7 +69,7 @@ def _stream(service: Service, prepared: Prepared, chat: bool) -> StreamingRespon
                 first = False
             result = await service.wait(asyncio.wrap_future(future))
             text, finish_reason, usage = service.answer(prepared, result)
-            rest = text[len(text_stream.sent):] if text.startswith(text_stream.sent) else ""
+            rest = text[len(text_stream.sent) :] if text.startswith(text_stream.sent) else ""
             yield event(_body(prepared, service, chat, _choice(chat, rest, finish_reason, first, True), usage, True))
         except ApiError as error:
             yield event(error.body())
@@ -84,7 +91,9 @@ def create_app(service: Service) -> FastAPI:
     async def refuse_large_bodies(request: Request, call_next):
         length = request.headers.get("content-length", "0" if request.method == "GET" else "")
         if request.method == "POST" and not length.isdigit():
-            return JSONResponse(ApiError(411, "send the body with a Content-Length", code="length_required").body(), status_code=411)
+            return JSONResponse(
+                ApiError(411, "send the body with a Content-Length", code="length_required").body(), status_code=411
+            )
         if length.isdigit() and int(length) > MAX_BODY_BYTES:
             error = ApiError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large")
             return JSONResponse(error.body(), status_code=413)
@@ -93,13 +102,28 @@ def create_app(service: Service) -> FastAPI:
     @app.get("/health")
     async def health() -> dict:
         sizes = service.queue.batch_sizes
-        return {"status": "ok", "queued": service.queue.queued(), "batches": len(sizes),
-                "mean_batch_size": round(sum(sizes) / len(sizes), 3) if sizes else None}
+        return {
+            "status": "ok",
+            "queued": service.queue.queued(),
+            "batches": len(sizes),
+            "mean_batch_size": round(sum(sizes) / len(sizes), 3) if sizes else None,
+        }
 
     @app.get("/v1/models")
     async def models() -> dict:
-        return {"object": "list", "data": [{"id": service.model_id, "object": "model", "created": 0, "owned_by": "codila",
-                                            "decoders": list(DECODERS), "ars": list(service.ars)}]}
+        return {
+            "object": "list",
+            "data": [
+                {
+                    "id": service.model_id,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "codila",
+                    "decoders": list(DECODERS),
+                    "ars": list(service.ars),
+                }
+            ],
+        }
 
     @app.post("/v1/completions")
     async def completions(request: CompletionRequest):

@@ -89,8 +89,13 @@ class BatchQueue:
     def _decode(self, batch: list[DecodeJob]) -> None:
         first = batch[0]
         try:
-            results = first.spec.decode_batch(self.dlm, first.ar, [job.canvas for job in batch], first.config,
-                                              [torch.Generator().manual_seed(job.seed) for job in batch])
+            results = first.spec.decode_batch(
+                self.dlm,
+                first.ar,
+                [job.canvas for job in batch],
+                first.config,
+                [torch.Generator().manual_seed(job.seed) for job in batch],
+            )
         except CodilaError as error:
             if len(batch) == 1:
                 first.future.set_exception(error)
@@ -107,7 +112,8 @@ class BatchQueue:
 
     def _decode_alone(self, job: DecodeJob) -> None:
         try:
-            job.future.set_result(job.spec.decode_batch(self.dlm, job.ar, [job.canvas], job.config,
-                                                        [torch.Generator().manual_seed(job.seed)])[0])
+            job.future.set_result(
+                job.spec.decode_batch(self.dlm, job.ar, [job.canvas], job.config, [torch.Generator().manual_seed(job.seed)])[0]
+            )
         except Exception as error:  # noqa: BLE001
             job.future.set_exception(error)

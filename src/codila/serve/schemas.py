@@ -34,8 +34,12 @@ class ServeLimits:
     max_traces: int = 32  # decode traces kept for /v1/traces/{id} (oldest dropped)
 
     def __post_init__(self) -> None:
-        counts = {"max_prompt_tokens": self.max_prompt_tokens, "max_tokens": self.max_tokens, "max_batch": self.max_batch,
-                  "max_traces": self.max_traces}
+        counts = {
+            "max_prompt_tokens": self.max_prompt_tokens,
+            "max_tokens": self.max_tokens,
+            "max_batch": self.max_batch,
+            "max_traces": self.max_traces,
+        }
         for name, value in counts.items():
             if value < 1:
                 raise CodilaError(f"{name.replace('_', '-')} must be >= 1, got {value}")
@@ -49,8 +53,9 @@ class DecodeFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str
-    max_tokens: int = Field(16, ge=1, le=4096, description="Tokens to decode (rounded up to a multiple of the AR's B; "
-                                                          "OpenAI's default, 16).")
+    max_tokens: int = Field(
+        16, ge=1, le=4096, description="Tokens to decode (rounded up to a multiple of the AR's B; OpenAI's default, 16)."
+    )
     stream: bool = False
     seed: int = Field(0, ge=0, le=2**63 - 1)
     temperature: Optional[float] = Field(None, ge=0.0, le=2.0)
@@ -82,7 +87,8 @@ class DecodeFields(BaseModel):
 
 class CompletionRequest(DecodeFields):
     prompt: Union[Text, Annotated[list[Text], Field(min_length=1, max_length=1)]] = Field(
-        ..., description="One prompt (a list of one is accepted).")
+        ..., description="One prompt (a list of one is accepted)."
+    )
     suffix: Optional[str] = Field(None, max_length=MAX_TEXT_CHARS, description="Text after the gap: infilling.")
     echo: Literal[False] = False
 

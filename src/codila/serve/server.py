@@ -29,13 +29,26 @@ def free_port() -> int:
 
 
 def _server(service: Service, host: str, port: int, log_level: str) -> uvicorn.Server:
-    config = uvicorn.Config(create_app(service), host=host, port=port, log_level=log_level, access_log=log_level == "info",
-                            timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        create_app(service),
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=log_level == "info",
+        timeout_graceful_shutdown=5,
+    )
     return uvicorn.Server(config)
 
 
-def serve(checkpoints: str | Path, host: str = LOOPBACK, port: int = 8000, limits: ServeLimits | None = None,
-          model_id: str = MODEL_ID, dlm: str | Path | None = None, threads: int = 1) -> None:
+def serve(
+    checkpoints: str | Path,
+    host: str = LOOPBACK,
+    port: int = 8000,
+    limits: ServeLimits | None = None,
+    model_id: str = MODEL_ID,
+    dlm: str | Path | None = None,
+    threads: int = 1,
+) -> None:
     """Serve until interrupted (Ctrl-C). `threads`: torch's intra-op threads (1 keeps a shared CPU responsive; batching
     is what turns concurrent requests into throughput)."""
     if not 0 < port < 65536:
@@ -52,8 +65,13 @@ def serve(checkpoints: str | Path, host: str = LOOPBACK, port: int = 8000, limit
 
 
 @contextmanager
-def running_server(checkpoints: str | Path, limits: ServeLimits | None = None, model_id: str = MODEL_ID,
-                   dlm: str | Path | None = None, threads: int | None = None) -> Iterator[str]:
+def running_server(
+    checkpoints: str | Path,
+    limits: ServeLimits | None = None,
+    model_id: str = MODEL_ID,
+    dlm: str | Path | None = None,
+    threads: int | None = None,
+) -> Iterator[str]:
     """A server on a free loopback port in a background thread; yields its base URL (".../v1"); stops on exit.
     `threads`: set torch's intra-op threads first (None: leave them)."""
     if threads is not None:

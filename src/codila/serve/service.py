@@ -72,38 +72,63 @@ class Service:
     def chat_prompt(self, request: ChatRequest) -> str:
         tokenizer = self.dlm.tokenizer
         if not getattr(tokenizer, "chat_template", None):
-            raise ApiError(400, f"model {self.model_id!r} has no chat template (its tokenizer defines none): use /v1/completions",
-                           param="messages", code="chat_template_missing")
+            raise ApiError(
+                400,
+                f"model {self.model_id!r} has no chat template (its tokenizer defines none): use /v1/completions",
+                param="messages",
+                code="chat_template_missing",
+            )
         messages = [message.model_dump() for message in request.messages]
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def prepare(self, request: DecodeFields, before: str, after: str | None) -> Prepared:
         """Check the request against the models and the limits; build its canvas and job (not queued yet)."""
         if request.model != self.model_id:
-            raise ApiError(404, f"model {request.model!r} does not exist; this server serves {self.model_id!r}", "not_found_error",
-                           "model", "model_not_found")
+            raise ApiError(
+                404,
+                f"model {request.model!r} does not exist; this server serves {self.model_id!r}",
+                "not_found_error",
+                "model",
+                "model_not_found",
+            )
         if request.decoder not in DECODERS:
-            raise ApiError(400, f"unknown decoder {request.decoder!r}; choose one of {', '.join(DECODERS)}", param="decoder",
-                           code="unknown_decoder")
+            raise ApiError(
+                400,
+                f"unknown decoder {request.decoder!r}; choose one of {', '.join(DECODERS)}",
+                param="decoder",
+                code="unknown_decoder",
+            )
         spec = get_decoder(request.decoder)
         ar_name = request.ar or (DEFAULT_AR if spec.needs_ar else None)
         if ar_name is not None and ar_name not in self.ars:
-            raise ApiError(400, f"unknown AR {ar_name!r}; this server has {', '.join(self.ars) or 'none'}", param="ar",
-                           code="unknown_ar")
+            raise ApiError(
+                400, f"unknown AR {ar_name!r}; this server has {', '.join(self.ars) or 'none'}", param="ar", code="unknown_ar"
+            )
         ar = self.ars.get(ar_name) if spec.needs_ar else None
         if request.max_tokens > self.limits.max_tokens:
-            raise ApiError(400, f"max_tokens is {request.max_tokens}; this server decodes at most {self.limits.max_tokens}",
-                           param="max_tokens", code="max_tokens_exceeded")
+            raise ApiError(
+                400,
+                f"max_tokens is {request.max_tokens}; this server decodes at most {self.limits.max_tokens}",
+                param="max_tokens",
+                code="max_tokens_exceeded",
+            )
         before_ids, after_ids = self.encode(before), self.encode(after) if after is not None else []
         if len(before_ids) + len(after_ids) > self.limits.max_prompt_tokens:
-            raise ApiError(400, f"the prompt has {len(before_ids) + len(after_ids)} tokens; this server reads at most "
-                                f"{self.limits.max_prompt_tokens}", param="prompt", code="context_length_exceeded")
+            raise ApiError(
+                400,
+                f"the prompt has {len(before_ids) + len(after_ids)} tokens; this server reads at most "
+                f"{self.limits.max_prompt_tokens}",
+                param="prompt",
+                code="context_length_exceeded",
+            )
         block = ar.block_size if ar is not None else 1
         length = math.ceil(request.max_tokens / block) * block  # canvases decode whole blocks
         settings = request.decoder_settings()
         unused = sorted(set(settings) - {f.name for f in fields(spec.config_class)})
         if unused:
-            raise ApiError(400, f"decoder {spec.name!r} takes no setting {', '.join(unused)}", param=unused[0], code="unsupported_setting")
+            raise ApiError(
+                400, f"decoder {spec.name!r} takes no setting {', '.join(unused)}", param=unused[0], code="unsupported_setting"
+            )
         try:
             config = spec.config_class(**settings)
             if after is None:
@@ -117,8 +142,14 @@ class Service:
         key = (spec.name, ar_name, tuple(sorted(asdict(config).items())))
         job = DecodeJob(key, spec, config, ar, canvas, request.seed)
         prefix = "chatcmpl" if isinstance(request, ChatRequest) else "cmpl"
-        return Prepared(f"{prefix}-{uuid.uuid4().hex[:24]}", request, job, len(before_ids) + len(after_ids),
-                        request.max_tokens if after is None else length, recorder)
+        return Prepared(
+            f"{prefix}-{uuid.uuid4().hex[:24]}",
+            request,
+            job,
+            len(before_ids) + len(after_ids),
+            request.max_tokens if after is None else length,
+            recorder,
+        )
 
     def submit(self, prepared: Prepared):
         try:
@@ -142,22 +173,34 @@ class Service:
     def answer(self, prepared: Prepared, result: DecodeResult) -> tuple[str, str, dict]:
         """(text, finish_reason, usage) of a finished decoding; stores its trace when one was asked for."""
         canvas = prepared.job.canvas
-        tokens, stopped = answer_tokens(result.generated.tolist(), self.dlm.special.eos_id, canvas.stop_at_eos, prepared.max_tokens)
-        usage = {"prompt_tokens": prepared.prompt_tokens, "completion_tokens": len(tokens),
-                 "total_tokens": prepared.prompt_tokens + len(tokens), "steps": result.steps,
-                 "tokens_per_step": round(result.mean_tokens_per_step, 4), "dlm_forwards": result.dlm_forwards,
-                 "ar_steps": result.ar_steps}
+        tokens, stopped = answer_tokens(
+            result.generated.tolist(), self.dlm.special.eos_id, canvas.stop_at_eos, prepared.max_tokens
+        )
+        usage = {
+            "prompt_tokens": prepared.prompt_tokens,
+            "completion_tokens": len(tokens),
+            "total_tokens": prepared.prompt_tokens + len(tokens),
+            "steps": result.steps,
+            "tokens_per_step": round(result.mean_tokens_per_step, 4),
+            "dlm_forwards": result.dlm_forwards,
+            "ar_steps": result.ar_steps,
+        }
         if prepared.recorder is not None:
-            self.traces[prepared.id] = trace_document(prepared.recorder, result, self.dlm.tokenizer, prepared.request.decoder,
-                                                      asdict(prepared.job.config))
+            self.traces[prepared.id] = trace_document(
+                prepared.recorder, result, self.dlm.tokenizer, prepared.request.decoder, asdict(prepared.job.config)
+            )
             while len(self.traces) > self.limits.max_traces:
                 self.traces.popitem(last=False)
         return self.decode_text(tokens), "stop" if stopped else "length", usage
 
     def trace(self, trace_id: str) -> dict:
         if trace_id not in self.traces:
-            raise ApiError(404, f"no trace {trace_id!r} (ask with \"trace\": true; the last {self.limits.max_traces} are kept)",
-                           "not_found_error", code="trace_not_found")
+            raise ApiError(
+                404,
+                f'no trace {trace_id!r} (ask with "trace": true; the last {self.limits.max_traces} are kept)',
+                "not_found_error",
+                code="trace_not_found",
+            )
         return self.traces[trace_id]
 
 

@@ -25,8 +25,16 @@ def answer_tokens(region: list[int], eos_id: int, stop_at_eos: bool, max_tokens:
 class TextStream:
     """Calls `send(text)` with each new piece of in-order text of one canvas's decoded region."""
 
-    def __init__(self, start: int, end: int, eos_id: int, stop_at_eos: bool, max_tokens: int, decode: Callable[[list[int]], str],
-                 send: Callable[[str], None]):
+    def __init__(
+        self,
+        start: int,
+        end: int,
+        eos_id: int,
+        stop_at_eos: bool,
+        max_tokens: int,
+        decode: Callable[[list[int]], str],
+        send: Callable[[str], None],
+    ):
         self.start, self.end, self.eos_id, self.stop_at_eos, self.max_tokens = start, end, eos_id, stop_at_eos, max_tokens
         self.decode, self.send = decode, send
         self.committed_tokens: dict[int, int] = {}
@@ -51,7 +59,7 @@ class TextStream:
         if hold_partial and text.endswith(REPLACEMENT):
             return
         if text.startswith(self.sent) and len(text) > len(self.sent):
-            self.send(text[len(self.sent):])
+            self.send(text[len(self.sent) :])
             self.sent = text
 
 

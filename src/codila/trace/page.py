@@ -43,7 +43,7 @@ def _text_view(trace: dict) -> str:
     for position, piece in enumerate(trace["pieces"]):
         step = trace["commit_step"][position]
         if step < 0:
-            spans.append(f'<span class=fixed>{html.escape(piece)}</span>')
+            spans.append(f"<span class=fixed>{html.escape(piece)}</span>")
         else:
             shown = html.escape(piece).replace("\n", "\u23ce\n")  # a decoded newline stays visible
             spans.append(f'<span class=tok title="step {step}" style="background:{step_colour(step, steps)}">{shown}</span>')
@@ -75,7 +75,7 @@ def _candidate(candidate: dict, vocabulary: dict, start: int) -> str:
         choice = ""
     else:
         kind = "agree" if ar == candidate["dlm_top"][0][0] else "disagree"
-        choice = f' AR <span class={kind}>{visible(vocabulary.get(str(ar), "?"))}</span>'
+        choice = f" AR <span class={kind}>{visible(vocabulary.get(str(ar), '?'))}</span>"
     entropies = f"H<sub>DLM</sub>={candidate['dlm_entropy']:.2f}"
     if candidate["ar_entropy"] is not None:
         entropies += f" H<sub>AR</sub>={candidate['ar_entropy']:.2f}"
@@ -84,10 +84,14 @@ def _candidate(candidate: dict, vocabulary: dict, start: int) -> str:
 
 def _steps(trace: dict) -> str:
     start, pieces = trace["start"], trace["pieces"]
-    rows = ["<tr><th>step</th><th>committed (offset: token)</th><th>candidates: DLM top guesses:prob, the AR's token, "
-            "entropies (nats)</th></tr>"]
+    rows = [
+        "<tr><th>step</th><th>committed (offset: token)</th><th>candidates: DLM top guesses:prob, the AR's token, "
+        "entropies (nats)</th></tr>"
+    ]
     for entry in trace["steps"]:
-        committed = " ".join(f"{position - start}:<span class=now>{visible(pieces[position])}</span>" for position, _ in entry["committed"])
+        committed = " ".join(
+            f"{position - start}:<span class=now>{visible(pieces[position])}</span>" for position, _ in entry["committed"]
+        )
         candidates = "<br>".join(_candidate(c, trace["vocabulary"], start) for c in entry["candidates"])
         rows.append(f"<tr><td>{entry['step']}</td><td>{committed}</td><td>{candidates}</td></tr>")
     return f"<table class=steps>{''.join(rows)}</table>"
@@ -96,8 +100,10 @@ def _steps(trace: dict) -> str:
 def trace_html(trace: dict, title: str = "codila decode trace") -> str:
     settings = ", ".join(f"{key}={value}" for key, value in trace["settings"].items())
     region = trace["end"] - trace["start"]
-    counts = (f"{region} tokens in {len(trace['steps'])} steps ({region / max(1, len(trace['steps'])):.2f} tokens/step), "
-              f"{trace['dlm_forwards']} DLM forwards, {trace['ar_steps']} AR steps")
+    counts = (
+        f"{region} tokens in {len(trace['steps'])} steps ({region / max(1, len(trace['steps'])):.2f} tokens/step), "
+        f"{trace['dlm_forwards']} DLM forwards, {trace['ar_steps']} AR steps"
+    )
     return (
         f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
         f"<h1>{html.escape(title)}</h1><p class=meta>decoder {html.escape(trace['decoder'])}: {html.escape(settings)}<br>"

@@ -22,10 +22,13 @@ def _mean(values: list) -> float:
 def trace_png(trace: dict, path: str | Path) -> None:
     start, end, commit = trace["start"], trace["end"], trace["commit_step"]
     steps = trace["steps"]
-    grid = [[2 if commit[p] == entry["step"] else 1 if 0 <= commit[p] < entry["step"] else 0 for p in range(start, end)]
-            for entry in steps]  # (steps, positions): 0 masked, 1 committed before, 2 committed now
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, max(3.0, 0.22 * len(steps) + 1.5)),
-                                         gridspec_kw={"width_ratios": [3, 1]})
+    grid = [
+        [2 if commit[p] == entry["step"] else 1 if 0 <= commit[p] < entry["step"] else 0 for p in range(start, end)]
+        for entry in steps
+    ]  # (steps, positions): 0 masked, 1 committed before, 2 committed now
+    figure, (left, right) = plt.subplots(
+        1, 2, figsize=(11, max(3.0, 0.22 * len(steps) + 1.5)), gridspec_kw={"width_ratios": [3, 1]}
+    )
     left.imshow(grid, cmap=ListedColormap(["#ffffff", EARLIER, NOW]), vmin=0, vmax=2, aspect="auto", interpolation="nearest")
     left.set_xlabel("decoded position")
     left.set_ylabel("step")

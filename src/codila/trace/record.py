@@ -27,8 +27,14 @@ class TraceRecorder:
         self.steps: list[dict] = []
         self._pending: list[dict] = []
 
-    def considered(self, step: int, positions: torch.Tensor, marginals: torch.Tensor, ar_tokens: torch.Tensor | None,
-                   ar_entropies: torch.Tensor | None) -> None:
+    def considered(
+        self,
+        step: int,
+        positions: torch.Tensor,
+        marginals: torch.Tensor,
+        ar_tokens: torch.Tensor | None,
+        ar_entropies: torch.Tensor | None,
+    ) -> None:
         flat_positions = positions.reshape(-1)
         probs = marginals.reshape(len(flat_positions), -1)  # (C*B, V)
         values, tokens = probs.topk(self.top, dim=-1)
@@ -36,15 +42,26 @@ class TraceRecorder:
         ar = ar_tokens.reshape(-1).tolist() if ar_tokens is not None else [None] * len(flat_positions)
         ar_h = ar_entropies.reshape(-1).tolist() if ar_entropies is not None else [None] * len(flat_positions)
         self._pending = [
-            {"position": int(p), "dlm_top": [[int(t), round(float(v), 4)] for t, v in zip(tok_row, val_row)],
-             "dlm_entropy": round(float(h), 4), "ar_token": a,
-             "ar_entropy": None if e is None or math.isnan(e) else round(float(e), 4)}
-            for p, tok_row, val_row, h, a, e in zip(flat_positions.tolist(), tokens.tolist(), values.tolist(), entropies.tolist(), ar, ar_h)
+            {
+                "position": int(p),
+                "dlm_top": [[int(t), round(float(v), 4)] for t, v in zip(tok_row, val_row)],
+                "dlm_entropy": round(float(h), 4),
+                "ar_token": a,
+                "ar_entropy": None if e is None or math.isnan(e) else round(float(e), 4),
+            }
+            for p, tok_row, val_row, h, a, e in zip(
+                flat_positions.tolist(), tokens.tolist(), values.tolist(), entropies.tolist(), ar, ar_h
+            )
         ]
 
     def committed(self, step: int, positions: torch.Tensor, tokens: torch.Tensor) -> None:
-        self.steps.append({"step": step, "committed": [[int(p), int(t)] for p, t in zip(positions.tolist(), tokens.tolist())],
-                           "candidates": self._pending})
+        self.steps.append(
+            {
+                "step": step,
+                "committed": [[int(p), int(t)] for p, t in zip(positions.tolist(), tokens.tolist())],
+                "candidates": self._pending,
+            }
+        )
         self._pending = []
 
 
@@ -55,7 +72,9 @@ def trace_document(recorder: TraceRecorder, result, tokenizer, decoder: str, set
     vocabulary: dict[int, str] = {}
     for step in recorder.steps:
         for candidate in step["candidates"]:
-            for token in [t for t, _ in candidate["dlm_top"]] + ([candidate["ar_token"]] if candidate["ar_token"] is not None else []):
+            for token in [t for t, _ in candidate["dlm_top"]] + (
+                [candidate["ar_token"]] if candidate["ar_token"] is not None else []
+            ):
                 vocabulary.setdefault(token, tokenizer.decode([token]))
     return {
         "decoder": decoder,

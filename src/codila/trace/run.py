@@ -15,8 +15,17 @@ from codila.trace.plot import trace_png
 from codila.trace.record import TraceRecorder, trace_document
 
 
-def trace_decoding(spec: DecoderSpec, config, prompt: str, length: int, suffix: str | None, seed: int = 0,
-                   dlm_path: str | Path | None = None, ar_path: str | Path | None = None, conditioning: str | None = None) -> dict:
+def trace_decoding(
+    spec: DecoderSpec,
+    config,
+    prompt: str,
+    length: int,
+    suffix: str | None,
+    seed: int = 0,
+    dlm_path: str | Path | None = None,
+    ar_path: str | Path | None = None,
+    conditioning: str | None = None,
+) -> dict:
     """The trace (see trace_document) of one completion (`suffix` None) or infilling, decoded as `codila generate` /
     `codila infill` would (same models by default, same seed: the same tokens)."""
     dlm = load_dlm(dlm_path or SHIPPED / "dlm")

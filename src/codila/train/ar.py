@@ -46,9 +46,17 @@ def train_ar(
     `extra_packages`, `extra_share`: installed packages whose source joins the training windows (as for the DLM)."""
     check_options({"block_size": block_size, "gap_fraction": gap_fraction, "extra_share": extra_share})
     check_run_dir(Path(out), resume)
-    identity = {"kind": "ar", "preset": preset, "block_size": block_size, "conditioning": conditioning, "framed": framed,
-                "dlm": str(Path(dlm_path).resolve()), "init": str(init) if init is not None else None,
-                "gap_fraction": gap_fraction, "extra_share": extra_share}
+    identity = {
+        "kind": "ar",
+        "preset": preset,
+        "block_size": block_size,
+        "conditioning": conditioning,
+        "framed": framed,
+        "dlm": str(Path(dlm_path).resolve()),
+        "init": str(init) if init is not None else None,
+        "gap_fraction": gap_fraction,
+        "extra_share": extra_share,
+    }
     dlm = load_dlm(dlm_path)
     for parameter in dlm.model.parameters():
         parameter.requires_grad_(False)
@@ -63,15 +71,33 @@ def train_ar(
         torch.manual_seed(config.seed)  # weight initialisation inside transformers draws from the global generator
         model = Qwen3ForCausalLM(qwen3_config(preset, len(dlm.tokenizer), 2 * block_size + 2, bidirectional=False))
         ar = LocalAR(model, dlm.tokenizer, block_size, conditioning, framed)
-    manifest = base_manifest(kind="ar", preset=preset, block_size=block_size, conditioning=conditioning, framed=framed, dlm=str(dlm_path),
-                             parameters=sum(p.numel() for p in ar.model.parameters()),
-                             init_from=init_record(init) if init is not None else None, gap_fraction=gap_fraction,
-                             extra_share=extra_share,
-                             data={**data, "window": window})
+    manifest = base_manifest(
+        kind="ar",
+        preset=preset,
+        block_size=block_size,
+        conditioning=conditioning,
+        framed=framed,
+        dlm=str(dlm_path),
+        parameters=sum(p.numel() for p in ar.model.parameters()),
+        init_from=init_record(init) if init is not None else None,
+        gap_fraction=gap_fraction,
+        extra_share=extra_share,
+        data={**data, "window": window},
+    )
     eos = dlm.special.eos_id
     train_windows = WindowSampler(train_files, dlm.tokenizer, window, eos, extra_files, extra_share)
-    return train(ArRecipe(ar, dlm, gap_fraction), dlm.tokenizer, train_windows, WindowSampler(validation_files, dlm.tokenizer, window, eos),
-                 config, out, resume, manifest, progress, identity)
+    return train(
+        ArRecipe(ar, dlm, gap_fraction),
+        dlm.tokenizer,
+        train_windows,
+        WindowSampler(validation_files, dlm.tokenizer, window, eos),
+        config,
+        out,
+        resume,
+        manifest,
+        progress,
+        identity,
+    )
 
 
 def _warm_start(init: str | Path, dlm, block_size: int, conditioning: str, framed: bool) -> LocalAR:
@@ -83,6 +109,8 @@ def _warm_start(init: str | Path, dlm, block_size: int, conditioning: str, frame
     ar = load_ar(init, dlm)
     trained = (ar.block_size, ar.conditioning, ar.framed)
     if trained != (block_size, conditioning, framed):
-        raise CodilaError(f"the AR in {init} was trained with block size, conditioning, frame = {trained}; "
-                          f"asked for {(block_size, conditioning, framed)}: pass the matching options or drop --init")
+        raise CodilaError(
+            f"the AR in {init} was trained with block size, conditioning, frame = {trained}; "
+            f"asked for {(block_size, conditioning, framed)}: pass the matching options or drop --init"
+        )
     return ar

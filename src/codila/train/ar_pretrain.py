@@ -38,8 +38,24 @@ def pretrain_ar(
     train_files, extra_files, validation_files, data = training_corpus(files, extra_packages)
     torch.manual_seed(config.seed)  # weight initialisation inside transformers draws from the global generator
     model = Qwen3ForCausalLM(qwen3_config(preset, len(tokenizer), window, bidirectional=False))
-    manifest = base_manifest(kind="ar-lm", preset=preset, window=window, dlm_tokenizer=str(dlm_path),
-                             parameters=sum(p.numel() for p in model.parameters()), extra_share=extra_share, data=data)
+    manifest = base_manifest(
+        kind="ar-lm",
+        preset=preset,
+        window=window,
+        dlm_tokenizer=str(dlm_path),
+        parameters=sum(p.numel() for p in model.parameters()),
+        extra_share=extra_share,
+        data=data,
+    )
     train_windows = WindowSampler(train_files, tokenizer, window, eos, extra_files, extra_share)
-    return train(CausalLmRecipe(model, eos), tokenizer, train_windows, WindowSampler(validation_files, tokenizer, window, eos),
-                 config, out, resume, manifest, progress)
+    return train(
+        CausalLmRecipe(model, eos),
+        tokenizer,
+        train_windows,
+        WindowSampler(validation_files, tokenizer, window, eos),
+        config,
+        out,
+        resume,
+        manifest,
+        progress,
+    )

@@ -21,7 +21,9 @@ class ArRecipe:
         self.model = ar.model
         self.meta = {"kind": "ar", "block_size": ar.block_size, "conditioning": ar.conditioning, "framed": ar.framed}
 
-    def loss(self, windows: torch.Tensor | ResponseBatch, generator: torch.Generator, shard: tuple[int, int] | None = None) -> torch.Tensor:
+    def loss(
+        self, windows: torch.Tensor | ResponseBatch, generator: torch.Generator, shard: tuple[int, int] | None = None
+    ) -> torch.Tensor:
         """Mean cross-entropy of the masked blocks' tokens. `shard` (rank, world): the masks are drawn for the whole batch,
         this rank keeps rows rank::world and returns its share scaled so that the ranks' mean is the batch's mean."""
         region = None
@@ -30,7 +32,9 @@ class ArRecipe:
         batch, length = windows.shape
         block = self.ar.block_size
         # (N, L), (N, L / B), drawn on the CPU (the generator's device), then moved to the models'
-        noisy, masked_blocks = mask_blocks(windows, self.dlm.mask_id, block, generator, gap_fraction=self.gap_fraction, region=region)
+        noisy, masked_blocks = mask_blocks(
+            windows, self.dlm.mask_id, block, generator, gap_fraction=self.gap_fraction, region=region
+        )
         scale = 1.0
         if shard is not None:
             rank, world = shard

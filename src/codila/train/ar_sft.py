@@ -23,7 +23,11 @@ RECIPES = ("paper",)
 
 def recipe_config(name_or_path: str, **overrides) -> TrainConfig:
     """A TrainConfig from a shipped recipe name (paper) or a JSON file of TrainConfig fields; `overrides` (not None) win."""
-    path = Path(str(files("codila.train") / "recipes" / f"{name_or_path}-ar.json")) if name_or_path in RECIPES else Path(name_or_path)
+    path = (
+        Path(str(files("codila.train") / "recipes" / f"{name_or_path}-ar.json"))
+        if name_or_path in RECIPES
+        else Path(name_or_path)
+    )
     if not path.is_file():
         raise CodilaError(f"unknown recipe {name_or_path!r}: use {', '.join(RECIPES)} or a JSON file of training options")
     names = {f.name for f in fields(TrainConfig)}
@@ -44,17 +48,32 @@ def resolved_autocast(config: TrainConfig, device_type: str) -> TrainConfig:
     return config
 
 
-def train_ar_on_responses(dlm_path: str | Path, ar_init: str | Path, data: str | Path, out: str | Path, block_size: int,
-                          config: TrainConfig, dlm_family: str | None = None, conditioning: str = "soft", framed: bool = True,
-                          window: int = 512, validation_share: float = 0.05, gradient_checkpointing: bool = False,
-                          device: str | None = "auto", dlm_dtype: str | None = None, resume: bool = False,
-                          think_token: str = "<think>", end_think_token: str = "</think>", progress: bool = True) -> dict:
+def train_ar_on_responses(
+    dlm_path: str | Path,
+    ar_init: str | Path,
+    data: str | Path,
+    out: str | Path,
+    block_size: int,
+    config: TrainConfig,
+    dlm_family: str | None = None,
+    conditioning: str = "soft",
+    framed: bool = True,
+    window: int = 512,
+    validation_share: float = 0.05,
+    gradient_checkpointing: bool = False,
+    device: str | None = "auto",
+    dlm_dtype: str | None = None,
+    resume: bool = False,
+    think_token: str = "<think>",
+    end_think_token: str = "</think>",
+    progress: bool = True,
+) -> dict:
     """Train; returns the summary of the run (also in out/checkpoint/manifest.json)."""
     distributed.init_from_env()
     check_run_dir(Path(out), resume)
     examples = read_examples(data)
     held_out = max(1, int(len(examples) * validation_share)) if len(examples) > 1 else 0
-    train_examples, validation_examples = examples[: len(examples) - held_out], examples[len(examples) - held_out:] or examples
+    train_examples, validation_examples = examples[: len(examples) - held_out], examples[len(examples) - held_out :] or examples
     dlm = load_dlm(dlm_path, dlm_family, device, dlm_dtype)
     for parameter in dlm.model.parameters():
         parameter.requires_grad_(False)
@@ -68,14 +87,43 @@ def train_ar_on_responses(dlm_path: str | Path, ar_init: str | Path, data: str |
     eos = dlm.special.eos_id
     train_sampler = ResponseSampler(train_examples, dlm.tokenizer, window, block_size, eos)
     validation_sampler = ResponseSampler(validation_examples, dlm.tokenizer, window, block_size, eos)
-    manifest = base_manifest(kind="ar", block_size=block_size, conditioning=conditioning, framed=framed, dlm=str(dlm_path),
-                             dlm_family=dlm.family, init_from=str(ar_init), data={"file": str(data), "examples": len(train_examples),
-                             "validation_examples": len(validation_examples), "window": window},
-                             parameters=sum(p.numel() for p in ar.model.parameters()),
-                             world_size=(distributed.shard() or (0, 1))[1])
+    manifest = base_manifest(
+        kind="ar",
+        block_size=block_size,
+        conditioning=conditioning,
+        framed=framed,
+        dlm=str(dlm_path),
+        dlm_family=dlm.family,
+        init_from=str(ar_init),
+        data={
+            "file": str(data),
+            "examples": len(train_examples),
+            "validation_examples": len(validation_examples),
+            "window": window,
+        },
+        parameters=sum(p.numel() for p in ar.model.parameters()),
+        world_size=(distributed.shard() or (0, 1))[1],
+    )
     recipe = ArRecipe(ar, dlm)
     recipe.meta.update({"think_token": think_token, "end_think_token": end_think_token})
-    identity = {"kind": "ar", "block_size": block_size, "conditioning": conditioning, "framed": framed, "dlm": str(dlm_path),
-                "init": str(ar_init), "window": window}
-    return train(recipe, ar.tokenizer, train_sampler, validation_sampler, config, out, resume, manifest, progress and distributed.is_main(),
-                 identity=identity)
+    identity = {
+        "kind": "ar",
+        "block_size": block_size,
+        "conditioning": conditioning,
+        "framed": framed,
+        "dlm": str(dlm_path),
+        "init": str(ar_init),
+        "window": window,
+    }
+    return train(
+        recipe,
+        ar.tokenizer,
+        train_sampler,
+        validation_sampler,
+        config,
+        out,
+        resume,
+        manifest,
+        progress and distributed.is_main(),
+        identity=identity,
+    )

@@ -44,9 +44,16 @@ def train_dlm(
     check_run_dir(Path(out), resume)
     train_files, extra_files, validation_files, data = training_corpus(files, extra_packages)
     out = Path(out)
-    identity = {"kind": "dlm", "preset": preset, "window": window if init is None else None, "vocab_size": vocab_size,
-                "init": str(init) if init is not None else None, "gap_fraction": gap_fraction, "extra_share": extra_share,
-                "data": data}
+    identity = {
+        "kind": "dlm",
+        "preset": preset,
+        "window": window if init is None else None,
+        "vocab_size": vocab_size,
+        "init": str(init) if init is not None else None,
+        "gap_fraction": gap_fraction,
+        "extra_share": extra_share,
+        "data": data,
+    }
     init_from = init_record(init) if init is not None else None
     if init is not None and not resume:
         model, tokenizer, _ = load_model(init, "dlm")
@@ -55,8 +62,10 @@ def train_dlm(
     elif resume:
         tokenizer = load_tokenizer(out / "checkpoint")
         if tokenizer_path is not None and not same_tokenizer(load_tokenizer(tokenizer_path), tokenizer):
-            raise CodilaError(f"--resume with a different --tokenizer than the run ({tokenizer_path}): drop --tokenizer "
-                              "(a resumed run keeps its own) or choose another --out")
+            raise CodilaError(
+                f"--resume with a different --tokenizer than the run ({tokenizer_path}): drop --tokenizer "
+                "(a resumed run keeps its own) or choose another --out"
+            )
         if init is not None:  # the warm start's window, kept by the run
             window = read_json(out / "checkpoint" / "config.json")["max_position_embeddings"]
     elif tokenizer_path is not None:
@@ -67,11 +76,27 @@ def train_dlm(
     if init is None or resume:
         torch.manual_seed(config.seed)  # weight initialisation inside transformers draws from the global generator
         model = Qwen3ForCausalLM(qwen3_config(preset, len(tokenizer), window, bidirectional=True))
-    manifest = base_manifest(kind="dlm", preset=preset, window=window, vocab_size=len(tokenizer),
-                             parameters=sum(p.numel() for p in model.parameters()), init_from=init_from, gap_fraction=gap_fraction,
-                             extra_share=extra_share,
-                             data=data)
+    manifest = base_manifest(
+        kind="dlm",
+        preset=preset,
+        window=window,
+        vocab_size=len(tokenizer),
+        parameters=sum(p.numel() for p in model.parameters()),
+        init_from=init_from,
+        gap_fraction=gap_fraction,
+        extra_share=extra_share,
+        data=data,
+    )
     train_windows = WindowSampler(train_files, tokenizer, window, special.eos_id, extra_files, extra_share)
-    return train(DlmRecipe(model, special.mask_id, gap_fraction), tokenizer, train_windows,
-                 WindowSampler(validation_files, tokenizer, window, special.eos_id), config, out, resume, manifest, progress,
-                 identity)
+    return train(
+        DlmRecipe(model, special.mask_id, gap_fraction),
+        tokenizer,
+        train_windows,
+        WindowSampler(validation_files, tokenizer, window, special.eos_id),
+        config,
+        out,
+        resume,
+        manifest,
+        progress,
+        identity,
+    )

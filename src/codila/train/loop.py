@@ -27,11 +27,23 @@ from codila.train import distributed
 from codila.validate import check_options
 
 # what each key of a run's identity (train_dlm / train_ar) is called on the command line
-RUN_OPTIONS = {"kind": "model kind", "preset": "--preset", "window": "--window", "vocab_size": "--vocab-size",
-               "tokenizer": "--tokenizer", "block_size": "--block-size", "conditioning": "--conditioning",
-               "framed": "--frame/--no-frame", "dlm": "--dlm", "init": "--init", "gap_fraction": "--gap-fraction",
-               "extra_share": "--extra-share", "files": "--files", "extra_packages": "--extra-packages",
-               "data": "training data (--files / --extra-packages content)"}
+RUN_OPTIONS = {
+    "kind": "model kind",
+    "preset": "--preset",
+    "window": "--window",
+    "vocab_size": "--vocab-size",
+    "tokenizer": "--tokenizer",
+    "block_size": "--block-size",
+    "conditioning": "--conditioning",
+    "framed": "--frame/--no-frame",
+    "dlm": "--dlm",
+    "init": "--init",
+    "gap_fraction": "--gap-fraction",
+    "extra_share": "--extra-share",
+    "files": "--files",
+    "extra_packages": "--extra-packages",
+    "data": "training data (--files / --extra-packages content)",
+}
 
 
 class Recipe(Protocol):
@@ -77,7 +89,9 @@ def check_run_dir(out: Path, resume: bool) -> Path:
     if state_path.exists() and not resume:
         raise CodilaError(f"{out} already holds a training run: pass --resume to continue it or choose another --out")
     if resume and not state_path.exists():
-        raise CodilaError(f"--resume: no {state_path} to resume from (the run saved nothing yet): start it again without --resume")
+        raise CodilaError(
+            f"--resume: no {state_path} to resume from (the run saved nothing yet): start it again without --resume"
+        )
     if resume:
         recover_checkpoint(Path(out) / "checkpoint")
     return state_path
@@ -87,8 +101,10 @@ def check_same_run(saved: dict | None, asked: dict) -> None:
     """Resume only with the options that define the run's model and data (`saved`: those of its state.pt)."""
     for name in sorted(set(saved or {}) | set(asked)):
         if saved is not None and saved.get(name) != asked.get(name):
-            raise CodilaError(f"--resume with a different {RUN_OPTIONS.get(name, name)} than the run "
-                              f"({asked.get(name)!r} instead of {saved.get(name)!r}): pass the run's value or choose another --out")
+            raise CodilaError(
+                f"--resume with a different {RUN_OPTIONS.get(name, name)} than the run "
+                f"({asked.get(name)!r} instead of {saved.get(name)!r}): pass the run's value or choose another --out"
+            )
 
 
 def autocast(model: PreTrainedModel, config: TrainConfig):
@@ -134,8 +150,10 @@ def train(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.95))
     generator = torch.Generator().manual_seed(config.seed)
-    validation = [validation_windows.sample(config.batch_size, torch.Generator().manual_seed(config.seed + 1 + i))
-                  for i in range(config.eval_batches)]
+    validation = [
+        validation_windows.sample(config.batch_size, torch.Generator().manual_seed(config.seed + 1 + i))
+        for i in range(config.eval_batches)
+    ]
     step, elapsed, history = 0, 0.0, []
     best_path = out / "best"
     main = distributed.is_main()
@@ -143,8 +161,10 @@ def train(
         try:
             state = torch.load(state_path, weights_only=False)
         except Exception as error:  # noqa: BLE001 - any unreadable state file gets the same advice
-            raise CodilaError(f"{state_path} cannot be read ({type(error).__name__}): the run cannot resume; start it "
-                              "again in another --out (its checkpoint/ holds the last exported model)") from None
+            raise CodilaError(
+                f"{state_path} cannot be read ({type(error).__name__}): the run cannot resume; start it "
+                "again in another --out (its checkpoint/ holds the last exported model)"
+            ) from None
         check_same_run(state.get("identity"), identity or {})
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -174,17 +194,35 @@ def train(
         save_checkpoint(out / "checkpoint", model, tokenizer, recipe.meta, {**(manifest or {}), **summary()})
         tmp = state_path.with_suffix(".tmp")
         try:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-                        "step": step, "elapsed": elapsed, "history": history, "identity": identity}, tmp)
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "generator": generator.get_state(),
+                    "step": step,
+                    "elapsed": elapsed,
+                    "history": history,
+                    "identity": identity,
+                },
+                tmp,
+            )
         except (OSError, RuntimeError) as error:  # torch reports a full disk as a RuntimeError
             tmp.unlink(missing_ok=True)
-            raise CodilaError(f"could not write {state_path} ({error.strerror or error}): free disk space and --resume "
-                              "(the previous state is kept)") from None
+            raise CodilaError(
+                f"could not write {state_path} ({error.strerror or error}): free disk space and --resume "
+                "(the previous state is kept)"
+            ) from None
         os.replace(tmp, state_path)
 
     last_save = time.monotonic()
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                   TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), disable=not progress)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeRemainingColumn(),
+        disable=not progress,
+    )
     with bar, open(out / ("log.jsonl" if main else f"log.rank{distributed.shard()[0]}.jsonl"), "w") as log:
         log.writelines(json.dumps(record) + "\n" for record in history)  # a resumed run drops steps after its last save
         task = bar.add_task("train", total=config.steps, completed=step, loss="-")
@@ -204,8 +242,12 @@ def train(
             optimizer.step()
             step += 1
             elapsed += time.monotonic() - started
-            record = {"step": step, "train_loss": round(distributed.mean_over_ranks(loss_value), 4), "lr": optimizer.param_groups[0]["lr"],
-                      "seconds": round(elapsed, 1)}
+            record = {
+                "step": step,
+                "train_loss": round(distributed.mean_over_ranks(loss_value), 4),
+                "lr": optimizer.param_groups[0]["lr"],
+                "seconds": round(elapsed, 1),
+            }
             is_best = False
             if step % config.eval_every == 0 or step == config.steps:
                 record["validation_loss"] = round(evaluate_loss(recipe, validation, config.seed, config), 4)

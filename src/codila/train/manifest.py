@@ -17,14 +17,19 @@ def git_commit() -> str:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
-                           cwd=Path(__file__).parent).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=Path(__file__).parent
+    ).stdout.strip()
     return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else "unknown"
 
 
 def base_manifest(**fields) -> dict:
-    return {"command": "codila " + shlex.join(sys.argv[1:]), "git_commit": git_commit(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **fields}
+    return {
+        "command": "codila " + shlex.join(sys.argv[1:]),
+        "git_commit": git_commit(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **fields,
+    }
 
 
 def read_manifest(checkpoint: str | Path) -> dict:

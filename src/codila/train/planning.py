@@ -35,9 +35,19 @@ def external_heldout(task: str) -> set[str]:
     return shipped_prompts()
 
 
-def train_planning(kind: str, setting: str, out: str | Path, config: TrainConfig, preset: str, dlm_path: str | Path | None = None,
-                   block_size: int = 4, resume: bool = False, progress: bool = True, init: str | Path | None = None,
-                   dlm_loss: str = "elbo") -> dict:
+def train_planning(
+    kind: str,
+    setting: str,
+    out: str | Path,
+    config: TrainConfig,
+    preset: str,
+    dlm_path: str | Path | None = None,
+    block_size: int = 4,
+    resume: bool = False,
+    progress: bool = True,
+    init: str | Path | None = None,
+    dlm_loss: str = "elbo",
+) -> dict:
     """Train one model of `kind` (dlm, ar or ar-baseline) on the generated `setting` into `out`. `init`: warm start
     from a checkpoint of the same kind (e.g. a model trained on an easier setting: the task grows as it learns)."""
     if dlm_loss not in DLM_WEIGHTINGS:
@@ -66,16 +76,28 @@ def train_planning(kind: str, setting: str, out: str | Path, config: TrainConfig
     else:
         bidirectional = kind == "dlm"
         model = _model(init, kind, qwen3_config(preset, len(tokenizer), length, bidirectional=bidirectional))
-        recipe = (PlanningDlmRecipe(model, special.mask_id, spec.prompt_length, meta, dlm_loss) if bidirectional
-                  else BaselineArRecipe(model, spec.prompt_length, meta))
+        recipe = (
+            PlanningDlmRecipe(model, special.mask_id, spec.prompt_length, meta, dlm_loss)
+            if bidirectional
+            else BaselineArRecipe(model, spec.prompt_length, meta)
+        )
     heldout = heldout_prompts(spec, external_heldout(spec.task))
-    manifest = base_manifest(kind=kind, preset=preset, **({"dlm_loss": dlm_loss} if kind == "dlm" else {}),
-                             parameters=sum(p.numel() for p in model.parameters()),
-                             init_from=init_record(init) if init is not None else None,
-                             data={"setting": spec.name, "settings": spec.settings, "generator": "fresh examples each step, "
-                                   "one seed per example from the training generator (train_config.seed)",
-                                   "excluded_prompts": len(heldout), "test_seed": TEST_SEED, "validation_seed": VALIDATION_SEED},
-                             **({"block_size": block_size, "dlm": str(dlm_path)} if kind == "ar" else {}))
+    manifest = base_manifest(
+        kind=kind,
+        preset=preset,
+        **({"dlm_loss": dlm_loss} if kind == "dlm" else {}),
+        parameters=sum(p.numel() for p in model.parameters()),
+        init_from=init_record(init) if init is not None else None,
+        data={
+            "setting": spec.name,
+            "settings": spec.settings,
+            "generator": "fresh examples each step, one seed per example from the training generator (train_config.seed)",
+            "excluded_prompts": len(heldout),
+            "test_seed": TEST_SEED,
+            "validation_seed": VALIDATION_SEED,
+        },
+        **({"block_size": block_size, "dlm": str(dlm_path)} if kind == "ar" else {}),
+    )
     stream = TrainingStream(spec, tokenizer, heldout)
     validation = FixedExamples(spec, tokenizer, split_examples(spec, "validation"))
     summary = train(recipe, tokenizer, stream, validation, config, out, resume, manifest, progress)

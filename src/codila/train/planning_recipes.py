@@ -34,7 +34,7 @@ class PlanningDlmRecipe:
         self.meta = {"kind": "dlm", "shifted_logits": False, **meta}
 
     def loss(self, windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        answer = windows[:, self.prompt_length:]
+        answer = windows[:, self.prompt_length :]
         noisy_answer, masked_answer, t = mask_tokens(answer, self.mask_id, generator)
         noisy, masked = _with_prompt(windows, self.prompt_length, noisy_answer, masked_answer)
         logits = selected_logits(self.model, noisy, masked)
@@ -49,7 +49,7 @@ class PlanningArRecipe:
         self.meta = {"kind": "ar", "block_size": ar.block_size, "conditioning": ar.conditioning, "framed": ar.framed, **meta}
 
     def loss(self, windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        answer = windows[:, self.prompt_length:]
+        answer = windows[:, self.prompt_length :]
         batch, block = answer.shape[0], self.ar.block_size
         noisy_answer, masked_blocks = mask_blocks(answer, self.dlm.mask_id, block, generator)  # (N, A), (N, A / B)
         noisy, masked = _with_prompt(windows, self.prompt_length, noisy_answer, masked_blocks.repeat_interleave(block, dim=1))
@@ -64,5 +64,7 @@ class BaselineArRecipe:
         self.meta = {"kind": "ar-baseline", "prompt_length": prompt_length, **meta}
 
     def loss(self, windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        logits = self.model(input_ids=windows[:, :-1], use_cache=False, logits_to_keep=windows.shape[1] - self.prompt_length).logits
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), windows[:, self.prompt_length:].reshape(-1))
+        logits = self.model(
+            input_ids=windows[:, :-1], use_cache=False, logits_to_keep=windows.shape[1] - self.prompt_length
+        ).logits
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), windows[:, self.prompt_length :].reshape(-1))

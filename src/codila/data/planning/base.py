@@ -62,8 +62,13 @@ def planning_tokenizer() -> PreTrainedTokenizerFast:
     core = Tokenizer(models.WordLevel(vocab, unk_token=PAD_TOKEN))
     core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     core.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(tokenizer_object=core, mask_token=MASK_TOKEN, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN,
-                                   additional_special_tokens=[THINK_TOKEN, END_THINK_TOKEN])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        mask_token=MASK_TOKEN,
+        eos_token=EOS_TOKEN,
+        pad_token=PAD_TOKEN,
+        additional_special_tokens=[THINK_TOKEN, END_THINK_TOKEN],
+    )
 
 
 def encode_text(tokenizer: PreTrainedTokenizerFast, text: str) -> list[int]:
@@ -131,7 +136,7 @@ def read_jsonl(path: str | Path) -> list[Example]:
                 row = json.loads(line)
                 rows.append(Example(str(row["input"]), str(row["output"])))
             except (json.JSONDecodeError, KeyError, TypeError):
-                raise CodilaError(f"{path}:{number}: expected a JSON object with \"input\" and \"output\"") from None
+                raise CodilaError(f'{path}:{number}: expected a JSON object with "input" and "output"') from None
     return rows
 
 

@@ -86,6 +86,13 @@ ANSWER_LENGTHS = {3: 24, 4: 40}  # the longest answers of the shipped files: 21 
 
 def countdown_spec(count: int) -> PlanningSpec:
     answer_length = ANSWER_LENGTHS[count]
-    return PlanningSpec(f"cd{count}", "countdown", partial(countdown, count, answer_length), verify,
-                        prompt_length=3 * (count + 1) - 1, answer_length=answer_length,
-                        description=f"Countdown with {count} numbers", settings={"numbers": count})
+    return PlanningSpec(
+        f"cd{count}",
+        "countdown",
+        partial(countdown, count, answer_length),
+        verify,
+        prompt_length=3 * (count + 1) - 1,
+        answer_length=answer_length,
+        description=f"Countdown with {count} numbers",
+        settings={"numbers": count},
+    )

@@ -100,14 +100,27 @@ def random_graph(nodes: int, edges: int, max_hops: int, rng: random.Random) -> E
 
 def path_star_spec(degree: int, arm_length: int) -> PlanningSpec:
     edges = degree * arm_length
-    return PlanningSpec(f"pathstar-d{degree}-l{arm_length}", "graph", partial(path_star, degree, arm_length), verify,
-                        prompt_length=6 * edges + 5, answer_length=round_up(3 * (arm_length + 1) - 1),
-                        description=f"path-star graph: {degree} arms of {arm_length} nodes", settings={"degree": degree, "arm_length": arm_length},
-                        floor=1 / degree)
+    return PlanningSpec(
+        f"pathstar-d{degree}-l{arm_length}",
+        "graph",
+        partial(path_star, degree, arm_length),
+        verify,
+        prompt_length=6 * edges + 5,
+        answer_length=round_up(3 * (arm_length + 1) - 1),
+        description=f"path-star graph: {degree} arms of {arm_length} nodes",
+        settings={"degree": degree, "arm_length": arm_length},
+        floor=1 / degree,
+    )
 
 
 def random_graph_spec(nodes: int, edges: int, max_hops: int) -> PlanningSpec:
-    return PlanningSpec(f"shortest-n{nodes}-e{edges}-h{max_hops}", "graph", partial(random_graph, nodes, edges, max_hops), verify,
-                        prompt_length=6 * edges + 5, answer_length=round_up(3 * (max_hops + 1) - 1),
-                        description=f"shortest path on random directed graphs: {nodes} nodes, {edges} edges, <= {max_hops} hops",
-                        settings={"nodes": nodes, "edges": edges, "max_hops": max_hops})
+    return PlanningSpec(
+        f"shortest-n{nodes}-e{edges}-h{max_hops}",
+        "graph",
+        partial(random_graph, nodes, edges, max_hops),
+        verify,
+        prompt_length=6 * edges + 5,
+        answer_length=round_up(3 * (max_hops + 1) - 1),
+        description=f"shortest path on random directed graphs: {nodes} nodes, {edges} edges, <= {max_hops} hops",
+        settings={"nodes": nodes, "edges": edges, "max_hops": max_hops},
+    )

@@ -47,11 +47,22 @@ def verify(prompt: str, answer: str) -> bool:
     digits = set("123456789"[:n])
     rows = [answer[r * n : (r + 1) * n] for r in range(n)]
     units = rows + ["".join(row[c] for row in rows) for c in range(n)]
-    units += ["".join(rows[r][c] for r in range(br, br + box) for c in range(bc, bc + box)) for br in range(0, n, box) for bc in range(0, n, box)]
+    units += [
+        "".join(rows[r][c] for r in range(br, br + box) for c in range(bc, bc + box))
+        for br in range(0, n, box)
+        for bc in range(0, n, box)
+    ]
     return all(set(unit) == digits for unit in units)
 
 
 def sudoku_spec(n: int, blanks: int) -> PlanningSpec:
-    return PlanningSpec(f"sudoku{n}-b{blanks}", "sudoku", partial(sudoku, n, blanks), verify, prompt_length=n * n,
-                        answer_length=round_up(n * n), description=f"{n}x{n} Sudoku with {blanks} blanks",
-                        settings={"size": n, "blanks": blanks})
+    return PlanningSpec(
+        f"sudoku{n}-b{blanks}",
+        "sudoku",
+        partial(sudoku, n, blanks),
+        verify,
+        prompt_length=n * n,
+        answer_length=round_up(n * n),
+        description=f"{n}x{n} Sudoku with {blanks} blanks",
+        settings={"size": n, "blanks": blanks},
+    )

@@ -47,8 +47,15 @@ class Task:
         """Rows of the trivial answers that decode nothing (none here: pass@1's floor is 0 by the oracle check)."""
         return []
 
-    def run(self, models, setting, items: list[Problem], options, advance: Callable[[], None],
-            record: Callable[[dict], None] = lambda fields: None) -> dict:
+    def run(
+        self,
+        models,
+        setting,
+        items: list[Problem],
+        options,
+        advance: Callable[[], None],
+        record: Callable[[dict], None] = lambda fields: None,
+    ) -> dict:
         """One decoder setting's row on the problems: every answer executed (`codila.eval.task_run`); `record` gets each
         answer's record (codila.eval.records)."""
         from codila.eval.task_run import (
@@ -56,8 +63,19 @@ class Task:
         )
 
         limits = SandboxLimits(timeout_s=self.timeout_s, allow_network=options.allow_network)
-        return run_task_setting(models, setting, self, items, options.plan, options.samples, options.seed, limits, advance=advance,
-                                batch_size=options.batch_size, record=record)
+        return run_task_setting(
+            models,
+            setting,
+            self,
+            items,
+            options.plan,
+            options.samples,
+            options.seed,
+            limits,
+            advance=advance,
+            batch_size=options.batch_size,
+            record=record,
+        )
 
     def plot(self, rows: list[dict]) -> tuple[list[dict], dict[str, str]]:
         """The rows and the metrics (key -> axis title) of the accuracy-vs-speed plot."""

@@ -20,8 +20,9 @@ class SpanTask:
         from codila.data.heldout import evaluation_spans
 
         context = (models.dlm.max_length - options.span_length) // 2
-        return evaluation_spans(models.dlm.tokenizer, options.limit or DEFAULT_SPANS, options.span_length, context, options.files,
-                                None, options.seed)
+        return evaluation_spans(
+            models.dlm.tokenizer, options.limit or DEFAULT_SPANS, options.span_length, context, options.files, None, options.seed
+        )
 
     def decodes(self, items: list, options) -> int:
         return len(items)  # one decode per span (samples do not apply)
@@ -35,7 +36,10 @@ class SpanTask:
     def run(self, models, setting, items: list, options, advance: Callable[[], None], record=lambda fields: None) -> dict:
         from codila.eval.infill_run import run_infill_setting
 
-        return {**run_infill_setting(models, setting, items, options.seed, advance, options.batch_size, record), "task": self.name}
+        return {
+            **run_infill_setting(models, setting, items, options.seed, advance, options.batch_size, record),
+            "task": self.name,
+        }
 
     def plot(self, rows: list[dict]) -> tuple[list[dict], dict[str, str]]:
         decoded = [row for row in rows if row.get("tokens_per_s") is not None]  # the floors decode nothing

@@ -10,8 +10,10 @@ STOP = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#")
 
 
 def load() -> list[Problem]:
-    return [Problem(p["task_id"], p["prompt"], "", p["canonical_solution"], p["test"], p["entry_point"])
-            for p in read_problems().values()]
+    return [
+        Problem(p["task_id"], p["prompt"], "", p["canonical_solution"], p["test"], p["entry_point"])
+        for p in read_problems().values()
+    ]
 
 
 TASK = Task("humaneval", False, load, humaneval_style_program, STOP, "HumanEval completion, pass@1 by execution")

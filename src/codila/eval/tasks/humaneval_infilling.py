@@ -16,10 +16,21 @@ def _loader(split: str):
     def load() -> list[Problem]:
         with gzip.open(data_file("humaneval-infilling", f"HumanEval-{SPLITS[split]}.jsonl.gz"), "rt") as handle:
             rows = [json.loads(line) for line in handle]
-        return [Problem(r["task_id"], r["prompt"], r["suffix"], r["canonical_solution"], r["test"], r["entry_point"]) for r in rows]
+        return [
+            Problem(r["task_id"], r["prompt"], r["suffix"], r["canonical_solution"], r["test"], r["entry_point"]) for r in rows
+        ]
 
     return load
 
 
-TASKS = [Task(f"humaneval-infilling-{split}", True, _loader(split), humaneval_style_program, (),
-              f"HumanEval-Infilling, {split} split, pass@1 by execution") for split in SPLITS]
+TASKS = [
+    Task(
+        f"humaneval-infilling-{split}",
+        True,
+        _loader(split),
+        humaneval_style_program,
+        (),
+        f"HumanEval-Infilling, {split} split, pass@1 by execution",
+    )
+    for split in SPLITS
+]

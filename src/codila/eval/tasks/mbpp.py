@@ -20,8 +20,16 @@ def _prompt(description: str, first_test: str) -> str:
 
 def load() -> list[Problem]:
     rows = json.loads(data_file("mbpp", "sanitized-mbpp.json").read_text())
-    return [Problem(f"mbpp/{r['task_id']}", _prompt(r["prompt"], r["test_list"][0]), "", r["code"],
-                    "\n".join(r["test_imports"] + r["test_list"])) for r in rows]
+    return [
+        Problem(
+            f"mbpp/{r['task_id']}",
+            _prompt(r["prompt"], r["test_list"][0]),
+            "",
+            r["code"],
+            "\n".join(r["test_imports"] + r["test_list"]),
+        )
+        for r in rows
+    ]
 
 
 def program(problem: Problem, completion: str) -> str:

@@ -65,16 +65,19 @@ def weight_files(directory: Path) -> list[Path]:
         shards = sorted(set(json.loads((directory / INDEX_FILE).read_text())["weight_map"].values()))
         missing = [name for name in shards if not (directory / name).is_file()]
         if missing:
-            raise CodilaError(f"{directory}: shard {missing[0]} named by {INDEX_FILE} is missing ({len(missing)} of {len(shards)}): "
-                              f"download the complete checkpoint")
+            raise CodilaError(
+                f"{directory}: shard {missing[0]} named by {INDEX_FILE} is missing ({len(missing)} of {len(shards)}): "
+                f"download the complete checkpoint"
+            )
         return [directory / name for name in shards]
     if (directory / SINGLE_FILE).is_file():
         return [directory / SINGLE_FILE]
     raise CodilaError(f"{directory} holds no weights ({SINGLE_FILE} or {INDEX_FILE}): download the model's safetensors files")
 
 
-def load_renamed(model: PreTrainedModel, directory: Path, rename: Callable[[str], str], dtype: torch.dtype,
-                 device: torch.device) -> PreTrainedModel:
+def load_renamed(
+    model: PreTrainedModel, directory: Path, rename: Callable[[str], str], dtype: torch.dtype, device: torch.device
+) -> PreTrainedModel:
     """Fill `model` (built on the meta device: no memory, no random init) with the weights of `directory`, each key
     passed through `rename`; every parameter must be covered and no weight left over. Returns it in eval mode."""
     state = {}
@@ -87,8 +90,10 @@ def load_renamed(model: PreTrainedModel, directory: Path, rename: Callable[[str]
     expected = set(model.state_dict())
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or unexpected:
-        raise CodilaError(f"{directory}: weights do not match the family's architecture (missing {missing[:3]}, unexpected "
-                          f"{unexpected[:3]}): check --dlm-family")
+        raise CodilaError(
+            f"{directory}: weights do not match the family's architecture (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}): check --dlm-family"
+        )
     model.load_state_dict(state, strict=True, assign=True)
     model.tie_weights()
     _rebuild_buffers(model, device)

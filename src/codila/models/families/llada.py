@@ -16,12 +16,21 @@ from codila.models.families.base import Family, empty_model, load_renamed
 LLADA_MASK_ID = 126336  # the published models' config.json mask_token_id
 
 BLOCK_KEYS = {  # LLaDA block module -> Llama decoder-layer module
-    "q_proj": "self_attn.q_proj", "k_proj": "self_attn.k_proj", "v_proj": "self_attn.v_proj", "attn_out": "self_attn.o_proj",
-    "ff_proj": "mlp.gate_proj", "up_proj": "mlp.up_proj", "ff_out": "mlp.down_proj",
-    "attn_norm": "input_layernorm", "ff_norm": "post_attention_layernorm",
+    "q_proj": "self_attn.q_proj",
+    "k_proj": "self_attn.k_proj",
+    "v_proj": "self_attn.v_proj",
+    "attn_out": "self_attn.o_proj",
+    "ff_proj": "mlp.gate_proj",
+    "up_proj": "mlp.up_proj",
+    "ff_out": "mlp.down_proj",
+    "attn_norm": "input_layernorm",
+    "ff_norm": "post_attention_layernorm",
 }
-TOP_KEYS = {"model.transformer.wte.weight": "model.embed_tokens.weight", "model.transformer.ln_f.weight": "model.norm.weight",
-            "model.transformer.ff_out.weight": "lm_head.weight"}
+TOP_KEYS = {
+    "model.transformer.wte.weight": "model.embed_tokens.weight",
+    "model.transformer.ln_f.weight": "model.norm.weight",
+    "model.transformer.ff_out.weight": "lm_head.weight",
+}
 BLOCK_PATTERN = re.compile(r"model\.transformer\.blocks\.(\d+)\.(\w+)\.(weight|bias)")
 
 
@@ -37,12 +46,18 @@ def rename(key: str) -> str:
 
 def llama_config(config: dict) -> LlamaConfig:
     llama = LlamaConfig(
-        vocab_size=config.get("embedding_size") or config["vocab_size"], hidden_size=config["d_model"],
-        intermediate_size=config["mlp_hidden_size"], num_hidden_layers=config["n_layers"], num_attention_heads=config["n_heads"],
-        num_key_value_heads=config.get("n_kv_heads") or config["n_heads"], max_position_embeddings=config.get("max_sequence_length", 4096),
-        rms_norm_eps=config.get("rms_norm_eps", 1e-5), rope_parameters={"rope_type": "default", "rope_theta": config.get("rope_theta", 10000.0)},
+        vocab_size=config.get("embedding_size") or config["vocab_size"],
+        hidden_size=config["d_model"],
+        intermediate_size=config["mlp_hidden_size"],
+        num_hidden_layers=config["n_layers"],
+        num_attention_heads=config["n_heads"],
+        num_key_value_heads=config.get("n_kv_heads") or config["n_heads"],
+        max_position_embeddings=config.get("max_sequence_length", 4096),
+        rms_norm_eps=config.get("rms_norm_eps", 1e-5),
+        rope_parameters={"rope_type": "default", "rope_theta": config.get("rope_theta", 10000.0)},
         tie_word_embeddings=bool(config.get("weight_tying", False)),
-        attention_bias=bool(config.get("include_bias") or config.get("include_qkv_bias")), mlp_bias=bool(config.get("include_bias")),
+        attention_bias=bool(config.get("include_bias") or config.get("include_qkv_bias")),
+        mlp_bias=bool(config.get("include_bias")),
     )
     llama.is_causal = False
     return llama
@@ -52,5 +67,12 @@ def build(directory: Path, config: dict, dtype: torch.dtype, device: torch.devic
     return load_renamed(empty_model(LlamaForCausalLM, llama_config(config)), directory, rename, dtype, device)
 
 
-FAMILY = Family("llada", ("llada",), shifted_logits=False, build=build, default_mask_id=LLADA_MASK_ID, mask_tokens=("<|mdm_mask|>",),
-                summary="LLaDA: OLMo-style keys mapped onto Llama, bidirectional, no shift")
+FAMILY = Family(
+    "llada",
+    ("llada",),
+    shifted_logits=False,
+    build=build,
+    default_mask_id=LLADA_MASK_ID,
+    mask_tokens=("<|mdm_mask|>",),
+    summary="LLaDA: OLMo-style keys mapped onto Llama, bidirectional, no shift",
+)

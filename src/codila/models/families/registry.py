@@ -36,19 +36,20 @@ def resolve_family(directory: str | Path, requested: str | None) -> tuple[Family
     if requested is not None:
         family = get_family(requested)
         if detected is not None and detected is not family:
-            raise CodilaError(f"--dlm-family {requested} contradicts {directory}/config.json (model_type "
-                              f"{config.get('model_type')!r} is the {detected.name} family): drop --dlm-family or pass {detected.name}")
+            raise CodilaError(
+                f"--dlm-family {requested} contradicts {directory}/config.json (model_type "
+                f"{config.get('model_type')!r} is the {detected.name} family): drop --dlm-family or pass {detected.name}"
+            )
         return family, config
     if detected is None:
         if config.get("is_causal", True):
-            raise CodilaError(f"{directory}: model_type {config.get('model_type')!r} names no known DLM family: pass --dlm-family "
-                              f"({', '.join(FAMILIES)})")
+            raise CodilaError(
+                f"{directory}: model_type {config.get('model_type')!r} names no known DLM family: pass --dlm-family "
+                f"({', '.join(FAMILIES)})"
+            )
         return FAMILIES["codila"], config
     return detected, config
 
 
 def family_table() -> str:
     return "\n".join(f"{family.name:8} {family.summary}" for family in FAMILIES.values())
-
-
-
