@@ -59,7 +59,7 @@ def train_planning(
     spec = get_setting(setting)
     out = Path(out)
     check_run_dir(out, resume)
-    tokenizer = load_tokenizer(out / "checkpoint") if resume else planning_tokenizer()
+    tokenizer = load_tokenizer(out / "checkpoint") if resume else planning_tokenizer(spec.tokenization)
     special = SpecialIds.from_tokenizer(tokenizer)
     length = spec.prompt_length + spec.answer_length
     meta = {"planning": spec.name, "prompt_length": spec.prompt_length, "answer_length": spec.answer_length}

@@ -22,8 +22,13 @@ from transformers import PreTrainedTokenizerFast
 from codila.errors import CodilaError
 from codila.tokenizer import END_THINK_TOKEN, EOS_TOKEN, MASK_TOKEN, PAD_TOKEN, SPECIAL_TOKENS, THINK_TOKEN, SpecialIds
 
-ALPHABET = "0123456789+-*/=,|:>;."  # every character a planning prompt or answer may hold (one token each)
+ALPHABET = "0123456789+-*/=,|:>;."  # every character a planning prompt or answer may hold
 ANSWER_MULTIPLE = 8
+
+# how a setting's text becomes tokens: "chars" one token per character of ALPHABET; "nodes" additionally one token
+# per two-digit node label 00..99 (a graph lookup then matches one token, as in Bachmann & Nagarajan and MGDM)
+NODE_LABELS = [f"{label:02d}" for label in range(100)]
+TOKENIZATIONS = {"chars": (".", []), "nodes": (r"\d\d|.", NODE_LABELS)}  # name -> (split regex, extra vocabulary)
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,11 @@ class PlanningSpec:
     description: str = ""
     settings: dict = field(default_factory=dict)
     floor: float = 0.0  # the accuracy of a trivial strategy (path-star: follow a random arm), reported beside every rate
+    tokenization: str = "chars"  # TOKENIZATIONS: prompt_length and answer_length count these tokens
 
     def __post_init__(self) -> None:
+        if self.tokenization not in TOKENIZATIONS:
+            raise CodilaError(f"{self.name}: unknown tokenization {self.tokenization!r}; choose one of {', '.join(TOKENIZATIONS)}")
         if self.answer_length % ANSWER_MULTIPLE:
             raise CodilaError(f"{self.name}: answer length {self.answer_length} is not a multiple of {ANSWER_MULTIPLE}")
 
@@ -56,11 +64,15 @@ def round_up(length: int, multiple: int = ANSWER_MULTIPLE) -> int:
     return -(-length // multiple) * multiple
 
 
-def planning_tokenizer() -> PreTrainedTokenizerFast:
-    """One token per character of ALPHABET, plus the project's special tokens (found by name, never by id)."""
-    vocab = {token: index for index, token in enumerate([*SPECIAL_TOKENS, *ALPHABET])}
+def planning_tokenizer(tokenization: str = "chars") -> PreTrainedTokenizerFast:
+    """One token per character of ALPHABET (and, `tokenization="nodes"`, per two-digit node label), plus the
+    project's special tokens (found by name, never by id). The tokenizer is saved with every checkpoint."""
+    if tokenization not in TOKENIZATIONS:
+        raise CodilaError(f"unknown planning tokenization {tokenization!r}; choose one of {', '.join(TOKENIZATIONS)}")
+    pattern, extra = TOKENIZATIONS[tokenization]
+    vocab = {token: index for index, token in enumerate([*SPECIAL_TOKENS, *ALPHABET, *extra])}
     core = Tokenizer(models.WordLevel(vocab, unk_token=PAD_TOKEN))
-    core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(pattern), behavior="isolated")
     core.decoder = decoders.Fuse()
     return PreTrainedTokenizerFast(
         tokenizer_object=core,
@@ -81,7 +93,7 @@ def prompt_ids(spec: PlanningSpec, tokenizer: PreTrainedTokenizerFast, prompt: s
     """The prompt left-padded to the setting's prompt length."""
     ids = encode_text(tokenizer, prompt)
     if len(ids) > spec.prompt_length:
-        raise CodilaError(f"{spec.name}: prompt {prompt!r} is longer than the setting's {spec.prompt_length} characters")
+        raise CodilaError(f"{spec.name}: prompt {prompt!r} is longer than the setting's {spec.prompt_length} tokens")
     return [SpecialIds.from_tokenizer(tokenizer).pad_id] * (spec.prompt_length - len(ids)) + ids
 
 
@@ -89,7 +101,7 @@ def answer_ids(spec: PlanningSpec, tokenizer: PreTrainedTokenizerFast, answer: s
     """The answer right-padded with EOS to the setting's answer length."""
     ids = encode_text(tokenizer, answer)
     if len(ids) > spec.answer_length:
-        raise CodilaError(f"{spec.name}: answer {answer!r} is longer than the setting's {spec.answer_length} characters")
+        raise CodilaError(f"{spec.name}: answer {answer!r} is longer than the setting's {spec.answer_length} tokens")
     return ids + [SpecialIds.from_tokenizer(tokenizer).eos_id] * (spec.answer_length - len(ids))
 
 

@@ -98,6 +98,16 @@ def random_graph(nodes: int, edges: int, max_hops: int, rng: random.Random) -> E
     return Example(_prompt(pairs, start, path[0]), ",".join(map(_label, reversed(path))))
 
 
+def _prompt_tokens(edges: int) -> int:
+    """Tokens of a prompt with `edges` edges (one token per node label): "u>v" per edge, commas, "|start:goal"."""
+    return 4 * edges - 1 + 4
+
+
+def _path_tokens(nodes: int) -> int:
+    """Tokens of a path of `nodes` nodes: one per label, commas between."""
+    return 2 * nodes - 1
+
+
 def path_star_spec(degree: int, arm_length: int) -> PlanningSpec:
     edges = degree * arm_length
     return PlanningSpec(
@@ -105,11 +115,12 @@ def path_star_spec(degree: int, arm_length: int) -> PlanningSpec:
         "graph",
         partial(path_star, degree, arm_length),
         verify,
-        prompt_length=6 * edges + 5,
-        answer_length=round_up(3 * (arm_length + 1) - 1),
+        prompt_length=_prompt_tokens(edges),
+        answer_length=round_up(_path_tokens(arm_length + 1)),
         description=f"path-star graph: {degree} arms of {arm_length} nodes",
         settings={"degree": degree, "arm_length": arm_length},
         floor=1 / degree,
+        tokenization="nodes",
     )
 
 
@@ -119,8 +130,9 @@ def random_graph_spec(nodes: int, edges: int, max_hops: int) -> PlanningSpec:
         "graph",
         partial(random_graph, nodes, edges, max_hops),
         verify,
-        prompt_length=6 * edges + 5,
-        answer_length=round_up(3 * (max_hops + 1) - 1),
+        prompt_length=_prompt_tokens(edges),
+        answer_length=round_up(_path_tokens(max_hops + 1)),
         description=f"shortest path on random directed graphs: {nodes} nodes, {edges} edges, <= {max_hops} hops",
         settings={"nodes": nodes, "edges": edges, "max_hops": max_hops},
+        tokenization="nodes",
     )
