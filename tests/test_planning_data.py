@@ -40,10 +40,12 @@ def test_generators_are_deterministic_per_seed(name):
 @pytest.mark.parametrize("name", SETTINGS)
 def test_verifiers_accept_generated_answers_that_fit_the_layout(name):
     spec = SETTINGS[name]
+    tokenizer = planning_tokenizer(spec.tokenization)
     for seed in SEEDS:
         example = spec.generate(random.Random(seed))
         assert spec.verify(example.prompt, example.answer), example
-        assert len(example.prompt) <= spec.prompt_length and len(example.answer) <= spec.answer_length
+        assert len(prompt_ids(spec, tokenizer, example.prompt)) == spec.prompt_length
+        assert decode_answer(tokenizer, answer_ids(spec, tokenizer, example.answer)) == example.answer  # it fits
 
 
 @pytest.mark.parametrize("name", SETTINGS)
@@ -98,7 +100,7 @@ def test_splits_are_seeded_and_disjoint_and_training_never_sees_them():
     test, validation = split_examples(spec, "test"), split_examples(spec, "validation")
     assert test == split_examples(spec, "test") and len(test) >= 400
     assert not {e.prompt for e in test} & {e.prompt for e in validation}
-    stream = TrainingStream(spec, planning_tokenizer(), heldout_prompts(spec))
+    stream = TrainingStream(spec, planning_tokenizer(spec.tokenization), heldout_prompts(spec))
     seen = {e.prompt for e in stream.examples(2000, torch.Generator().manual_seed(0))}
     assert not seen & heldout_prompts(spec)
 
@@ -124,6 +126,25 @@ def test_tokenizer_has_the_special_tokens_and_one_token_per_character():
     text = "12>34,56>78|12:78"
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     assert len(ids) == len(text) and tokenizer.decode(ids) == text
+
+
+def test_node_tokenizer_gives_each_two_digit_label_one_token():
+    tokenizer = planning_tokenizer("nodes")
+    tokens = tokenizer.convert_ids_to_tokens(tokenizer("07>34,34>90|07:90", add_special_tokens=False)["input_ids"])
+    assert tokens == ["07", ">", "34", ",", "34", ">", "90", "|", "07", ":", "90"]
+    assert tokenizer.convert_tokens_to_ids(["07", "7"]) != tokenizer.convert_tokens_to_ids(["7", "07"])
+    assert len(tokenizer) == len(planning_tokenizer("chars")) + 100  # one token per label 00..99
+    assert SpecialIds.from_tokenizer(tokenizer) == SpecialIds.from_tokenizer(planning_tokenizer("chars"))
+    with pytest.raises(CodilaError, match="tokenization"):
+        planning_tokenizer("words")
+
+
+def test_graph_settings_count_node_tokens_and_their_canvas_is_exact():
+    spec = get_setting("pathstar-d2-l4")  # 8 edges: 8 * "u>v" + 7 commas + "|s:g"; a path of 5 nodes: 9 tokens
+    tokenizer = planning_tokenizer(spec.tokenization)
+    assert (spec.tokenization, spec.prompt_length, spec.answer_length) == ("nodes", 35, 16)
+    ids = answer_ids(spec, tokenizer, "41,60,51,02,12")
+    assert tokenizer.convert_ids_to_tokens(ids[:10]) == ["41", ",", "60", ",", "51", ",", "02", ",", "12", "<|endoftext|>"]
 
 
 def test_layout_pads_the_prompt_left_and_the_answer_with_eos():

@@ -23,6 +23,7 @@ from codila.decoding.canvas import Canvas
 from codila.decoding.left_to_right import decode_left_to_right_batch
 from codila.decoding.registry import get_decoder
 from codila.errors import CodilaError
+from codila.eval.records import PROBLEMS_FILE, Record, keep_finished, recorder
 from codila.eval.settings import ModelSet
 from codila.eval.tally import DecodeTally
 from codila.models.io import load_model, read_meta
@@ -99,7 +100,9 @@ def run_planning_setting(
     seed: int = 0,
     batch_size: int = 1,
     advance: Callable[[], None] = lambda: None,
+    record: Record = lambda fields: None,
 ) -> dict:
+    """One setting over `examples`: its row; `record` receives every problem's prompt, answer, truth and verdict."""
     spec, dlm = models.spec, models.dlm
     canvases = [
         Canvas.completion(prompt_ids(spec, dlm.tokenizer, e.prompt), spec.answer_length, dlm.mask_id, dlm.max_length)
@@ -114,9 +117,11 @@ def run_planning_setting(
         else:
             generators = [torch.Generator().manual_seed(seed + first + i) for i in range(len(chunk))]
             results = get_decoder(setting.method).decode_batch(dlm, ar, chunk, setting.config, generators)
-        for example, result in zip(examples[first : first + batch_size], results):
+        for index, (example, result) in enumerate(zip(examples[first : first + batch_size], results), first):
             answer = decode_answer(dlm.tokenizer, result.generated.tolist())
-            correct += spec.verify(example.prompt, answer)
+            verified = spec.verify(example.prompt, answer)
+            correct += verified
+            record({"problem": index, "prompt": example.prompt, "answer": answer, "truth": example.answer, "correct": verified})
             tally.add(result)
             if order is None:
                 tokens = dlm.tokenizer.convert_ids_to_tokens(result.generated.tolist())
@@ -161,15 +166,15 @@ def run_planning_eval(
     }
     rows = _start(Path(out), run, resume)
     done = {row["label"] for row in rows}
+    keep_finished(Path(out) / PROBLEMS_FILE, done)
     examples = planning_examples(models.spec, options.data, options.split, options.limit)
     todo = [s for s in settings if s.label(models.for_setting(s)) not in done]
     with Progress(disable=not progress, transient=True) as bar:
         tracker = bar.add_task(task, total=len(todo) * len(examples))
         for setting in todo:
-            row = {
-                **run_planning_setting(models, setting, examples, options.seed, options.batch_size, lambda: bar.advance(tracker)),
-                "task": task,
-            }
+            with recorder(Path(out) / PROBLEMS_FILE, setting.label(models.for_setting(setting))) as record:
+                advance = lambda: bar.advance(tracker)  # noqa: E731
+                row = {**run_planning_setting(models, setting, examples, options.seed, options.batch_size, advance, record), "task": task}
             with (Path(out) / ROWS_FILE).open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
             rows.append(row)

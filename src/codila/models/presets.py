@@ -14,6 +14,7 @@ PRESETS: dict[str, tuple[int, int, int, int]] = {
     "ar-base": (256, 4, 768, 4),  # ~3.1M non-embedding parameters: two thirds of dlm-small's layers, same width
     "planning": (64, 3, 256, 4),  # ~0.2M parameters: the planning DLM and its AR-only baseline (trains on a shared core)
     "planning-ar": (64, 2, 192, 2),  # ~0.1M: the planning DLM's local AR
+    "planning-m": (128, 3, 384, 2),  # ~0.6M, head dim 64 (sharp lookups under q/k-norm): graph DLM and its baseline
 }
 
 

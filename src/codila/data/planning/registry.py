@@ -9,6 +9,7 @@ from codila.errors import CodilaError
 SETTINGS: dict[str, PlanningSpec] = {
     spec.name: spec
     for spec in (
+        graph.path_star_spec(2, 2),  # the easiest: one lookup (grow the task from here with --init)
         graph.path_star_spec(2, 4),
         graph.path_star_spec(2, 7),  # MGDM's minimal task
         graph.path_star_spec(3, 5),
