@@ -84,12 +84,17 @@ def test_eval_reads_a_jsonl_file_of_the_same_format(planning_checkpoints, tmp_pa
     from codila.eval.planning_run import BaselineSetting
     from codila.eval.runner import EvalOptions, run_eval
 
-    data = tmp_path / "problems.jsonl"
-    write_jsonl(data, split_examples(get_setting(SETTING), "test")[10:13])
+    data, examples = tmp_path / "input.jsonl", split_examples(get_setting(SETTING), "test")[10:13]
+    write_jsonl(data, examples)
     rows = run_eval(
         "graph", [BaselineSetting()], tmp_path / "run", EvalOptions(data=str(data)), planning_checkpoints, progress=False
     )
     assert rows[0]["n"] == 3 and rows[0]["k"] == 1
+    records = [json.loads(line) for line in (tmp_path / "run" / "problems.jsonl").read_text().splitlines()]
+    assert [(r["problem"], r["prompt"], r["truth"]) for r in records] == [(i, e.prompt, e.answer) for i, e in enumerate(examples)]
+    verify = get_setting(SETTING).verify
+    assert all(r["label"] == rows[0]["label"] and r["correct"] == verify(r["prompt"], r["answer"]) for r in records)
+    assert sum(r["correct"] for r in records) == round(rows[0]["accuracy"] * 3)
 
 
 def test_models_of_another_task_are_refused(planning_checkpoints, tmp_path):

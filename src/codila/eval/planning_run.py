@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -59,10 +59,13 @@ class PlanningModels(ModelSet):
 
     def __init__(self, checkpoints: str | Path):
         super().__init__(checkpoints)
-        setting = read_meta(self.root / "dlm", "dlm").get("planning")
-        if setting is None:
+        meta = read_meta(self.root / "dlm", "dlm")
+        if meta.get("planning") is None:
             raise CodilaError(f"{self.root / 'dlm'} is not a planning DLM (train one with `codila train planning`)")
-        self.spec = get_setting(setting)
+        # the layout the models were trained on, in the tokens of their own tokenizer (checkpoints from before the
+        # `tokenization` key were character-level): a setting whose tokenization changed keeps its older models usable
+        layout = {key: meta[key] for key in ("prompt_length", "answer_length") if key in meta}
+        self.spec = replace(get_setting(meta["planning"]), tokenization=meta.get("tokenization", "chars"), **layout)
         self._baseline = None
 
     def baseline(self):

@@ -62,7 +62,12 @@ def train_planning(
     tokenizer = load_tokenizer(out / "checkpoint") if resume else planning_tokenizer(spec.tokenization)
     special = SpecialIds.from_tokenizer(tokenizer)
     length = spec.prompt_length + spec.answer_length
-    meta = {"planning": spec.name, "prompt_length": spec.prompt_length, "answer_length": spec.answer_length}
+    meta = {
+        "planning": spec.name,
+        "tokenization": spec.tokenization,
+        "prompt_length": spec.prompt_length,
+        "answer_length": spec.answer_length,
+    }
     torch.manual_seed(config.seed)  # weight initialisation inside transformers draws from the global generator
     if kind == "ar":
         dlm = load_dlm(dlm_path)
