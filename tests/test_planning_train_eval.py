@@ -75,7 +75,7 @@ def test_eval_graph_runs_end_to_end_through_the_cli(planning_checkpoints, tmp_pa
         assert row["n"] == 4 and 0 <= row["accuracy"] <= 1 and row["accuracy_se"] >= 0 and row["floor"] == 0.5
         assert {"method", "mode", "k", "block_size"} <= set(row)
     dlm_k8 = next(row for row in rows if row["method"] == "dlm" and row["k"] == 8)
-    assert dlm_k8["tokens_per_step"] == 8  # a 16-token answer in two steps
+    assert dlm_k8["tokens_per_step"] >= 8 and dlm_k8["dlm_forwards"] <= 2  # 16 tokens in <= 2 steps (an EOS ends early)
     assert (out / "decode_order.png").stat().st_size > 0 and (out / "table.md").is_file()
 
 
