@@ -177,7 +177,10 @@ def run_planning_eval(
         for setting in todo:
             with recorder(Path(out) / PROBLEMS_FILE, setting.label(models.for_setting(setting))) as record:
                 advance = lambda: bar.advance(tracker)  # noqa: E731
-                row = {**run_planning_setting(models, setting, examples, options.seed, options.batch_size, advance, record), "task": task}
+                row = {
+                    **run_planning_setting(models, setting, examples, options.seed, options.batch_size, advance, record),
+                    "task": task,
+                }
             with (Path(out) / ROWS_FILE).open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
             rows.append(row)

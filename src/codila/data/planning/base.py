@@ -55,7 +55,9 @@ class PlanningSpec:
 
     def __post_init__(self) -> None:
         if self.tokenization not in TOKENIZATIONS:
-            raise CodilaError(f"{self.name}: unknown tokenization {self.tokenization!r}; choose one of {', '.join(TOKENIZATIONS)}")
+            raise CodilaError(
+                f"{self.name}: unknown tokenization {self.tokenization!r}; choose one of {', '.join(TOKENIZATIONS)}"
+            )
         if self.answer_length % ANSWER_MULTIPLE:
             raise CodilaError(f"{self.name}: answer length {self.answer_length} is not a multiple of {ANSWER_MULTIPLE}")
 
