@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -176,7 +177,7 @@ def run_planning_eval(
         tracker = bar.add_task(task, total=len(todo) * len(examples))
         for setting in todo:
             with recorder(Path(out) / PROBLEMS_FILE, setting.label(models.for_setting(setting))) as record:
-                advance = lambda: bar.advance(tracker)  # noqa: E731
+                advance = partial(bar.advance, tracker)
                 row = {
                     **run_planning_setting(models, setting, examples, options.seed, options.batch_size, advance, record),
                     "task": task,

@@ -79,9 +79,8 @@ def demo_settings(tau: float = CodilaDecodeConfig.tau, scope: int = DEMO_SCOPE) 
 
 
 PLANNING_KS = (1, 2, 4, 8)
-PLANNING_VERIFY_PENALTY = (
-    1.0  # default kept: penalties 0, 0.3, 1, 3 tied on validation (every DLM row <= 0.5 %; docs/planning.md)
-)
+# the default, kept: penalties 0, 0.3, 1 and 3 tied on validation (every DLM row <= 0.5 %; docs/planning.md)
+PLANNING_VERIFY_PENALTY = 1.0
 PLANNING_TAU = 0.5
 
 
