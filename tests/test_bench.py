@@ -88,3 +88,14 @@ def test_only_benches_the_chosen_settings_and_the_reference(tiny_checkpoints, co
         f"CoDiLA B=4 static soft scope=10 semi-AR {CODILA_CACHE_WINDOW} dual cache",
     ]
     assert rows[0]["speedup"] == 1.0
+
+
+@pytest.mark.parametrize("scope", [1, 10])
+def test_every_bench_row_is_a_different_setting_at_any_scope(tiny_checkpoints, scope):
+    """--scope 1 made the static B=4 row and the scope-1 ablation the same setting: it was decoded and listed twice."""
+    from codila.eval.settings import ModelSet
+
+    models = ModelSet(tiny_checkpoints)
+    labels = [setting.label(models.for_setting(setting)) for setting in bench_settings(scope=scope)]
+    assert len(labels) == len(set(labels))
+    assert sum(f"CoDiLA B=4 static soft scope={scope}" == label for label in labels) == 1

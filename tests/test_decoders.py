@@ -194,19 +194,7 @@ def many_canvases(dlm, n: int) -> list[Canvas]:
     return [shapes[i % len(shapes)].copy() for i in range(n)]
 
 
-# Known defect, found at the end of session 12 and not yet explained: DLM margin selection in semi-AR windows of 4
-# decodes some canvases differently in a batch of 8 than alone (every other registered setting is batch-invariant).
-# Kept visible as a strict xfail, so the fix shows as an XPASS failure until this mark is removed.
-_MARGIN_DEFECT = pytest.mark.xfail(strict=True, reason="DLM margin selection with semi_ar_block=4 is not batch-invariant (open)")
-BATCH_SETTINGS = [
-    pytest.param(*s, marks=_MARGIN_DEFECT)
-    if getattr(s[1], "selection", None) == "margin" and getattr(s[1], "semi_ar_block", 0) == 4
-    else s
-    for s in SETTINGS
-]
-
-
-@pytest.mark.parametrize("name,config,block", BATCH_SETTINGS, ids=lambda v: str(v))
+@pytest.mark.parametrize("name,config,block", SETTINGS, ids=lambda v: str(v))
 def test_a_canvas_decodes_the_same_alone_and_in_batches_of_8_and_32_under_sampling(dlm, ars, name, config, block):
     """32 canvases sampled (temperature 1: near-ties everywhere on the tiny models) one at a time, 8 at a time and all
     together, each with its own generator: the same tokens, steps and counts."""

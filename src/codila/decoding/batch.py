@@ -1,10 +1,13 @@
-"""CanvasBatch: several canvases decoded together, one DLM forward per step for each group of equal-length canvases.
+"""CanvasBatch: the DLM logits of several canvases decoded together, each bit for bit what it gets alone (on a CPU).
 
-Canvases are never padded: a group's rows have one length, so no attention mask and no shifted positions enter the
-forward, and each canvas's logits are bit for bit those it gets alone, whatever else is in the batch (a padded row
-differs from the unpadded one in the last bits, and a near-tie could then flip a choice). Batch invariance is thus
-exact, not approximate; tests check it under sampling at 1, 8 and 32 canvases. Canvases of one length (the demo's
-and the benchmark's spans) decode in one forward per step; a batch of n lengths takes n.
+A BLAS may pick another kernel, and another summation order, for another number of rows: a forward over a group of
+canvases can differ from each canvas's lone forward in the last bits (measured on the test DLM: 1 ulp between a
+group of 2 and a lone canvas, and a token sampled at temperature 1 flipped). Near-ties then decide differently, so
+batch invariance would be approximate. On a CPU every canvas therefore runs its own forward, with exactly the shapes
+it has alone, and the invariance is exact by construction (tests check it under sampling at 1, 8 and 32 canvases);
+it costs ~15 % of the DLM time at batch 8-32 on the shipped DLM (docs/design-choices.md, "Exact batching").
+On an accelerator, where throughput comes from batching, canvases of one length share one forward (never padded:
+no attention mask, no shifted positions) and outputs can differ from batch 1 at near-ties.
 """
 
 from __future__ import annotations
@@ -25,8 +28,14 @@ class CanvasBatch:
         self.canvases = canvases
 
     def logits(self, dlm: DiffusionLM, rows: list[int], positions: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Logits (len(positions[i]), V) of canvas rows[i] at its `positions[i]` (1D): one forward per length group,
-        only the positions some canvas of the group needs going through the output layer."""
+        """Logits (len(positions[i]), V) of canvas rows[i] at its `positions[i]` (1D); only the needed positions go
+        through the output layer."""
+        if dlm.device.type == "cpu":
+            return [dlm.logits(self.canvases[row].ids[None], needed)[0] for row, needed in zip(rows, positions)]
+        return self._grouped(dlm, rows, positions)
+
+    def _grouped(self, dlm: DiffusionLM, rows: list[int], positions: list[torch.Tensor]) -> list[torch.Tensor]:
+        """One forward per group of equal-length canvases."""
         out: list[torch.Tensor] = [None] * len(rows)
         groups: dict[int, list[int]] = {}
         for index, row in enumerate(rows):

@@ -2,7 +2,7 @@
 
 Every decoder's loop asks, each step, for the logits of the positions it needs in each unfinished canvas; how they are
 computed is the forward's business. All three give the same numbers when the cache is refreshed every step.
-- `PlainForward`: one forward over all active canvases at once (`CanvasBatch`: one per length, never padded).
+- `PlainForward`: the active canvases' logits through `CanvasBatch` (each bit for bit what it gets alone).
 - `CachedForward`: per canvas, a full forward when its semi-autoregressive window changes (keys/values kept), then
   forwards over the window's uncached positions only (Fast-dLLM, arXiv 2505.22618; `codila.models.dlm_cache`).
 """
@@ -31,8 +31,8 @@ class DlmForward(Protocol):
 
 
 class PlainForward:
-    """No cache: one forward over the active canvases (per length group, `CanvasBatch`); only the positions some canvas
-    needs go through the output layer."""
+    """No cache: the active canvases' logits (`CanvasBatch`); only the positions a canvas needs go through the
+    output layer."""
 
     def __init__(self, dlm: DiffusionLM, canvases: list[Canvas]):
         self.dlm, self.batch = dlm, CanvasBatch(canvases)

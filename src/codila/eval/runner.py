@@ -113,9 +113,8 @@ def _append(out: Path, rows: list[dict], new: list[dict]) -> None:
 def write_summary(out: Path, rows: list[dict], task_name: str) -> None:
     """table.md and pareto.png of a run's rows."""
     (out / TABLE_FILE).write_text(f"## {task_name}\n\n" + rows_markdown(rows))
-    if rows and "accuracy" in rows[0]:  # planning rows: exact accuracy, and the decode order of one problem
-        pareto_plot(rows, {"accuracy": "exact accuracy (verified)"}, out / PLOT_FILE, f"{task_name}: accuracy vs speed")
-        decode_order_plot(rows, out / ORDER_PLOT_FILE, f"{task_name}: decode order of one problem")
-        return
-    plotted, metrics = get_task(task_name).plot(rows)
+    planning = bool(rows) and "accuracy" in rows[0]  # exact accuracy, and the decode order of one problem
+    plotted, metrics = (rows, {"accuracy": "exact accuracy (verified)"}) if planning else get_task(task_name).plot(rows)
     pareto_plot(plotted, metrics, out / PLOT_FILE, f"{task_name}: accuracy vs speed")
+    if planning:
+        decode_order_plot(rows, out / ORDER_PLOT_FILE, f"{task_name}: decode order of one problem")

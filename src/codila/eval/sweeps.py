@@ -61,14 +61,19 @@ def decoders_sweep() -> list[DecodeSetting]:
 
 def demo_settings(tau: float = CodilaDecodeConfig.tau, scope: int = DEMO_SCOPE) -> list[DecodeSetting]:
     """DLM K in {1,2,4,8}; CoDiLA static at B in {2,4,8}, top-1 conditioning at B=4, a scope-1 ablation and dynamic
-    at B=4 (scope 10 and the decoder's validated tau unless given); every row samples at T 0.1, top-p 0.8."""
+    at B=4 (scope 10 and the decoder's validated tau unless given; no ablation row when `scope` is the ablation's);
+    every row samples at T 0.1, top-p 0.8."""
     sampling = {"temperature": DEMO_TEMPERATURE, "top_p": DEMO_TOP_P}
     static = CodilaDecodeConfig(scope=scope, **sampling)
     return [
         *(DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=k, **sampling)) for k in (1, 2, 4, 8)),
         *(DecodeSetting("codila", static, f"ar-b{b}") for b in (2, 4, 8)),
         DecodeSetting("codila", static, "ar-b4-top1"),
-        DecodeSetting("codila", CodilaDecodeConfig(scope=ABLATION_SCOPE, **sampling), "ar-b4"),
+        *(
+            [DecodeSetting("codila", CodilaDecodeConfig(scope=ABLATION_SCOPE, **sampling), "ar-b4")]
+            if scope != ABLATION_SCOPE
+            else []
+        ),
         DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=tau, scope=scope, **sampling), "ar-b4"),
     ]
 
