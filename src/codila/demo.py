@@ -74,10 +74,11 @@ def record_in_manifests(checkpoints: Path, settings: list[DecodeSetting], rows: 
     for setting, row in zip(settings, rows[len(rows) - len(settings) :]):
         if setting.ar is not None:
             used.setdefault(setting.ar, []).append(row)
+    stamp = base_manifest()  # once, before the first write: that write would make every later one look "-dirty"
     for name, its_rows in used.items():
         path = checkpoints / name / MANIFEST_FILE
         manifest = json.loads(path.read_text()) if path.exists() else {}
-        manifest["demo_metrics"] = {**base_manifest(), **run, "rows": its_rows}  # the command, commit and time of this run
+        manifest["demo_metrics"] = {**stamp, **run, "rows": its_rows}  # the command, commit and time of this run
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(manifest, indent=2) + "\n")
         tmp.replace(path)
