@@ -7,13 +7,14 @@ import sys
 import pytest
 
 
-def codila(*args, cwd=None):
+def codila(*args, cwd=None, timeout=300):
+    """`codila ARGS` as a user runs it, in a subprocess (arguments turned into strings)."""
     return subprocess.run(
         [sys.executable, "-c", "from codila.cli import main; main()", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
-        timeout=300,
+        timeout=timeout,
     )
 
 

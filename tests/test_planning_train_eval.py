@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import pytest
 
@@ -13,6 +11,7 @@ from codila.data.planning.registry import get_setting
 from codila.data.planning.splits import split_examples
 from codila.train.loop import TrainConfig
 from codila.train.planning import train_planning
+from test_cli import codila
 
 SETTING = "pathstar-d2-l4"
 
@@ -47,26 +46,23 @@ def test_training_writes_the_setting_into_every_checkpoint(planning_checkpoints)
 
 def test_eval_graph_runs_end_to_end_through_the_cli(planning_checkpoints, tmp_path):
     out, rows_path = tmp_path / "run", tmp_path / "rows.jsonl"
-    command = [
-        sys.executable,
-        "-c",
-        "from codila.cli import main; main()",
+    done = codila(
         "eval",
         "graph",
         "--sweep",
         "planning",
         "--limit",
-        "4",
+        4,
         "--checkpoints",
-        str(planning_checkpoints),
+        planning_checkpoints,
         "--out",
-        str(out),
+        out,
         "--json",
-        str(rows_path),
+        rows_path,
         "--batch-size",
-        "2",
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        2,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in rows_path.read_text().splitlines()]
     assert {row["method"] for row in rows} == {"dlm", "codila", "ar-baseline"}

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -18,6 +16,7 @@ from codila.serve.schemas import ServeLimits
 from codila.serve.server import running_server
 from codila.serve.streaming import TextStream
 from codila.tokenizer import load_tokenizer
+from test_cli import codila
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}# {{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}# assistant:\n{% endif %}"
@@ -277,7 +276,5 @@ def test_bench_serve_counts_the_same_tokens_at_every_concurrency(tiny_checkpoint
     ],
 )
 def test_serve_commands_refuse_bad_options_in_one_line(args, message):
-    out = subprocess.run(
-        [sys.executable, "-c", "from codila.cli import main; main()", *args], capture_output=True, text=True, timeout=300
-    )
+    out = codila(*args)
     assert out.returncode == 2 and message in out.stderr and len(out.stderr.strip().splitlines()) == 1

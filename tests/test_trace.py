@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 
 import matplotlib.image
 import numpy as np
@@ -17,6 +16,7 @@ from codila.decoding.dlm import DlmDecodeConfig
 from codila.decoding.registry import get_decoder
 from codila.trace.page import AGREE, DISAGREE, NOW, trace_html
 from codila.trace.record import TraceRecorder, trace_document
+from test_cli import codila
 
 SETTINGS = [
     ("codila", CodilaDecodeConfig()),
@@ -73,27 +73,19 @@ def test_the_dlm_alone_commits_its_top_guess(dlm, ars):
 
 
 def test_trace_command_writes_the_page_and_the_png(tiny_checkpoints, tmp_path):
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from codila.cli import main; main()",
-            "trace",
-            "import os\n",
-            "--suffix",
-            "x = 1\n",
-            "--length",
-            "8",
-            "--dlm",
-            str(tiny_checkpoints / "dlm"),
-            "--ar",
-            str(tiny_checkpoints / "ar-b4"),
-            "--out",
-            str(tmp_path / "t.html"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    out = codila(
+        "trace",
+        "import os\n",
+        "--suffix",
+        "x = 1\n",
+        "--length",
+        8,
+        "--dlm",
+        tiny_checkpoints / "dlm",
+        "--ar",
+        tiny_checkpoints / "ar-b4",
+        "--out",
+        tmp_path / "t.html",
     )
     assert out.returncode == 0, out.stderr
     assert "Commit grid" in (tmp_path / "t.html").read_text()
