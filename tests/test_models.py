@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 
@@ -5,7 +7,7 @@ from codila.errors import CodilaError
 from codila.models import fast_ar
 from codila.models.dlm import DiffusionLM
 from codila.models.loading import load_ar, load_dlm
-from codila.models.local_ar import LocalAR, parse_conditioning, truncate_marginals
+from codila.models.local_ar import RESIDUAL_FLOOR, LocalAR, parse_conditioning, truncate_marginals
 from codila.sampling import entropy
 
 
@@ -89,7 +91,7 @@ def fast_path():
 def transformers_only(ar: LocalAR, monkeypatch) -> LocalAR:
     """A LocalAR of the same model that decodes with transformers (as where the extension cannot be built)."""
     monkeypatch.setattr(fast_ar, "load", lambda: False)
-    plain = LocalAR(ar.model, ar.tokenizer, ar.block_size)
+    plain = LocalAR(ar.model, ar.tokenizer, ar.block_size, residual=ar.residual)
     assert not plain.fast.available
     monkeypatch.undo()
     return plain
@@ -229,11 +231,12 @@ def test_the_fast_path_raises_clear_errors_on_shapes_it_cannot_take(fast_path):
     assert tokens.shape == entropies.shape == (0, 3)
 
 
-@pytest.mark.parametrize("block", [4, 8])
-def test_the_fast_path_samples_token_for_token_like_transformers(ars, block, fast_path, monkeypatch):
+@pytest.mark.parametrize(("block", "residual"), [(4, False), (8, False), (4, True)])
+def test_the_fast_path_samples_token_for_token_like_transformers(ars, block, residual, fast_path, monkeypatch):
     """Under sampling (temperature > 0, top-p < 1), forced tokens and two canvases' generators in one batch, on many
-    seeds and on peaked and flat conditioning: the same tokens, entropies to float noise."""
-    fast = LocalAR(ars[block].model, ars[block].tokenizer, block)
+    seeds and on peaked and flat conditioning: the same tokens, entropies to float noise (also with the residual
+    path's per-token bias)."""
+    fast = LocalAR(ars[block].model, ars[block].tokenizer, block, residual=residual)
     assert fast.fast.available
     plain = transformers_only(fast, monkeypatch)
     vocab = fast.embedding_matrix.shape[0]
@@ -278,3 +281,63 @@ def test_the_ar_never_emits_mask_padding_or_frame_tokens(ars):
     marginals[..., ar.special.mask_id] = 1.0  # conditioning that points straight at the mask token
     tokens, _ = ar.decode(marginals, torch.Generator().manual_seed(0), temperature=5.0, top_p=1.0)
     assert not bool(torch.isin(tokens, ar.special.never_generated()).any())
+
+
+def _zeroed_head(ar: LocalAR) -> LocalAR:
+    """A copy of `ar` (with the residual path) whose network adds nothing to the logits: a zero lm_head."""
+    model = copy.deepcopy(ar.model)
+    model.config.tie_word_embeddings = False
+    model.lm_head.weight = torch.nn.Parameter(torch.zeros_like(model.lm_head.weight))
+    return LocalAR(model, ar.tokenizer, ar.block_size, residual=True)
+
+
+def test_a_residual_ar_with_a_silent_network_reproduces_the_marginals(ars):
+    """logits = log pi + network: with the network's logits at zero the loss is the marginals' own cross-entropy
+    and greedy decoding picks each marginal's most likely token (what a B=1 AR without the path cannot do)."""
+    ar = _zeroed_head(ars[4])
+    vocab = ar.embedding_matrix.shape[0]
+    marginals = torch.softmax(3 * torch.randn(3, 4, vocab, generator=torch.Generator().manual_seed(5)), -1)
+    marginals[..., ar.special.never_generated()] = 0.0
+    marginals = marginals / marginals.sum(-1, keepdim=True)
+    targets = torch.randint(0, vocab, (3, 4), generator=torch.Generator().manual_seed(6))
+    expected = -marginals.gather(-1, targets[..., None]).clamp_min(RESIDUAL_FLOOR).log().mean()
+    with torch.no_grad():
+        assert torch.allclose(ar.loss(marginals, targets), expected, atol=1e-5)
+    tokens, _ = ar.decode(marginals, torch.Generator(), temperature=0.0)
+    assert torch.equal(tokens, marginals.argmax(-1))
+
+
+def test_the_residual_path_needs_soft_conditioning(ars):
+    with pytest.raises(CodilaError, match="soft conditioning"):
+        LocalAR(ars[4].model, ars[4].tokenizer, 4, conditioning="top1", residual=True)
+
+
+def test_a_residual_ar_saves_and_loads_with_its_path(tiny_checkpoints, tmp_path, dlm, corpus_dir):
+    from codila.train.ar import train_ar
+    from conftest import tiny_config
+
+    train_ar(
+        tiny_checkpoints / "dlm",
+        tmp_path / "run",
+        2,
+        tiny_config(3, 2),
+        preset="test",
+        files=corpus_dir,
+        progress=False,
+        residual=True,
+    )
+    loaded = load_ar(tmp_path / "run" / "checkpoint", dlm)
+    assert loaded.residual and loaded.block_size == 2
+    assert not load_ar(tiny_checkpoints / "ar-b2", dlm).residual
+    with pytest.raises(CodilaError, match="soft conditioning"):
+        train_ar(
+            tiny_checkpoints / "dlm",
+            tmp_path / "top1",
+            2,
+            tiny_config(3, 2),
+            "top1",
+            preset="test",
+            files=corpus_dir,
+            progress=False,
+            residual=True,
+        )

@@ -78,6 +78,9 @@ def train_ar_command(
     block_size: int = typer.Option(4, help="B: tokens per block (one AR per block size)."),
     conditioning: str = typer.Option("soft", help="soft, top1 or topk:K (the paper's ablation)."),
     frame: bool = typer.Option(True, help="Frame the conditioning with <think>/</think> (--no-frame: the ablation)."),
+    residual: bool = typer.Option(
+        False, help="Add the DLM marginal's log-probabilities to the AR's logits (soft conditioning; not the paper's)."
+    ),
     steps: Optional[int] = typer.Option(None, help="Optimizer steps (default 1500; with --data: the recipe's)."),
     batch_size: Optional[int] = typer.Option(
         None, help="Windows per step (default 16; with --data: the recipe's); every masked block in them is a training example."
@@ -119,6 +122,8 @@ def train_ar_command(
 
         if ar_init is None or data is None:
             raise CodilaError("--ar-init and --data go together: the causal LM to start from and the examples to train on")
+        if residual:
+            raise CodilaError("--residual trains tiny ARs on code windows; with --data it is not supported yet")
         config = recipe_config(
             recipe,
             steps=steps,
@@ -168,6 +173,7 @@ def train_ar_command(
         gap_fraction=gap_fraction,
         extra_packages=split_names(extra_packages),
         extra_share=extra_share,
+        residual=residual,
     )
     typer.echo(
         f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}"

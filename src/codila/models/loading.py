@@ -96,6 +96,7 @@ def load_ar(
                 think_token,
                 end_think_token,
                 meta.get("framed", True) if framed is None else framed,
+                bool(meta.get("residual", False)),
             )
         if block_size is not None and block_size != int(meta["block_size"]):
             raise CodilaError(
@@ -109,6 +110,7 @@ def load_ar(
             int(meta["block_size"]),
             conditioning or meta.get("conditioning", "soft"),
             meta.get("framed", True) if framed is None else framed,
+            residual=bool(meta.get("residual", False)),
         )
     if dlm is None:
         raise CodilaError(f"{path} is not a codila AR checkpoint: load it with its DLM")
@@ -147,6 +149,7 @@ def _paired(
     think_token: str,
     end_think_token: str,
     framed: bool,
+    residual: bool = False,
 ) -> LocalAR:
     """A LocalAR over a tokenizer that is not the DLM's: the frame tokens by name, the vocabularies aligned id by id."""
     think, end_think = token_named(tokenizer, think_token), token_named(tokenizer, end_think_token)
@@ -163,7 +166,9 @@ def _paired(
         -1 if think is None else think,
         -1 if end_think is None else end_think,
     )
-    return LocalAR(model.to(dlm.device, dlm.model.dtype), tokenizer, block_size, conditioning, framed, special, alignment)
+    return LocalAR(
+        model.to(dlm.device, dlm.model.dtype), tokenizer, block_size, conditioning, framed, special, alignment, residual
+    )
 
 
 def read_ar_meta(path: str | Path) -> dict:

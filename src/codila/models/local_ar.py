@@ -2,6 +2,10 @@
 
 Its input is exactly [E(<think>), e_1, ..., e_B, E(</think>)] with e_j = sum_v pi_j[v] E[v] over the AR's own
 input embeddings E (the soft conditioning of the paper, arXiv 2603.20216); then it decodes the block's B tokens causally.
+
+`residual` (codila's option, not the paper's): the logits of the block's j-th token also get log pi_j added, so the
+marginal is the AR's starting point and the network learns a correction (a B=1 AR that outputs zeros reproduces the
+marginal exactly; the soft input alone, H numbers for a V-token distribution, cannot pass it through).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from codila.sampling import entropy, sample_top_p
 from codila.tokenizer import SpecialIds
 
 CONDITIONINGS = ("soft", "top1", "topk:K")
+# the smallest marginal probability the residual path takes a log of: log(0) would ban a token outright
+RESIDUAL_FLOOR = 1e-12
 
 
 def parse_conditioning(conditioning: str) -> int | None:
@@ -74,9 +80,12 @@ class LocalAR:
         framed: bool = True,
         special: SpecialIds | None = None,
         alignment: VocabAlignment | None = None,
+        residual: bool = False,
     ):
         if block_size < 1:
             raise CodilaError(f"block size must be >= 1, got {block_size}")
+        if residual and conditioning != "soft":
+            raise CodilaError(f"the residual marginal path needs soft conditioning, not {conditioning!r}")
         self.model = model
         self.tokenizer = tokenizer
         self.special = special or SpecialIds.from_tokenizer(tokenizer)
@@ -85,6 +94,7 @@ class LocalAR:
         self.top_k = parse_conditioning(conditioning)
         self.conditioning = conditioning
         self.framed = framed  # False: no <think>/</think> around the conditioning (the frame ablation)
+        self.residual = residual  # True: log pi_j is added to the j-th token's logits (module docstring)
         self.forwards = 0  # AR forward calls (a batch of blocks decoding one token counts once)
         self.seconds = 0.0  # wall time spent in `decode` (the AR's share of a decoding step)
         device = self.embedding_matrix.device
@@ -117,6 +127,14 @@ class LocalAR:
             hard_ids = torch.where(forced >= 0, forced, hard_ids)
         return torch.where(use_hard[..., None], self.embedding_matrix[hard_ids], soft)
 
+    def residual_logits(self, marginals: torch.Tensor) -> torch.Tensor | None:
+        """log pi (N, B, V_ar) added to the logits of each block position (None without the residual path)."""
+        if not self.residual:
+            return None
+        if self.alignment is not None:
+            marginals = self.alignment.to_ar(marginals)
+        return marginals.float().clamp_min(RESIDUAL_FLOOR).log()
+
     def frame(self, conditioning: torch.Tensor) -> torch.Tensor:
         """[E(<think>), e_1..e_B, E(</think>)]: (N, B, H) -> (N, B + 2, H); unchanged when not framed."""
         if not self.framed:
@@ -131,6 +149,9 @@ class LocalAR:
         prefix = self.frame(self.condition(marginals))  # (N, B + 2, H)
         inputs = torch.cat([prefix, self.embedding_matrix[targets[:, :-1]]], dim=1)  # (N, 2B + 1, H)
         logits = self.model(inputs_embeds=inputs).logits[:, -targets.shape[1] :]  # (N, B, V)
+        residual = self.residual_logits(marginals)
+        if residual is not None:
+            logits = logits.float() + residual
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
     def _last_logits(self, inputs: torch.Tensor, cache: DynamicCache) -> torch.Tensor:
@@ -178,14 +199,16 @@ class LocalAR:
         if block != self.block_size:
             raise CodilaError(f"this AR was trained for blocks of {self.block_size} tokens, got {block}")
         inputs = self.frame(self.condition(marginals, forced))  # (N, B + 2, H)
+        residual = self.residual_logits(marginals)
+        bias = self.banned_bias if residual is None else residual + self.banned_bias  # (V) or (N, B, V)
         if self.fast.available:
             uniforms = _uniforms(n, block, temperature, generator)
             tokens, entropies = self.fast.decode_block(
-                inputs, self.embedding_matrix, self.banned_bias, forced, uniforms, temperature, top_p, with_entropy
+                inputs, self.embedding_matrix, bias, forced, uniforms, temperature, top_p, with_entropy
             )
             self.forwards += block  # the prefill and block - 1 one-token steps
         else:
-            tokens, entropies = self._decode_stepwise(inputs, block, generator, temperature, top_p, forced, with_entropy)
+            tokens, entropies = self._decode_stepwise(inputs, block, generator, temperature, top_p, forced, with_entropy, bias)
         self.seconds += time.perf_counter() - started
         return tokens, entropies
 
@@ -198,8 +221,10 @@ class LocalAR:
         top_p: float,
         forced: torch.Tensor | None,
         with_entropy: bool,
+        bias: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """`decode`'s loop with transformers, one forward call per token (models the fast path does not serve)."""
+        """`decode`'s loop with transformers, one forward call per token (models the fast path does not serve).
+        `bias`: added to the logits, (V) or per block position (N, B, V)."""
         n = inputs.shape[0]
         cache = DynamicCache(config=self.model.config)
         tokens = torch.empty(n, block, dtype=torch.long, device=inputs.device)
@@ -210,7 +235,7 @@ class LocalAR:
         )
         forced_columns = [False] * block if forced is None else (forced >= 0).any(0).tolist()
         for j in range(block):
-            logits = self._last_logits(inputs, cache).float() + self.banned_bias  # (N, V)
+            logits = self._last_logits(inputs, cache).float() + (bias if bias.dim() == 1 else bias[:, j])  # (N, V)
             if with_entropy:
                 entropies[:, j] = entropy(logits)
             token = _sample(logits, temperature, top_p, generator)

@@ -338,8 +338,8 @@ struct Qwen3Block : torch::CustomClassHolder {
 
     // The whole block: prefill `inputs` (n, t, hidden), then `block` = uniforms.size(1) tokens per row, each sampled
     // (sample(), one uniform number per row and token) from the logits plus `bias` (vocab: -inf where a token is never
-    // generated), replaced by `forced` (n, block; -1 = free) where given, and fed back through `embedding`
-    // (vocab, hidden). Returns tokens (n, block) int64 and entropies (n, block; NaN unless sampling.with_entropy).
+    // generated; or (n, block, vocab): one per row and token), replaced by `forced` (n, block; -1 = free) where given,
+    // and fed back through `embedding` (vocab, hidden). Returns tokens (n, block) int64 and entropies (n, block; NaN unless sampling.with_entropy).
     std::tuple<at::Tensor, at::Tensor> decode(const at::Tensor &inputs, const at::Tensor &embedding, const at::Tensor &bias,
                                               const std::optional<at::Tensor> &forced, const at::Tensor &uniforms,
                                               const c10::intrusive_ptr<Sampling> &sampling) const {
@@ -349,12 +349,16 @@ struct Qwen3Block : torch::CustomClassHolder {
                     "inputs must be a contiguous float32 CPU tensor, got ", inputs.scalar_type(), " on ", inputs.device());
         int n = inputs.size(0), t = inputs.size(1);
         check_matrix(embedding, "embedding", vocab, hidden);
-        TORCH_CHECK(bias.dim() == 1 && bias.size(0) == vocab && bias.scalar_type() == at::kFloat && bias.is_contiguous(),
-                    "bias must be a contiguous float32 (", vocab, ") tensor, got ", bias.scalar_type(), " ", bias.sizes());
         TORCH_CHECK(uniforms.dim() == 2 && uniforms.size(0) == n && uniforms.size(1) >= 1, "uniforms must be (", n,
                     ", block >= 1), got ", uniforms.sizes());
         check_matrix(uniforms, "uniforms", n, uniforms.size(1));
         int block = uniforms.size(1);
+        bool per_token = bias.dim() == 3;  // (n, block, vocab): one bias per row and token (the residual marginal path)
+        TORCH_CHECK(((bias.dim() == 1 && bias.size(0) == vocab) ||
+                     (per_token && bias.size(0) == n && bias.size(1) == block && bias.size(2) == vocab)) &&
+                        bias.scalar_type() == at::kFloat && bias.is_contiguous(),
+                    "bias must be a contiguous float32 (", vocab, ") or (", n, ", ", block, ", ", vocab, ") tensor, got ",
+                    bias.scalar_type(), " ", bias.sizes());
         TORCH_CHECK(t + block - 1 <= capacity, "the AR's positions end at ", capacity, " (max_position_embeddings); a block needs ",
                     t + block - 1);
         const int64_t *forced_ids = nullptr;
@@ -382,8 +386,9 @@ struct Qwen3Block : torch::CustomClassHolder {
         for (int j = 0; j < block; j++) {
             for (int b = 0; b < n; b++) {
                 float *row = logits.data() + (size_t)b * vocab;
-                for (int v = 0; v < vocab; v++) row[v] += bias_values[v];
                 size_t at = (size_t)b * block + j;
+                const float *row_bias = per_token ? bias_values + at * vocab : bias_values;
+                for (int v = 0; v < vocab; v++) row[v] += row_bias[v];
                 int best = argmax(row, vocab);
                 if (sampling->with_entropy) entropy_out[at] = entropy(row, vocab, best);
                 int64_t token = sample(row, vocab, best, temperature, top_p, u[at], probs.data(), ranked.data());

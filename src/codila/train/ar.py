@@ -37,14 +37,18 @@ def train_ar(
     gap_fraction: float = 0.0,
     extra_packages: list[str] | None = None,
     extra_share: float | None = None,
+    residual: bool = False,
 ) -> dict:
     """Train an AR for blocks of `block_size` on the frozen DLM in `dlm_path` into `out`. `init`: start from this AR
     checkpoint's weights (a warm start with a fresh optimizer, e.g. after the DLM was trained further); it must
     have the same block size, conditioning, frame and tokenizer; or a pretrained causal LM (`codila train
     ar-pretrain`, any block size). `gap_fraction`: the share of windows whose
     response is one contiguous run of blocks (infilling canvases; codila.diffusion.masking.gap_regions).
-    `extra_packages`, `extra_share`: installed packages whose source joins the training windows (as for the DLM)."""
+    `extra_packages`, `extra_share`: installed packages whose source joins the training windows (as for the DLM).
+    `residual`: the DLM marginal's log-probabilities join the AR's logits (codila.models.local_ar)."""
     check_options({"block_size": block_size, "gap_fraction": gap_fraction, "extra_share": extra_share})
+    if residual and conditioning != "soft":
+        raise CodilaError(f"--residual needs soft conditioning, not {conditioning!r}")
     check_run_dir(Path(out), resume)
     identity = {
         "kind": "ar",
@@ -52,6 +56,7 @@ def train_ar(
         "block_size": block_size,
         "conditioning": conditioning,
         "framed": framed,
+        "residual": residual,
         "dlm": str(Path(dlm_path).resolve()),
         "init": str(init) if init is not None else None,
         "gap_fraction": gap_fraction,
@@ -64,19 +69,20 @@ def train_ar(
     train_files, extra_files, validation_files, data = training_corpus(files, extra_packages)
     identity["data"] = {**data, "window": window}
     if init is not None and not resume:
-        ar = _warm_start(init, dlm, block_size, conditioning, framed)
+        ar = _warm_start(init, dlm, block_size, conditioning, framed, residual)
         ar.model.train()
         preset = read_manifest(init).get("preset", preset)
     else:
         torch.manual_seed(config.seed)  # weight initialisation inside transformers draws from the global generator
         model = Qwen3ForCausalLM(qwen3_config(preset, len(dlm.tokenizer), 2 * block_size + 2, bidirectional=False))
-        ar = LocalAR(model, dlm.tokenizer, block_size, conditioning, framed)
+        ar = LocalAR(model, dlm.tokenizer, block_size, conditioning, framed, residual=residual)
     manifest = base_manifest(
         kind="ar",
         preset=preset,
         block_size=block_size,
         conditioning=conditioning,
         framed=framed,
+        residual=residual,
         dlm=str(dlm_path),
         parameters=sum(p.numel() for p in ar.model.parameters()),
         init_from=init_record(init) if init is not None else None,
@@ -100,12 +106,14 @@ def train_ar(
     )
 
 
-def _warm_start(init: str | Path, dlm, block_size: int, conditioning: str, framed: bool) -> LocalAR:
+def _warm_start(init: str | Path, dlm, block_size: int, conditioning: str, framed: bool, residual: bool) -> LocalAR:
+    """The AR to train from `init`: its weights; the residual path may be switched on or off (a warm start learns the
+    correction from the AR's own logits)."""
     if read_meta(init, None).get("kind") == PRETRAINED_AR_KIND:  # a pretrained causal LM (`codila train ar-pretrain`)
         model, tokenizer, _ = load_model(init, PRETRAINED_AR_KIND)
         if not same_tokenizer(dlm.tokenizer, tokenizer):
             raise CodilaError(f"the pretrained AR in {init} and the DLM use different tokenizers: pretrain it with this DLM's")
-        return LocalAR(model, dlm.tokenizer, block_size, conditioning, framed)
+        return LocalAR(model, dlm.tokenizer, block_size, conditioning, framed, residual=residual)
     ar = load_ar(init, dlm)
     trained = (ar.block_size, ar.conditioning, ar.framed)
     if trained != (block_size, conditioning, framed):
@@ -113,4 +121,5 @@ def _warm_start(init: str | Path, dlm, block_size: int, conditioning: str, frame
             f"the AR in {init} was trained with block size, conditioning, frame = {trained}; "
             f"asked for {(block_size, conditioning, framed)}: pass the matching options or drop --init"
         )
+    ar.residual = residual
     return ar

@@ -19,7 +19,13 @@ class ArRecipe:
         self.dlm = dlm
         self.gap_fraction = gap_fraction
         self.model = ar.model
-        self.meta = {"kind": "ar", "block_size": ar.block_size, "conditioning": ar.conditioning, "framed": ar.framed}
+        self.meta = {
+            "kind": "ar",
+            "block_size": ar.block_size,
+            "conditioning": ar.conditioning,
+            "framed": ar.framed,
+            "residual": ar.residual,
+        }
 
     def loss(
         self, windows: torch.Tensor | ResponseBatch, generator: torch.Generator, shard: tuple[int, int] | None = None

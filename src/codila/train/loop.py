@@ -36,6 +36,7 @@ RUN_OPTIONS = {
     "block_size": "--block-size",
     "conditioning": "--conditioning",
     "framed": "--frame/--no-frame",
+    "residual": "--residual/--no-residual",
     "dlm": "--dlm",
     "init": "--init",
     "gap_fraction": "--gap-fraction",

@@ -98,29 +98,37 @@ def random_graph(nodes: int, edges: int, max_hops: int, rng: random.Random) -> E
     return Example(_prompt(pairs, start, path[0]), ",".join(map(_label, reversed(path))))
 
 
-def _prompt_tokens(edges: int) -> int:
-    """Tokens of a prompt with `edges` edges (one token per node label): "u>v" per edge, commas, "|start:goal"."""
-    return 4 * edges - 1 + 4
+def _label_tokens(tokenization: str) -> int:
+    """Tokens of one node label: one with node tokens, two with character tokens."""
+    return 1 if tokenization == "nodes" else 2
 
 
-def _path_tokens(nodes: int) -> int:
-    """Tokens of a path of `nodes` nodes: one per label, commas between."""
-    return 2 * nodes - 1
+def _prompt_tokens(edges: int, tokenization: str = "nodes") -> int:
+    """Tokens of a prompt with `edges` edges: "u>v" per edge, commas, "|start:goal"."""
+    label = _label_tokens(tokenization)
+    return (2 * label + 2) * edges - 1 + 2 * label + 2
 
 
-def path_star_spec(degree: int, arm_length: int) -> PlanningSpec:
+def _path_tokens(nodes: int, tokenization: str = "nodes") -> int:
+    """Tokens of a path of `nodes` nodes: its labels, commas between."""
+    return (_label_tokens(tokenization) + 1) * nodes - 1
+
+
+def path_star_spec(degree: int, arm_length: int, tokenization: str = "nodes") -> PlanningSpec:
+    """`tokenization` "chars" names the setting with a "-chars" suffix (two tokens per node label)."""
     edges = degree * arm_length
+    suffix = "" if tokenization == "nodes" else f"-{tokenization}"
     return PlanningSpec(
-        f"pathstar-d{degree}-l{arm_length}",
+        f"pathstar-d{degree}-l{arm_length}{suffix}",
         "graph",
         partial(path_star, degree, arm_length),
         verify,
-        prompt_length=_prompt_tokens(edges),
-        answer_length=round_up(_path_tokens(arm_length + 1)),
-        description=f"path-star graph: {degree} arms of {arm_length} nodes",
+        prompt_length=_prompt_tokens(edges, tokenization),
+        answer_length=round_up(_path_tokens(arm_length + 1, tokenization)),
+        description=f"path-star graph: {degree} arms of {arm_length} nodes ({tokenization} tokens)",
         settings={"degree": degree, "arm_length": arm_length},
         floor=1 / degree,
-        tokenization="nodes",
+        tokenization=tokenization,
     )
 
 

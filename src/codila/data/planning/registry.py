@@ -12,6 +12,8 @@ SETTINGS: dict[str, PlanningSpec] = {
         graph.path_star_spec(2, 2),  # the easiest: one lookup (grow the task from here with --init)
         graph.path_star_spec(2, 4),
         graph.path_star_spec(2, 7),  # MGDM's minimal task
+        graph.path_star_spec(2, 4, "chars"),  # two tokens per label: the AR baseline learns its lookups sooner
+        graph.path_star_spec(2, 7, "chars"),
         graph.path_star_spec(3, 5),
         graph.random_graph_spec(10, 15, 4),
         countdown.countdown_spec(3),
