@@ -3,7 +3,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-slow checkpoints
+.PHONY: setup demo test test-slow checkpoints checkpoints-residual
 
 setup: $(STAMP)
 
@@ -63,4 +63,21 @@ checkpoints: setup
 	$(call FINETUNE_ARS,runs/stage4/dlm,5,runs/stage4,5,3200)
 	rm -rf src/codila/assets/checkpoints/dlm && cp -r runs/stage4/dlm src/codila/assets/checkpoints/dlm
 	for name in $(ARS); do $(VENV)/bin/codila export runs/$$name-5/checkpoint src/codila/assets/checkpoints/$$name; done
+	$(MAKE) checkpoints-residual
+
+# Stage 6 (the shipped ARs): every AR fine-tuned 1000 more steps on the shipped DLM from the stage-5 ARs in
+# src/codila/assets/checkpoints, the soft ones with the residual marginal path (`--residual`; top-1 cannot have it);
+# each run's best-validation export replaces the shipped AR. ctl-b4 (soft, no residual, same steps) is the control
+# the docs compare against (not shipped).
+SHIPPED := src/codila/assets/checkpoints
+STAGE6 := --steps 1000 --lr 5e-4 $(STAGE2) --seed 6 --save-every 120 --eval-every 100
+checkpoints-residual: setup
+	for b in 1 4 8 2; do $(VENV)/bin/codila train ar --dlm $(SHIPPED)/dlm --out runs/res-b$$b --block-size $$b --residual \
+		--init $(SHIPPED)/ar-b$$b $(STAGE6); done
+	$(VENV)/bin/codila train ar --dlm $(SHIPPED)/dlm --out runs/res-b4-top1 --block-size 4 --conditioning top1 \
+		--init $(SHIPPED)/ar-b4-top1 $(STAGE6)
+	$(VENV)/bin/codila train ar --dlm $(SHIPPED)/dlm --out runs/ctl-b4 --block-size 4 --init $(SHIPPED)/ar-b4 $(STAGE6)
+	$(VENV)/bin/codila train ar --dlm $(SHIPPED)/dlm --out runs/res-b4-noframe --block-size 4 --no-frame --residual \
+		--init $(SHIPPED)/ar-b4-noframe $(STAGE6)
+	for name in $(ARS); do rm -rf $(SHIPPED)/$$name && cp -r runs/res-$${name#ar-}/best $(SHIPPED)/$$name; done
 	$(VENV)/bin/codila demo --record

@@ -75,3 +75,19 @@ def test_gap_block_masking_masks_whole_blocks_inside_one_run(seed, block):
         masked_blocks = row.nonzero().flatten()
         assert int(masked_blocks.max() - masked_blocks.min()) < max(1, (64 // block) // 2)
     assert torch.equal(noisy == MASK, blocks.repeat_interleave(block, dim=1))
+
+
+@given(seed=st.integers(0, 10_000), block=st.sampled_from([1, 2, 4]), unit=st.sampled_from([4, 8]))
+@settings(max_examples=40, deadline=None)
+def test_a_mask_unit_masks_whole_runs_read_as_blocks(seed, block, unit):
+    """With a unit U, whole aligned runs of U tokens are masked (never a part of one), returned as U / B blocks each;
+    the same generator masks the same runs as blocks of U would."""
+    tokens = torch.randint(0, 50, (6, 64), generator=torch.Generator().manual_seed(seed))
+    noisy, blocks = mask_blocks(tokens, MASK, block, torch.Generator().manual_seed(seed), gap_fraction=0.5, unit=unit)
+    masked = noisy == MASK
+    assert blocks.shape == (6, 64 // block)
+    assert torch.equal(masked, blocks.repeat_interleave(block, dim=1))
+    runs = masked.view(6, -1, unit)
+    assert torch.equal(runs.all(-1), runs.any(-1))
+    same_noisy, _ = mask_blocks(tokens, MASK, unit, torch.Generator().manual_seed(seed), gap_fraction=0.5)
+    assert torch.equal(noisy, same_noisy)

@@ -56,6 +56,7 @@ RULES: dict[str, Rule] = {
     "lr": at_least(0, strict=True),
     "window": count(2),
     "block_size": count(),
+    "mask_unit": count(),
     "vocab_size": count(),
     "eval_every": count(),
     "eval_batches": count(),

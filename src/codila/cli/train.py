@@ -81,6 +81,9 @@ def train_ar_command(
     residual: bool = typer.Option(
         False, help="Add the DLM marginal's log-probabilities to the AR's logits (soft conditioning; not the paper's)."
     ),
+    mask_unit: Optional[int] = typer.Option(
+        None, help="Mask runs of this many tokens whole (a multiple of B; default B, the paper's recipe)."
+    ),
     steps: Optional[int] = typer.Option(None, help="Optimizer steps (default 1500; with --data: the recipe's)."),
     batch_size: Optional[int] = typer.Option(
         None, help="Windows per step (default 16; with --data: the recipe's); every masked block in them is a training example."
@@ -122,8 +125,8 @@ def train_ar_command(
 
         if ar_init is None or data is None:
             raise CodilaError("--ar-init and --data go together: the causal LM to start from and the examples to train on")
-        if residual:
-            raise CodilaError("--residual trains tiny ARs on code windows; with --data it is not supported yet")
+        if residual or mask_unit is not None:
+            raise CodilaError("--residual and --mask-unit train tiny ARs on code windows; with --data they are not supported yet")
         config = recipe_config(
             recipe,
             steps=steps,
@@ -174,6 +177,7 @@ def train_ar_command(
         extra_packages=split_names(extra_packages),
         extra_share=extra_share,
         residual=residual,
+        mask_unit=mask_unit,
     )
     typer.echo(
         f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}"

@@ -48,6 +48,7 @@ def mask_blocks(
     eps: float = 1e-3,
     gap_fraction: float = 0.0,
     region: torch.Tensor | None = None,
+    unit: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The AR's training forward process: blocks of `block_size` masked whole with p = (1-eps) t + eps.
 
@@ -56,8 +57,21 @@ def mask_blocks(
     and only its blocks are masked (the paper never masks the prompt; here the context around the gap).
     `region` (B, L // block_size) bool: the blocks that may be masked (a prompt/response example: the response's);
     it replaces gap_fraction.
+    `unit` (a multiple of `block_size`; default the block size): runs of `unit` tokens are what is masked whole (and
+    what gap_fraction counts in), each read as unit / block_size blocks.
     Returns (noisy tokens (B, L), masked blocks (B, L // block_size) bool).
     """
+    unit = unit or block_size
+    if unit % block_size:
+        raise ValueError(f"mask unit {unit} is not a multiple of block size {block_size}")
+    if region is not None and unit != block_size:
+        raise ValueError("a region is given in blocks: it takes no mask unit")
+    units, masked = _mask_units(tokens, mask_id, unit, generator, t_low, t_high, eps, gap_fraction, region)
+    return masked, units.repeat_interleave(unit // block_size, dim=1)
+
+
+def _mask_units(tokens, mask_id, block_size, generator, t_low, t_high, eps, gap_fraction, region):
+    """mask_blocks with unit == block_size: (masked blocks (B, L // block_size), noisy tokens (B, L))."""
     batch, length = tokens.shape
     if length % block_size:
         raise ValueError(f"sequence length {length} is not a multiple of block size {block_size}")
@@ -75,4 +89,4 @@ def mask_blocks(
         forced = first + forced % size
     blocks[torch.arange(batch), forced] |= ~blocks.any(dim=1)
     masked = blocks.repeat_interleave(block_size, dim=1)  # (B, L)
-    return torch.where(masked, torch.full_like(tokens, mask_id), tokens), blocks
+    return blocks, torch.where(masked, torch.full_like(tokens, mask_id), tokens)

@@ -38,6 +38,7 @@ def train_ar(
     extra_packages: list[str] | None = None,
     extra_share: float | None = None,
     residual: bool = False,
+    mask_unit: int | None = None,
 ) -> dict:
     """Train an AR for blocks of `block_size` on the frozen DLM in `dlm_path` into `out`. `init`: start from this AR
     checkpoint's weights (a warm start with a fresh optimizer, e.g. after the DLM was trained further); it must
@@ -45,8 +46,12 @@ def train_ar(
     ar-pretrain`, any block size). `gap_fraction`: the share of windows whose
     response is one contiguous run of blocks (infilling canvases; codila.diffusion.masking.gap_regions).
     `extra_packages`, `extra_share`: installed packages whose source joins the training windows (as for the DLM).
-    `residual`: the DLM marginal's log-probabilities join the AR's logits (codila.models.local_ar)."""
-    check_options({"block_size": block_size, "gap_fraction": gap_fraction, "extra_share": extra_share})
+    `residual`: the DLM marginal's log-probabilities join the AR's logits (codila.models.local_ar). `mask_unit`: runs
+    of this many tokens are masked whole (a multiple of the block size; default: the block size, the paper's)."""
+    check_options({"block_size": block_size, "gap_fraction": gap_fraction, "extra_share": extra_share, "mask_unit": mask_unit})
+    unit = mask_unit or block_size
+    if unit % block_size:
+        raise CodilaError(f"--mask-unit {unit} is not a multiple of the block size {block_size}")
     if residual and conditioning != "soft":
         raise CodilaError(f"--residual needs soft conditioning, not {conditioning!r}")
     check_run_dir(Path(out), resume)
@@ -57,6 +62,7 @@ def train_ar(
         "conditioning": conditioning,
         "framed": framed,
         "residual": residual,
+        **({"mask_unit": mask_unit} if mask_unit not in (None, block_size) else {}),
         "dlm": str(Path(dlm_path).resolve()),
         "init": str(init) if init is not None else None,
         "gap_fraction": gap_fraction,
@@ -65,7 +71,7 @@ def train_ar(
     dlm = load_dlm(dlm_path)
     for parameter in dlm.model.parameters():
         parameter.requires_grad_(False)
-    window = dlm.max_length - dlm.max_length % block_size
+    window = dlm.max_length - dlm.max_length % unit
     train_files, extra_files, validation_files, data = training_corpus(files, extra_packages)
     identity["data"] = {**data, "window": window}
     if init is not None and not resume:
@@ -83,6 +89,7 @@ def train_ar(
         conditioning=conditioning,
         framed=framed,
         residual=residual,
+        mask_unit=unit,
         dlm=str(dlm_path),
         parameters=sum(p.numel() for p in ar.model.parameters()),
         init_from=init_record(init) if init is not None else None,
@@ -93,7 +100,7 @@ def train_ar(
     eos = dlm.special.eos_id
     train_windows = WindowSampler(train_files, dlm.tokenizer, window, eos, extra_files, extra_share)
     return train(
-        ArRecipe(ar, dlm, gap_fraction),
+        ArRecipe(ar, dlm, gap_fraction, unit),
         dlm.tokenizer,
         train_windows,
         WindowSampler(validation_files, dlm.tokenizer, window, eos),

@@ -1,7 +1,9 @@
 """The local AR recipe: the DLM is frozen; blocks of B are masked with t ~ U(0.2, 0.8) and the AR learns to
 produce each masked block's true tokens from the DLM's marginals (teacher forcing). The whole training window
 counts as the response (code has no prompt/response split), except in the `gap_fraction` of windows that are
-infilling canvases: there the response is one contiguous run of blocks (see gap_regions)."""
+infilling canvases: there the response is one contiguous run of blocks (see gap_regions). `mask_unit` U > B (a
+multiple of B): runs of U tokens are masked whole and read as U / B blocks, so that a block's neighbours are masked
+too, as inside a span being decoded (B = 1 otherwise learns from lone masked tokens only)."""
 
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ from codila.models.local_ar import LocalAR
 
 
 class ArRecipe:
-    def __init__(self, ar: LocalAR, dlm: DiffusionLM, gap_fraction: float = 0.0):
+    def __init__(self, ar: LocalAR, dlm: DiffusionLM, gap_fraction: float = 0.0, mask_unit: int | None = None):
         self.ar = ar
         self.dlm = dlm
         self.gap_fraction = gap_fraction
+        self.mask_unit = mask_unit or ar.block_size
         self.model = ar.model
         self.meta = {
             "kind": "ar",
@@ -36,10 +39,10 @@ class ArRecipe:
         if isinstance(windows, ResponseBatch):  # prompt/response examples: only the response's blocks are masked
             windows, region = windows.tokens, windows.region
         batch, length = windows.shape
-        block = self.ar.block_size
+        block, unit = self.ar.block_size, self.mask_unit
         # (N, L), (N, L / B), drawn on the CPU (the generator's device), then moved to the models'
         noisy, masked_blocks = mask_blocks(
-            windows, self.dlm.mask_id, block, generator, gap_fraction=self.gap_fraction, region=region
+            windows, self.dlm.mask_id, block, generator, gap_fraction=self.gap_fraction, region=region, unit=unit
         )
         scale = 1.0
         if shard is not None:

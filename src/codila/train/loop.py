@@ -37,6 +37,7 @@ RUN_OPTIONS = {
     "conditioning": "--conditioning",
     "framed": "--frame/--no-frame",
     "residual": "--residual/--no-residual",
+    "mask_unit": "--mask-unit",
     "dlm": "--dlm",
     "init": "--init",
     "gap_fraction": "--gap-fraction",
