@@ -283,18 +283,15 @@ def test_the_ar_never_emits_mask_padding_or_frame_tokens(ars):
     assert not bool(torch.isin(tokens, ar.special.never_generated()).any())
 
 
-def _zeroed_head(ar: LocalAR) -> LocalAR:
-    """A copy of `ar` (with the residual path) whose network adds nothing to the logits: a zero lm_head."""
-    model = copy.deepcopy(ar.model)
-    model.config.tie_word_embeddings = False
-    model.lm_head.weight = torch.nn.Parameter(torch.zeros_like(model.lm_head.weight))
-    return LocalAR(model, ar.tokenizer, ar.block_size, residual=True)
+def test_a_residual_ar_started_at_the_marginals_reproduces_them(ars):
+    """logits = log pi + network: `start_at_marginals` (how training switches the path on) silences the network, so
+    the loss is the marginals' own cross-entropy and greedy decoding picks each marginal's most likely token (what a
+    B=1 AR without the path cannot do), on the fast path as on transformers'."""
+    from codila.train.ar import start_at_marginals
 
-
-def test_a_residual_ar_with_a_silent_network_reproduces_the_marginals(ars):
-    """logits = log pi + network: with the network's logits at zero the loss is the marginals' own cross-entropy
-    and greedy decoding picks each marginal's most likely token (what a B=1 AR without the path cannot do)."""
-    ar = _zeroed_head(ars[4])
+    model = copy.deepcopy(ars[4].model)
+    start_at_marginals(model)
+    ar = LocalAR(model, ars[4].tokenizer, 4, residual=True)
     vocab = ar.embedding_matrix.shape[0]
     marginals = torch.softmax(3 * torch.randn(3, 4, vocab, generator=torch.Generator().manual_seed(5)), -1)
     marginals[..., ar.special.never_generated()] = 0.0
