@@ -67,7 +67,7 @@ checkpoints: setup
 
 # Stage 6 (the shipped ARs): every AR fine-tuned 1000 more steps on the shipped DLM from the stage-5 ARs in
 # src/codila/assets/checkpoints, masked in runs of 8 tokens (--mask-unit 8), the soft ones with the residual marginal
-# path (`--residual`, which starts them at the marginals; top-1 cannot have it); each run's best-validation export
+# path (`--residual`; top-1 cannot have it); each run's best-validation export
 # replaces the shipped AR. ctl-b4 (soft, no residual, same steps) is the control the docs compare against (not shipped).
 SHIPPED := src/codila/assets/checkpoints
 STAGE6 := --steps 1000 --lr 5e-4 $(STAGE2) --seed 6 --save-every 120 --eval-every 100 --mask-unit 8

@@ -78,14 +78,10 @@ def train_ar(
         ar = _warm_start(init, dlm, block_size, conditioning, framed, residual)
         ar.model.train()
         preset = read_manifest(init).get("preset", preset)
-        if residual and not read_meta(init, None).get("residual", False):
-            start_at_marginals(ar.model)
     else:
         torch.manual_seed(config.seed)  # weight initialisation inside transformers draws from the global generator
         model = Qwen3ForCausalLM(qwen3_config(preset, len(dlm.tokenizer), 2 * block_size + 2, bidirectional=False))
         ar = LocalAR(model, dlm.tokenizer, block_size, conditioning, framed, residual=residual)
-        if residual and not resume:  # (a resumed run loads its own weights)
-            start_at_marginals(ar.model)
     manifest = base_manifest(
         kind="ar",
         preset=preset,
@@ -115,15 +111,6 @@ def train_ar(
         progress,
         identity,
     )
-
-
-def start_at_marginals(model: Qwen3ForCausalLM) -> None:
-    """Zero the final norm's weight: the network's logits are 0, so a residual AR starts as the DLM's marginals and
-    training learns the correction from there (zero-initialised residual branches; the layers keep their weights). Used
-    when the residual path is switched on, from scratch or from an AR trained without it (whose logits would count
-    the marginal twice)."""
-    with torch.no_grad():
-        model.model.norm.weight.zero_()
 
 
 def _warm_start(init: str | Path, dlm, block_size: int, conditioning: str, framed: bool, residual: bool) -> LocalAR:
