@@ -100,3 +100,22 @@ def test_models_of_another_task_are_refused(planning_checkpoints, tmp_path):
 
     with pytest.raises(CodilaError, match="trained on pathstar"):
         run_eval("countdown", [BaselineSetting()], tmp_path / "run", checkpoints=planning_checkpoints, progress=False)
+
+
+def test_a_dlm_starts_from_an_ar_baseline_with_attention_both_ways(planning_checkpoints, tmp_path):
+    """--init with an AR baseline's checkpoint for --kind dlm: the same weights, saved as a bidirectional DLM."""
+    import torch
+    from safetensors.torch import load_file
+
+    from codila.models.loading import load_dlm
+
+    config = TrainConfig(steps=1, batch_size=2, eval_every=1, eval_batches=1, lr=1e-12)
+    train_planning("dlm", SETTING, tmp_path / "dlm", config, "test", progress=False, init=planning_checkpoints / "ar-baseline")
+    checkpoint = tmp_path / "dlm" / "checkpoint"
+    assert json.loads((checkpoint / "config.json").read_text())["is_causal"] is False
+    assert json.loads((checkpoint / "codila.json").read_text())["kind"] == "dlm"
+    start = load_file(planning_checkpoints / "ar-baseline" / "model.safetensors")
+    trained = load_file(checkpoint / "model.safetensors")
+    name = "model.layers.0.mlp.down_proj.weight"
+    assert torch.allclose(start[name].float(), trained[name].float(), atol=1e-3)  # lr 1e-12: one step moves nothing
+    load_dlm(checkpoint)  # loads as a DLM

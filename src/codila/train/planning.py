@@ -14,7 +14,7 @@ from codila.data.planning.base import planning_tokenizer
 from codila.data.planning.registry import get_setting
 from codila.data.planning.splits import TEST_SEED, VALIDATION_SEED, FixedExamples, TrainingStream, heldout_prompts, split_examples
 from codila.errors import CodilaError
-from codila.models.io import load_model
+from codila.models.io import load_model, read_meta
 from codila.models.loading import load_dlm
 from codila.models.local_ar import LocalAR
 from codila.models.presets import qwen3_config
@@ -49,7 +49,9 @@ def train_planning(
     dlm_loss: str = "elbo",
 ) -> dict:
     """Train one model of `kind` (dlm, ar or ar-baseline) on the generated `setting` into `out`. `init`: warm start
-    from a checkpoint of the same kind (e.g. a model trained on an easier setting: the task grows as it learns)."""
+    from a checkpoint of the same kind (e.g. a model trained on an easier setting: the task grows as it learns), or,
+    for a DLM, from an AR baseline of the same setting (its weights, attention made bidirectional: how Dream starts
+    from Qwen2.5)."""
     if dlm_loss not in DLM_WEIGHTINGS:
         raise CodilaError(f"unknown DLM loss {dlm_loss!r}; choose one of {', '.join(DLM_WEIGHTINGS)}")
     if kind not in KINDS:
@@ -112,7 +114,9 @@ def train_planning(
 def _model(init: str | Path | None, kind: str, config) -> Qwen3ForCausalLM:
     if init is None:
         return Qwen3ForCausalLM(config)
-    model, _, _ = load_model(init, kind)
+    source = "ar-baseline" if kind == "dlm" and read_meta(init, None).get("kind") == "ar-baseline" else kind
+    model, _, _ = load_model(init, source)
+    model.config.is_causal = config.is_causal  # an AR baseline's weights start a DLM: its attention sees both ways
     if kind != "ar":  # rotary positions extend to a longer layout (a grown setting)
         model.config.max_position_embeddings = max(model.config.max_position_embeddings, config.max_position_embeddings)
     model.train()
