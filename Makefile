@@ -67,8 +67,8 @@ checkpoints: setup
 
 # Stage 6 (the shipped ARs): every AR fine-tuned 1000 more steps on the shipped DLM from the stage-5 ARs in
 # src/codila/assets/checkpoints, masked in runs of 8 tokens (--mask-unit 8), the soft ones with the residual marginal
-# path (`--residual`; top-1 cannot have it); each run's best-validation export
-# replaces the shipped AR. ctl-b4 (soft, no residual, same steps) is the control the docs compare against (not shipped).
+# path (`--residual`; top-1 cannot have it); each run's best-validation checkpoint,
+# exported in float16, replaces the shipped AR. ctl-b4 (soft, no residual, same steps) is the control the docs compare against (not shipped).
 SHIPPED := src/codila/assets/checkpoints
 STAGE6 := --steps 1000 --lr 5e-4 $(STAGE2) --seed 6 --save-every 120 --eval-every 100 --mask-unit 8
 checkpoints-residual: setup
@@ -79,5 +79,5 @@ checkpoints-residual: setup
 	$(VENV)/bin/codila train ar --dlm $(SHIPPED)/dlm --out runs/ctl-b4 --block-size 4 --init $(SHIPPED)/ar-b4 $(STAGE6)
 	$(VENV)/bin/codila train ar --dlm $(SHIPPED)/dlm --out runs/res-b4-noframe --block-size 4 --no-frame --residual \
 		--init $(SHIPPED)/ar-b4-noframe $(STAGE6)
-	for name in $(ARS); do rm -rf $(SHIPPED)/$$name && cp -r runs/res-$${name#ar-}/best $(SHIPPED)/$$name; done
+	for name in $(ARS); do rm -rf $(SHIPPED)/$$name && $(VENV)/bin/codila export runs/res-$${name#ar-}/best $(SHIPPED)/$$name; done
 	$(VENV)/bin/codila demo --record
