@@ -306,39 +306,3 @@ def test_a_residual_ar_started_at_the_marginals_reproduces_them(ars):
 def test_the_residual_path_needs_soft_conditioning(ars):
     with pytest.raises(CodilaError, match="soft conditioning"):
         LocalAR(ars[4].model, ars[4].tokenizer, 4, conditioning="top1", residual=True)
-
-
-def test_a_residual_ar_saves_and_loads_with_its_path(tiny_checkpoints, tmp_path, dlm, corpus_dir):
-    from codila.train.ar import train_ar
-    from codila.train.manifest import read_manifest
-    from conftest import tiny_config
-
-    train_ar(
-        tiny_checkpoints / "dlm",
-        tmp_path / "run",
-        2,
-        tiny_config(3, 2),
-        preset="test",
-        files=corpus_dir,
-        progress=False,
-        residual=True,
-        mask_unit=8,
-    )
-    loaded = load_ar(tmp_path / "run" / "checkpoint", dlm)
-    assert loaded.residual and loaded.block_size == 2
-    assert read_manifest(tmp_path / "run" / "checkpoint")["mask_unit"] == 8
-    assert not load_ar(tiny_checkpoints / "ar-b2", dlm).residual
-    with pytest.raises(CodilaError, match="not a multiple of the block size"):
-        train_ar(tiny_checkpoints / "dlm", tmp_path / "odd", 2, tiny_config(3, 2), preset="test", files=corpus_dir, mask_unit=3)
-    with pytest.raises(CodilaError, match="soft conditioning"):
-        train_ar(
-            tiny_checkpoints / "dlm",
-            tmp_path / "top1",
-            2,
-            tiny_config(3, 2),
-            "top1",
-            preset="test",
-            files=corpus_dir,
-            progress=False,
-            residual=True,
-        )

@@ -10,6 +10,7 @@ from codila.train.ar import train_ar
 from codila.train.dlm import train_dlm
 from codila.train.dlm_recipe import DlmRecipe
 from codila.train.loop import TrainConfig, learning_rate
+from codila.train.manifest import read_manifest
 from conftest import WINDOW, tiny_config
 
 
@@ -75,17 +76,12 @@ def test_learning_rate_warms_up_then_decays():
     assert all(a >= b for a, b in zip(rates[9:], rates[10:]))
 
 
+def _train_tiny_ar(dlm_dir, out, block_size, corpus_dir, steps=5, **options) -> None:
+    train_ar(dlm_dir, out, block_size, tiny_config(steps, 4), preset="test", files=corpus_dir, progress=False, **options)
+
+
 def test_an_unframed_ar_trains_saves_and_decodes(tiny_checkpoints, tmp_path, corpus_dir, dlm):
-    train_ar(
-        tiny_checkpoints / "dlm",
-        tmp_path / "ar",
-        4,
-        tiny_config(5, 4),
-        preset="test",
-        files=corpus_dir,
-        progress=False,
-        framed=False,
-    )
+    _train_tiny_ar(tiny_checkpoints / "dlm", tmp_path / "ar", 4, corpus_dir, framed=False)
     ar = load_ar(tmp_path / "ar" / "checkpoint", dlm)
     marginals = torch.softmax(torch.randn(3, 4, len(dlm.tokenizer), generator=torch.Generator().manual_seed(0)), -1)
     assert not ar.framed and ar.frame(ar.condition(marginals)).shape[1] == 4  # no <think> / </think> around the block
@@ -138,3 +134,15 @@ def test_an_ar_warm_starts_from_a_matching_checkpoint(tiny_checkpoints, tmp_path
             progress=False,
             init=tiny_checkpoints / "ar-b4",
         )
+
+
+def test_a_residual_ar_saves_and_loads_with_its_path_and_mask_unit(tiny_checkpoints, tmp_path, dlm, corpus_dir):
+    _train_tiny_ar(tiny_checkpoints / "dlm", tmp_path / "run", 2, corpus_dir, steps=3, residual=True, mask_unit=8)
+    loaded = load_ar(tmp_path / "run" / "checkpoint", dlm)
+    assert loaded.residual and loaded.block_size == 2
+    assert read_manifest(tmp_path / "run" / "checkpoint")["mask_unit"] == 8
+    assert not load_ar(tiny_checkpoints / "ar-b2", dlm).residual
+    with pytest.raises(CodilaError, match="not a multiple of the block size"):
+        _train_tiny_ar(tiny_checkpoints / "dlm", tmp_path / "odd", 2, corpus_dir, mask_unit=3)
+    with pytest.raises(CodilaError, match="soft conditioning"):
+        _train_tiny_ar(tiny_checkpoints / "dlm", tmp_path / "top1", 2, corpus_dir, conditioning="top1", residual=True)
