@@ -113,7 +113,7 @@ def train_ar(
     )
 
 
-def _warm_start(init: str | Path, dlm, block_size: int, conditioning: str, framed: bool, residual: bool) -> LocalAR:
+def _warm_start(init: str | Path, dlm, block_size: int, conditioning: str, framed: bool, residual: bool = False) -> LocalAR:
     """The AR to train from `init`: its weights; the residual path may be switched on or off (a warm start learns the
     correction from the AR's own logits)."""
     if read_meta(init, None).get("kind") == PRETRAINED_AR_KIND:  # a pretrained causal LM (`codila train ar-pretrain`)
