@@ -60,5 +60,8 @@ def test_logits_that_differ_in_the_last_bits_draw_the_same_tokens():
     assert not torch.equal(noisy, logits)
     for temperature, top_p in ((0.7, 0.95), (1.0, 0.9), (1.0, 1.0)):
         tokens = sample_top_p(logits, temperature, top_p, torch.Generator().manual_seed(1))
-        assert torch.equal(sample_top_p(noisy, temperature, top_p, torch.Generator().manual_seed(1)), tokens)
+        changed = int((sample_top_p(noisy, temperature, top_p, torch.Generator().manual_seed(1)) != tokens).sum())
+        # at most one row of 256 may sit within float noise of a boundary (of the nucleus's edge at top-p < 1, or of
+        # the uniform number's token): seen once at top-p 0.9 on an AVX2-only CPU, never on an AVX-512 one
+        assert changed <= 1, (temperature, top_p, changed)
         assert len(set(tokens.tolist())) > 200  # the rows really are flat: their tokens spread over the vocabulary

@@ -66,6 +66,7 @@ def test_dlm_and_ar_losses_fall_and_manifests_say_how(tiny_checkpoints, tmp_path
         "block_size": 4,
         "conditioning": "top1",
         "framed": True,
+        "residual": False,
     }
 
 
