@@ -35,7 +35,8 @@ def sample_top_p(logits: torch.Tensor, temperature: float, top_p: float, generat
     (renormalised) by inverting its cumulative distribution in token-id order with one uniform number per row. The
     id order (not the order of probability) makes the token a continuous function of the logits: two forwards that
     differ in the last bits (batched or not, another implementation) draw the same token unless the uniform number
-    falls within float noise of a boundary. When every row's most likely token holds `top_p` alone, that token is
+    falls within float noise of a boundary, or a token sits within float noise of the nucleus's edge (it enters or
+    leaves the nucleus and shifts the cumulative distribution after it). When every row's most likely token holds `top_p` alone, that token is
     the answer (no sort); the generator advances the same either way."""
     if temperature <= 0:
         return logits.argmax(-1)

@@ -173,8 +173,8 @@ class FastAR:
         with_entropy: bool,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A whole block in one call (once `available` said True): prefill `inputs` (N, T, H), then uniforms.shape[1]
-        tokens per row, each sampled like `sample_top_p` from the logits + `bias` ((V), or (N, block, V) per token) with the row's uniform number
-        (`uniforms` (N, block)), replaced by `forced` (N, block; -1 = free) where given, and fed back through
+        tokens per row, each sampled like `sample_top_p` from the logits + `bias` ((V), or (N, block, V) per token)
+        with the row's uniform number (`uniforms` (N, block)), replaced by `forced` (N, block; -1 = free) where given, and fed back through
         `embedding` (V, H). Returns tokens (N, block) and entropies (N, block; NaN unless `with_entropy`).
         Shapes or dtypes the model cannot take raise CodilaError."""
         if self._block is None:

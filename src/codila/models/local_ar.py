@@ -115,8 +115,14 @@ class LocalAR:
         Soft: the expected embedding. Where EOS is the DLM's most likely token (ties included), or a token is
         already committed (`forced` >= 0, (N, B)), the hard embedding of that token replaces the mixture.
         """
-        if self.alignment is not None:
-            marginals = self.alignment.to_ar(marginals)  # (N, B, V_ar)
+        return self._condition(self._to_ar(marginals), forced)
+
+    def _to_ar(self, marginals: torch.Tensor) -> torch.Tensor:
+        """The DLM's marginals (N, B, V) over this AR's vocabulary rows (N, B, V_ar)."""
+        return marginals if self.alignment is None else self.alignment.to_ar(marginals)
+
+    def _condition(self, marginals: torch.Tensor, forced: torch.Tensor | None = None) -> torch.Tensor:
+        """`condition` of marginals already over this AR's vocabulary."""
         weights = marginals if self.top_k is None else truncate_marginals(marginals, self.top_k)
         soft = weights.to(self.embedding_matrix.dtype) @ self.embedding_matrix  # (N, B, H)
         eos = self.special.eos_id
@@ -127,13 +133,12 @@ class LocalAR:
             hard_ids = torch.where(forced >= 0, forced, hard_ids)
         return torch.where(use_hard[..., None], self.embedding_matrix[hard_ids], soft)
 
-    def residual_logits(self, marginals: torch.Tensor) -> torch.Tensor | None:
-        """log pi (N, B, V_ar) added to the logits of each block position (None without the residual path)."""
-        if not self.residual:
-            return None
-        if self.alignment is not None:
-            marginals = self.alignment.to_ar(marginals)
-        return marginals.float().clamp_min(RESIDUAL_FLOOR).log()
+    def _prepared(self, marginals: torch.Tensor, forced: torch.Tensor | None = None):
+        """The framed inputs (N, B + 2, H) and the residual path's log pi (N, B, V_ar; None without it) of DLM
+        marginals (N, B, V), aligned to this AR's vocabulary once."""
+        marginals = self._to_ar(marginals)
+        residual = marginals.float().clamp_min(RESIDUAL_FLOOR).log() if self.residual else None
+        return self.frame(self._condition(marginals, forced)), residual
 
     def frame(self, conditioning: torch.Tensor) -> torch.Tensor:
         """[E(<think>), e_1..e_B, E(</think>)]: (N, B, H) -> (N, B + 2, H); unchanged when not framed."""
@@ -146,10 +151,9 @@ class LocalAR:
 
     def loss(self, marginals: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Teacher-forced cross-entropy of the true block `targets` (N, B) given marginals (N, B, V)."""
-        prefix = self.frame(self.condition(marginals))  # (N, B + 2, H)
+        prefix, residual = self._prepared(marginals)  # (N, B + 2, H), log pi (N, B, V) or None
         inputs = torch.cat([prefix, self.embedding_matrix[targets[:, :-1]]], dim=1)  # (N, 2B + 1, H)
         logits = self.model(inputs_embeds=inputs).logits[:, -targets.shape[1] :]  # (N, B, V)
-        residual = self.residual_logits(marginals)
         if residual is not None:
             logits = logits.float() + residual
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
@@ -198,8 +202,7 @@ class LocalAR:
         n, block = marginals.shape[:2]
         if block != self.block_size:
             raise CodilaError(f"this AR was trained for blocks of {self.block_size} tokens, got {block}")
-        inputs = self.frame(self.condition(marginals, forced))  # (N, B + 2, H)
-        residual = self.residual_logits(marginals)
+        inputs, residual = self._prepared(marginals, forced)  # (N, B + 2, H), log pi (N, B, V) or None
         bias = self.banned_bias if residual is None else residual + self.banned_bias  # (V) or (N, B, V)
         if self.fast.available:
             uniforms = _uniforms(n, block, temperature, generator)

@@ -339,7 +339,8 @@ struct Qwen3Block : torch::CustomClassHolder {
     // The whole block: prefill `inputs` (n, t, hidden), then `block` = uniforms.size(1) tokens per row, each sampled
     // (sample(), one uniform number per row and token) from the logits plus `bias` (vocab: -inf where a token is never
     // generated; or (n, block, vocab): one per row and token), replaced by `forced` (n, block; -1 = free) where given,
-    // and fed back through `embedding` (vocab, hidden). Returns tokens (n, block) int64 and entropies (n, block; NaN unless sampling.with_entropy).
+    // and fed back through `embedding` (vocab, hidden). Returns tokens (n, block) int64 and entropies (n, block; NaN
+    // unless sampling.with_entropy).
     std::tuple<at::Tensor, at::Tensor> decode(const at::Tensor &inputs, const at::Tensor &embedding, const at::Tensor &bias,
                                               const std::optional<at::Tensor> &forced, const at::Tensor &uniforms,
                                               const c10::intrusive_ptr<Sampling> &sampling) const {
