@@ -2,7 +2,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codila.diffusion.losses import masked_diffusion_loss
+from codila.diffusion.losses import difficulty_weighted_loss, masked_diffusion_loss
 from codila.diffusion.masking import gap_regions, mask_blocks, mask_tokens
 
 MASK = 99
@@ -35,6 +35,21 @@ def test_diffusion_loss_weights_masked_tokens_by_one_over_t():
     masked = torch.tensor([[True, False, True, False]])
     loss = masked_diffusion_loss(logits[masked], targets, masked, torch.tensor([0.5]))
     assert torch.isclose(loss, torch.log(torch.tensor(10.0)) * 2 / 0.5 / 4)
+
+
+def test_difficulty_weighting_ignores_solved_tokens_and_favours_sequences_with_few_masks():
+    """MGDM's loss: a token the model already gets right (p ~ 1) adds ~nothing; a wrong one counts in full, times
+    1 - t of its sequence."""
+    targets = torch.zeros(2, 2, dtype=torch.long)
+    logits = torch.zeros(2, 2, 10)
+    logits[:, 0, 0] = 50.0  # the first token of each sequence is solved, the second costs log(10)
+    masked = torch.ones(2, 2, dtype=torch.bool)
+    t = torch.tensor([0.25, 0.75])
+    loss = difficulty_weighted_loss(logits[masked], targets, masked, t)
+    hard = torch.log(torch.tensor(10.0)) * 0.9**2  # (1 - p)^2 with p = 1/10
+    assert torch.isclose(loss, hard * (0.75 + 0.25) / 4, rtol=1e-5)
+    solved_only = difficulty_weighted_loss(logits[:, :1][masked[:, :1]], targets[:, :1], masked[:, :1], t)
+    assert float(solved_only) < 1e-12
 
 
 def _runs(row: torch.Tensor) -> int:

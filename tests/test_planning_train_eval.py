@@ -119,3 +119,21 @@ def test_a_dlm_starts_from_an_ar_baseline_with_attention_both_ways(planning_chec
     name = "model.layers.0.mlp.down_proj.weight"
     assert torch.allclose(start[name].float(), trained[name].float(), atol=1e-3)  # lr 1e-12: one step moves nothing
     load_dlm(checkpoint)  # loads as a DLM
+
+
+def test_a_dlm_with_shifted_logits_records_it_and_loads_that_way(planning_checkpoints, tmp_path):
+    """--shifted-logits (Dream's layout, for a DLM started from an AR): recorded in codila.json and read back by
+    load_dlm, so decoding reads position p's marginal from row p - 1; other kinds refuse it."""
+    from codila.errors import CodilaError
+    from codila.models.loading import load_dlm
+
+    config = TrainConfig(steps=1, batch_size=2, eval_every=1, eval_batches=1)
+    out = tmp_path / "dlm"
+    train_planning(
+        "dlm", SETTING, out, config, "test", progress=False, init=planning_checkpoints / "ar-baseline", shifted_logits=True
+    )
+    assert json.loads((out / "checkpoint" / "codila.json").read_text())["shifted_logits"] is True
+    assert load_dlm(out / "checkpoint").shifted_logits is True
+    assert load_dlm(planning_checkpoints / "dlm").shifted_logits is False
+    with pytest.raises(CodilaError, match="shifted"):
+        train_planning("ar-baseline", SETTING, tmp_path / "arb", config, "test", progress=False, shifted_logits=True)

@@ -236,7 +236,13 @@ def train_planning_command(
     eval_every: int = typer.Option(200),
     resume: bool = typer.Option(False),
     init: Optional[Path] = typer.Option(None, help="Warm start from a checkpoint of the same kind (grow the task)."),
-    dlm_loss: str = typer.Option("elbo", help="--kind dlm: elbo (cross-entropy / t) or uniform (mean masked cross-entropy)."),
+    dlm_loss: str = typer.Option(
+        "elbo",
+        help="--kind dlm: elbo (cross-entropy / t), uniform (mean masked cross-entropy) or mgdm (hard tokens, few masks weigh more).",
+    ),
+    shifted_logits: bool = typer.Option(
+        False, help="--kind dlm: row i-1 predicts token i (Dream's layout; keeps an --init AR baseline's next-token head)."
+    ),
 ):
     """Train a planning model on freshly generated examples (held-out splits never seen)."""
     from codila.train.planning import train_planning
@@ -252,6 +258,7 @@ def train_planning_command(
         resume,
         init=init,
         dlm_loss=dlm_loss,
+        shifted_logits=shifted_logits,
     )
     typer.echo(
         f"trained planning {kind} on {setting}: {summary['steps']} steps, validation loss {summary['final_validation_loss']}"

@@ -17,3 +17,16 @@ def masked_diffusion_loss(
     token_loss = F.cross_entropy(masked_logits, targets[masked], reduction="none")  # (M,)
     weight = (1 / t)[:, None].expand_as(targets)[masked]  # (M,)
     return (token_loss * weight).sum() / targets.numel()
+
+
+def difficulty_weighted_loss(
+    masked_logits: torch.Tensor, targets: torch.Tensor, masked: torch.Tensor, t: torch.Tensor, gamma: float = 2.0
+) -> torch.Tensor:
+    """MGDM's objective ("Beyond Autoregression", Ye et al. 2024): token-level reweighting puts the weight on tokens
+    the model still gets wrong (focal factor (1 - p)^gamma, p its probability of the target), sequence-level
+    reweighting on sequences with few masks (weight 1 - t, their "linear" schedule), mean over masked tokens.
+    Shapes as in masked_diffusion_loss."""
+    token_loss = F.cross_entropy(masked_logits, targets[masked], reduction="none")  # (M,)
+    focal = (1 - torch.exp(-token_loss)) ** gamma  # (M,), differentiated through, as MGDM does
+    weight = (1 - t)[:, None].expand_as(targets)[masked]  # (M,)
+    return (focal * token_loss * weight).sum() / masked.sum().clamp(min=1)

@@ -47,13 +47,16 @@ def train_planning(
     progress: bool = True,
     init: str | Path | None = None,
     dlm_loss: str = "elbo",
+    shifted_logits: bool = False,
 ) -> dict:
     """Train one model of `kind` (dlm, ar or ar-baseline) on the generated `setting` into `out`. `init`: warm start
     from a checkpoint of the same kind (e.g. a model trained on an easier setting: the task grows as it learns), or,
     for a DLM, from an AR baseline of the same setting (its weights, attention made bidirectional: how Dream starts
-    from Qwen2.5)."""
+    from Qwen2.5; `shifted_logits` then keeps the AR's next-token head meaning: row i-1 predicts token i)."""
     if dlm_loss not in DLM_WEIGHTINGS:
         raise CodilaError(f"unknown DLM loss {dlm_loss!r}; choose one of {', '.join(DLM_WEIGHTINGS)}")
+    if shifted_logits and kind != "dlm":
+        raise CodilaError("--shifted-logits is for --kind dlm only")
     if kind not in KINDS:
         raise CodilaError(f"unknown planning model kind {kind!r}; choose one of {', '.join(KINDS)}")
     if (kind == "ar") != (dlm_path is not None):
@@ -84,7 +87,7 @@ def train_planning(
         bidirectional = kind == "dlm"
         model = _model(init, kind, qwen3_config(preset, len(tokenizer), length, bidirectional=bidirectional))
         recipe = (
-            PlanningDlmRecipe(model, special.mask_id, spec.prompt_length, meta, dlm_loss)
+            PlanningDlmRecipe(model, special.mask_id, spec.prompt_length, meta, dlm_loss, shifted_logits)
             if bidirectional
             else BaselineArRecipe(model, spec.prompt_length, meta)
         )
@@ -92,7 +95,7 @@ def train_planning(
     manifest = base_manifest(
         kind=kind,
         preset=preset,
-        **({"dlm_loss": dlm_loss} if kind == "dlm" else {}),
+        **({"dlm_loss": dlm_loss, "shifted_logits": shifted_logits} if kind == "dlm" else {}),
         parameters=sum(p.numel() for p in model.parameters()),
         init_from=init_record(init) if init is not None else None,
         data={

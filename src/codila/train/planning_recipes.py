@@ -2,7 +2,9 @@
 never masked nor scored; the answer is what every model learns.
 
 - PlanningDlmRecipe: masked diffusion on the answer only (t ~ U(eps, 1), each answer token masked w.p. t); the loss is
-  the ELBO (cross-entropy / t) or, `weighting="uniform"`, the mean cross-entropy of the masked tokens (lower variance).
+  the ELBO (cross-entropy / t), `weighting="uniform"`, the mean cross-entropy of the masked tokens (lower variance),
+  or "mgdm", MGDM's difficulty reweighting (codila.diffusion.losses.difficulty_weighted_loss).
+  `shifted_logits`: row i-1 predicts token i (Dream's layout: a DLM started from an AR keeps its next-token head).
 - PlanningArRecipe: the CoDiLA local AR on the frozen planning DLM, answer blocks of B masked as in ArRecipe.
 - BaselineArRecipe: an ordinary causal LM over the layout, cross-entropy on the answer tokens (left to right)."""
 
@@ -12,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
-from codila.diffusion.losses import masked_diffusion_loss
+from codila.diffusion.losses import difficulty_weighted_loss, masked_diffusion_loss
 from codila.diffusion.masking import mask_blocks, mask_tokens
 from codila.models.dlm import DiffusionLM, selected_logits
 from codila.models.local_ar import LocalAR
@@ -25,21 +27,32 @@ def _with_prompt(windows: torch.Tensor, prompt_length: int, noisy_answer: torch.
     return noisy, masked
 
 
-DLM_WEIGHTINGS = ("elbo", "uniform")
+DLM_WEIGHTINGS = ("elbo", "uniform", "mgdm")
 
 
 class PlanningDlmRecipe:
-    def __init__(self, model: PreTrainedModel, mask_id: int, prompt_length: int, meta: dict, weighting: str = "elbo"):
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        mask_id: int,
+        prompt_length: int,
+        meta: dict,
+        weighting: str = "elbo",
+        shifted_logits: bool = False,
+    ):
         self.model, self.mask_id, self.prompt_length, self.weighting = model, mask_id, prompt_length, weighting
-        self.meta = {"kind": "dlm", "shifted_logits": False, **meta}
+        self.shifted_logits = shifted_logits
+        self.meta = {"kind": "dlm", "shifted_logits": shifted_logits, **meta}
 
     def loss(self, windows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         answer = windows[:, self.prompt_length :]
         noisy_answer, masked_answer, t = mask_tokens(answer, self.mask_id, generator)
         noisy, masked = _with_prompt(windows, self.prompt_length, noisy_answer, masked_answer)
-        logits = selected_logits(self.model, noisy, masked)
+        logits = selected_logits(self.model, noisy, masked, self.shifted_logits)
         if self.weighting == "uniform":
             return F.cross_entropy(logits, answer[masked_answer]) if len(logits) else logits.sum()
+        if self.weighting == "mgdm":
+            return difficulty_weighted_loss(logits, answer, masked_answer, t)
         return masked_diffusion_loss(logits, answer, masked_answer, t)
 
 
