@@ -3,7 +3,8 @@ ablation. Every AR is scored on exactly the same masked tokens: validation windo
 are masked with probability t ~ U(0.2, 0.8); one DLM forward gives the marginals; an AR with block B reads each
 masked segment as 8 / B independent blocks. Loss = mean cross-entropy per masked token (nats). The DLM's marginals
 read alone (each token scored by its own marginal, as K-tokens-per-step decoding samples them) are the baseline
-row `MARGINALS`: what the ARs add over them."""
+row `MARGINALS`: what the ARs add over them; each AR's paired difference to it (same tokens) carries a standard
+error clustered by window."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from codila.data.corpus import load_files
 from codila.data.windows import WindowSampler
 from codila.diffusion.masking import mask_blocks
 from codila.errors import CodilaError
+from codila.eval.stats import clustered_mean_se
 from codila.models.dlm import DiffusionLM
 from codila.models.local_ar import LocalAR
 
@@ -27,32 +29,38 @@ MARGINALS = "dlm-marginals"  # the baseline row: cross-entropy of the DLM's own 
 @torch.no_grad()
 def heldout_losses(
     dlm: DiffusionLM, ars: dict[str, LocalAR], windows: list[torch.Tensor], generator: torch.Generator
-) -> dict[str, float]:
-    """Mean held-out loss per masked token of every AR, and of the marginals alone (`MARGINALS`), on the same
-    masked segments of `windows` (batches (N, L))."""
+) -> dict[str, dict[str, float]]:
+    """Held-out loss of every AR, and of the marginals alone (`MARGINALS`), on the same masked segments of `windows`
+    (batches (N, L)): per name `loss` (mean per masked token) and, for the ARs, `minus_marginals` (the paired
+    difference to the marginals on the same tokens) with `minus_marginals_se`, clustered by window."""
     for name, ar in ars.items():
         if SEGMENT % ar.block_size:
             raise CodilaError(f"{name}: block size {ar.block_size} does not divide the {SEGMENT}-token segments")
-    totals = dict.fromkeys([MARGINALS, *ars], 0.0)
-    count = 0
-    for batch in windows:
+    token_losses: dict[str, list[torch.Tensor]] = {name: [] for name in [MARGINALS, *ars]}
+    window_ids = []
+    for index, batch in enumerate(windows):
         batch_size, length = batch.shape
         noisy, masked_segments = mask_blocks(batch, dlm.mask_id, SEGMENT, generator)  # (N, L), (N, L / 8)
         marginals = dlm.marginals(noisy)  # (N, L, V)
-        tokens = int(masked_segments.sum()) * SEGMENT
-        if tokens == 0:
-            continue
         masked_positions = masked_segments.repeat_interleave(SEGMENT, dim=1)  # (N, L)
+        window_ids.append(index * batch_size + masked_positions.nonzero()[:, 0])  # (M,) row-major, as every loss below
         target_probs = marginals.gather(-1, batch[..., None])[..., 0][masked_positions]  # (M,)
-        totals[MARGINALS] += float(-target_probs.clamp(min=1e-12).log().sum())
+        token_losses[MARGINALS].append(-target_probs.clamp(min=1e-12).log())
         for name, ar in ars.items():
             block = ar.block_size
             masked = masked_segments.repeat_interleave(SEGMENT // block, dim=1)  # (N, L / B)
             block_marginals = marginals.view(batch_size, length // block, block, -1)[masked]
             targets = batch.view(batch_size, length // block, block)[masked]
-            totals[name] += float(ar.loss(block_marginals, targets)) * tokens
-        count += tokens
-    return {name: total / count for name, total in totals.items()}
+            token_losses[name].append(ar.token_losses(block_marginals, targets).reshape(-1))  # blocks in order: (M,)
+    clusters = torch.cat(window_ids).tolist()
+    if not clusters:
+        raise CodilaError("no masked segment in the held-out windows: use more or longer windows")
+    losses = {name: torch.cat(parts).double() for name, parts in token_losses.items()}
+    summary = {MARGINALS: {"loss": float(losses[MARGINALS].mean())}}
+    for name in ars:
+        difference, se = clustered_mean_se((losses[name] - losses[MARGINALS]).tolist(), clusters)
+        summary[name] = {"loss": float(losses[name].mean()), "minus_marginals": difference, "minus_marginals_se": se}
+    return summary
 
 
 def run_ar_loss_analysis(
@@ -78,7 +86,9 @@ def run_ar_loss_analysis(
             "block_size": ar.block_size,
             "conditioning": ar.conditioning,
             "framed": ar.framed,
-            "heldout_loss": losses[name],
+            "heldout_loss": losses[name]["loss"],
+            "minus_marginals": losses[name]["minus_marginals"],
+            "minus_marginals_se": losses[name]["minus_marginals_se"],
             "tokens": batches * batch_size * window,
         }
         for name, ar in ars.items()
@@ -88,7 +98,7 @@ def run_ar_loss_analysis(
         "block_size": None,
         "conditioning": None,
         "framed": None,
-        "heldout_loss": losses[MARGINALS],
+        "heldout_loss": losses[MARGINALS]["loss"],
         "tokens": batches * batch_size * window,
     }
     (out / "ar_loss.jsonl").write_text("".join(json.dumps(row) + "\n" for row in [baseline, *rows]))
@@ -96,14 +106,15 @@ def run_ar_loss_analysis(
         f"Held-out AR loss (nats per masked token) on {batches * batch_size} validation windows of {window} tokens,",
         f"aligned {SEGMENT}-token segments masked with t ~ U(0.2, 0.8); every AR scored on the same tokens.",
         "",
-        "| AR | B | conditioning | <think> frame | held-out loss |",
-        "|---|---|---|---|---|",
+        "| AR | B | conditioning | <think> frame | held-out loss | minus marginals (SE by window) |",
+        "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['ar']} | {r['block_size']} | {r['conditioning']} | {'yes' if r['framed'] else 'no'} | {r['heldout_loss']:.4f} |"
+        f"| {r['ar']} | {r['block_size']} | {r['conditioning']} | {'yes' if r['framed'] else 'no'} | {r['heldout_loss']:.4f} "
+        f"| {r['minus_marginals']:+.4f} ({r['minus_marginals_se']:.4f}) |"
         for r in rows
     ]
-    lines += [f"| {MARGINALS} (no AR: each token scored by its own marginal) | - | - | - | {baseline['heldout_loss']:.4f} |"]
+    lines += [f"| {MARGINALS} (no AR: each token scored by its own marginal) | - | - | - | {baseline['heldout_loss']:.4f} | - |"]
     (out / "notes.md").write_text("\n".join(lines) + "\n")
     grouped_bars(
         {"held-out loss": [r["heldout_loss"] for r in [*rows, baseline]]},

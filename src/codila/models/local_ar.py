@@ -151,12 +151,16 @@ class LocalAR:
 
     def loss(self, marginals: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Teacher-forced cross-entropy of the true block `targets` (N, B) given marginals (N, B, V)."""
+        return self.token_losses(marginals, targets).mean()
+
+    def token_losses(self, marginals: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced cross-entropy (N, B) of each token of the true blocks `targets` (N, B)."""
         prefix, residual = self._prepared(marginals)  # (N, B + 2, H), log pi (N, B, V) or None
         inputs = torch.cat([prefix, self.embedding_matrix[targets[:, :-1]]], dim=1)  # (N, 2B + 1, H)
         logits = self.model(inputs_embeds=inputs).logits[:, -targets.shape[1] :]  # (N, B, V)
         if residual is not None:
             logits = logits.float() + residual
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        return F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
 
     def _last_logits(self, inputs: torch.Tensor, cache: DynamicCache) -> torch.Tensor:
         """Logits (N, V) of the last of `inputs` (N, T, H), at the positions after the cache's, extending `cache`.
