@@ -41,6 +41,8 @@ def heldout_losses(
     for index, batch in enumerate(windows):
         batch_size, length = batch.shape
         noisy, masked_segments = mask_blocks(batch, dlm.mask_id, SEGMENT, generator)  # (N, L), (N, L / 8)
+        if not masked_segments.any():
+            continue
         marginals = dlm.marginals(noisy)  # (N, L, V)
         masked_positions = masked_segments.repeat_interleave(SEGMENT, dim=1)  # (N, L)
         window_ids.append(index * batch_size + masked_positions.nonzero()[:, 0])  # (M,) row-major, as every loss below
