@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from codila.eval.stats import clustered_mean_se
+from codila.stats import clustered_mean_se
 
 METRICS = ("syntax_valid", "syntax_valid_all", "edit_similarity", "token_accuracy")
 

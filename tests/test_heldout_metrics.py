@@ -12,7 +12,7 @@ from codila.data.heldout import VerbatimIndex, heldout_spans, near_duplicate_gro
 from codila.data.spans import InfillSpan, sample_spans
 from codila.errors import CodilaError
 from codila.eval.metrics import aggregate_scores, floor_rows, score_infill
-from codila.eval.stats import clustered_mean_se
+from codila.stats import clustered_mean_se
 from codila.tokenizer import load_tokenizer
 
 

@@ -18,9 +18,9 @@ from codila.data.corpus import load_files
 from codila.data.windows import WindowSampler
 from codila.diffusion.masking import mask_blocks
 from codila.errors import CodilaError
-from codila.eval.stats import clustered_mean_se
 from codila.models.dlm import DiffusionLM
 from codila.models.local_ar import LocalAR
+from codila.stats import clustered_mean_se
 
 SEGMENT = 8
 MARGINALS = "dlm-marginals"  # the baseline row: cross-entropy of the DLM's own marginals on the same tokens

@@ -4,7 +4,7 @@ Per span: `syntax_valid_all` (the whole file with the infill parses), `empty_par
 out parses: a free pass any text that keeps the file valid gets), `edit_similarity` (normalised Levenshtein
 similarity of the infill's text to the truth's, 0-1), `exact_match`, `token_accuracy` (position-wise).
 The row's `syntax_valid` is the floor-free rate: over the spans whose empty infill does NOT parse only.
-Standard errors (`*_se`) are clustered by file (codila.eval.stats)."""
+Standard errors (`*_se`) are clustered by file (codila.stats)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from transformers import PreTrainedTokenizerFast
 
 from codila.data.spans import InfillSpan
 from codila.data.syntax import parses
-from codila.eval.stats import clustered_mean_se
+from codila.stats import clustered_mean_se
 
 # the row's rate keys, each with a clustered standard error `<key>_se`; syntax_valid is over floor-free spans only
 RATE_KEYS = ("syntax_valid", "syntax_valid_all", "edit_similarity", "exact_match", "token_accuracy")
