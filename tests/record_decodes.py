@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from codila.decoding.canvas import Canvas
-from codila.decoding.registry import get_decoder
+from codila.decoding.registry import decode, get_decoder
 from codila.models.io import SHIPPED
 from codila.models.loading import load_ar, load_dlm
 
@@ -66,8 +66,8 @@ def decode_all(dlm, ars: dict, config_class_of=lambda name: get_decoder(name).co
         config = config_class_of(name)(**fields)
         ar = ars[ar_name] if ar_name else None
         todo = [c for c in canvases(dlm) if ar is None or c.length % ar.block_size == 0]
-        alone = [summary(spec.decode(dlm, ar, c, config, torch.Generator().manual_seed(i))) for i, c in enumerate(todo)]
-        together = spec.decode_batch(dlm, ar, todo, config, [torch.Generator().manual_seed(i) for i in range(len(todo))])
+        alone = [summary(decode(spec, dlm, ar, [c], config, i)[0]) for i, c in enumerate(todo)]
+        together = decode(spec, dlm, ar, todo, config, 0)
         records.append(
             {"decoder": name, "config": fields, "ar": ar_name, "alone": alone, "batch": [summary(r) for r in together]}
         )

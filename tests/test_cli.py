@@ -55,7 +55,10 @@ def test_infill_and_generate_print_text_and_counts(tiny_checkpoints):
         (["generate", "x", "--foo", "1"], "No such option: --foo"),
         (["infill", "--prefix", "x", "--ar", "{ck}/ar-b4", "--conditioning", "top9"], "unknown conditioning"),
         (["train", "ar", "--out", "{ck}/never", "--gap-fraction", "1.5"], "--gap-fraction must be in [0, 1]"),
-        (["infill", "--prefix", "x", "--ar", "{ck}/ar-b4", "--choice", "best"], "unknown block choice 'best'"),
+        (
+            ["infill", "--prefix", "x", "--ar", "{ck}/ar-b4", "--choice", "best"],
+            "--choice must be one of ar-entropy, dlm-confidence, got 'best'",
+        ),
         (["demo", "--scope", 0, "--checkpoints", "{ck}"], "--scope must be an integer from 1"),
         (["bench", "--scope", 0, "--checkpoints", "{ck}"], "--scope must be an integer from 1"),
         (["bench", "--only", "B=99", "--checkpoints", "{ck}"], "no bench setting's label contains 'B=99'"),

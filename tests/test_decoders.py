@@ -7,7 +7,7 @@ from codila.decoding.canvas import Canvas
 from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
 from codila.decoding.fast_dllm import FastDllmConfig
-from codila.decoding.registry import DECODERS, get_decoder
+from codila.decoding.registry import DECODERS, decode, get_decoder
 from codila.errors import CodilaError
 
 
@@ -16,10 +16,13 @@ def _block(index: int, config) -> int:
     return next(b for b in ((2, 4, 8) * 2)[index % 3 :] if not getattr(config, "semi_ar_block", 0) % b)
 
 
-# every registered decoder's examples (its config class's `examples()`), with an AR when it needs one
+# every registered decoder's examples (its config class's `examples()`), with an AR when it needs one, that runs on the
+# tiny code models (dlm-variable needs a DreamOn DLM: test_real_models.py; ar-baseline a planning folder's causal AR:
+# test_planning_train_eval.py)
 SETTINGS = [
     (name, config, _block(index, config) if spec.needs_ar else None)
     for name, spec in DECODERS.items()
+    if spec.ar_kind == "local" and not spec.needs_expand_token
     for index, config in enumerate(spec.config_class.examples())
 ]
 
@@ -53,9 +56,9 @@ def assert_decoder_contract(spec, dlm, ar, config, canvas):
     calls = []
     hook = dlm.model.register_forward_hook(lambda *args: calls.append(1))
     ar_before = ar.forwards if ar else 0
-    result = spec.decode(dlm, ar, canvas, config, torch.Generator().manual_seed(0))
+    result = decode(spec, dlm, ar, [canvas], config, 0)[0]
     hook.remove()
-    again = spec.decode(dlm, ar, canvas, config, torch.Generator().manual_seed(0))
+    again = decode(spec, dlm, ar, [canvas], config, 0)[0]
     fixed = canvas.fixed()
     assert torch.equal(result.ids[fixed], canvas.ids[fixed])  # fixed positions never change
     assert not bool((result.ids == dlm.mask_id).any())  # no mask remains
@@ -80,23 +83,23 @@ def test_committed_positions_never_change(dlm, ars):
     that rewrote a position would have needed a second commit, which CommitLog refuses."""
     canvas = canvases(dlm)[0]
     for name, config, block in SETTINGS:
-        result = get_decoder(name).decode(dlm, ars.get(block), canvas, config, torch.Generator().manual_seed(1))
+        result = decode(get_decoder(name), dlm, ars.get(block), [canvas], config, 1)[0]
         counts = torch.bincount(result.commit_step[canvas.start : canvas.end], minlength=result.steps)
         assert counts.tolist() == result.tokens_per_step
 
 
 def test_static_codila_commits_whole_blocks_and_b1_is_one_token_per_step(dlm, ars):
     canvas = canvases(dlm)[0]
-    result = get_decoder("codila").decode(dlm, ars[4], canvas, CodilaDecodeConfig(), torch.Generator().manual_seed(0))
+    result = decode(get_decoder("codila"), dlm, ars[4], [canvas], CodilaDecodeConfig(), 0)[0]
     steps = result.commit_step[canvas.start : canvas.end].view(-1, 4)
     assert bool((steps == steps[:, :1]).all()) and result.tokens_per_step == [4] * 4
-    one = get_decoder("codila").decode(dlm, ars[1], canvas, CodilaDecodeConfig(), torch.Generator().manual_seed(0))
+    one = decode(get_decoder("codila"), dlm, ars[1], [canvas], CodilaDecodeConfig(), 0)[0]
     assert one.tokens_per_step == [1] * canvas.length and one.dlm_forwards == canvas.length
 
 
 def test_scope_one_decodes_left_to_right(dlm, ars):
     canvas = canvases(dlm)[0]
-    result = get_decoder("codila").decode(dlm, ars[2], canvas, CodilaDecodeConfig(scope=1), torch.Generator().manual_seed(0))
+    result = decode(get_decoder("codila"), dlm, ars[2], [canvas], CodilaDecodeConfig(scope=1), 0)[0]
     assert result.commit_step[canvas.start : canvas.end].tolist() == [i // 2 for i in range(16)]
 
 
@@ -116,22 +119,20 @@ def test_dlm_confidence_commits_the_block_the_dlm_is_surest_of_first():
     assert (
         expected != 0 and float(block_confidence[expected]) > float(block_confidence.median()) + 0.01
     )  # not the nearest, not a tie
-    result = get_decoder("codila").decode(
-        dlm, ar, canvas, CodilaDecodeConfig(choice="dlm-confidence", scope=10), torch.Generator().manual_seed(0)
-    )
+    result = decode(get_decoder("codila"), dlm, ar, [canvas], CodilaDecodeConfig(choice="dlm-confidence", scope=10), 0)[0]
     first = result.commit_step[canvas.start : canvas.end].view(-1, 2)[:, 0] == 0
     assert torch.nonzero(first).flatten().tolist() == [expected]
 
 
 def test_codila_semi_ar_windows_go_left_to_right_and_a_cache_refreshed_every_step_is_exact(dlm, ars):
     canvas = canvases(dlm)[1]  # 24 masked positions: windows of 8
-    codila = get_decoder("codila").decode
-    windowed = codila(dlm, ars[2], canvas, CodilaDecodeConfig(semi_ar_block=8), torch.Generator().manual_seed(0))
+    codila = lambda ar, config: decode("codila", dlm, ar, [canvas], config)[0]
+    windowed = codila(ars[2], CodilaDecodeConfig(semi_ar_block=8))
     steps = windowed.commit_step[canvas.start : canvas.end].view(3, 8)
     assert all(int(steps[w].max()) < int(steps[w + 1].min()) for w in range(2))  # window by window
-    plain = codila(dlm, ars[4], canvas, CodilaDecodeConfig(semi_ar_block=4), torch.Generator().manual_seed(0))
+    plain = codila(ars[4], CodilaDecodeConfig(semi_ar_block=4))
     for cache in ("prefix", "dual"):  # windows of one block: every step starts a window, so every forward is a full one
-        cached = codila(dlm, ars[4], canvas, CodilaDecodeConfig(semi_ar_block=4, cache=cache), torch.Generator().manual_seed(0))
+        cached = codila(ars[4], CodilaDecodeConfig(semi_ar_block=4, cache=cache))
         assert torch.equal(cached.ids, plain.ids) and cached.dlm_forwards == plain.dlm_forwards
         assert cached.tokens_per_step == plain.tokens_per_step
 
@@ -148,23 +149,19 @@ def test_completion_fills_after_eos(dlm):
 
 def test_bad_settings_are_clear_errors(dlm, ars):
     canvas = Canvas.infill([5, 6], 6, [7], dlm.mask_id, dlm.max_length)
-    codila = get_decoder("codila").decode
+    codila = lambda ar, config: decode("codila", dlm, ar, [canvas], config)
     with pytest.raises(CodilaError, match="multiple of the block size"):
-        codila(dlm, ars[4], canvas, CodilaDecodeConfig(), torch.Generator())
-    with pytest.raises(CodilaError, match="needs a local AR"):
-        codila(dlm, None, canvas, CodilaDecodeConfig(), torch.Generator())
-    with pytest.raises(CodilaError, match="unknown CoDiLA mode"):
-        codila(dlm, ars[2], canvas, CodilaDecodeConfig(mode="fast"), torch.Generator())
+        codila(ars[4], CodilaDecodeConfig())
+    with pytest.raises(CodilaError, match="needs an AR"):
+        codila(None, CodilaDecodeConfig())
     with pytest.raises(CodilaError, match="multiple of the block size 2, got 3"):
-        codila(dlm, ars[2], canvas, CodilaDecodeConfig(semi_ar_block=3), torch.Generator())
+        codila(ars[2], CodilaDecodeConfig(semi_ar_block=3))
     with pytest.raises(CodilaError, match="needs semi-autoregressive windows"):
-        codila(dlm, ars[2], canvas, CodilaDecodeConfig(cache="dual"), torch.Generator())
-    with pytest.raises(CodilaError, match="unknown DLM cache"):
-        codila(dlm, ars[2], canvas, CodilaDecodeConfig(semi_ar_block=2, cache="full"), torch.Generator())
-    with pytest.raises(CodilaError, match="unknown block choice"):
-        codila(dlm, ars[2], canvas, CodilaDecodeConfig(choice="best"), torch.Generator())
-    with pytest.raises(CodilaError, match="unknown selection"):
-        get_decoder("dlm").decode(dlm, None, canvas, DlmDecodeConfig(selection="best"), torch.Generator())
+        codila(ars[2], CodilaDecodeConfig(cache="dual"))
+    with pytest.raises(CodilaError, match="takes a CodilaDecodeConfig, got a DlmDecodeConfig"):
+        codila(ars[2], DlmDecodeConfig())
+    with pytest.raises(CodilaError, match="3 seeds for 1 canvases"):
+        decode("dlm", dlm, None, [canvas], None, [1, 2, 3])
     with pytest.raises(CodilaError, match="unknown decoder"):
         get_decoder("beam")
     with pytest.raises(CodilaError, match="exceeds"):
@@ -173,13 +170,32 @@ def test_bad_settings_are_clear_errors(dlm, ars):
         Canvas.completion([], 8, dlm.mask_id, dlm.max_length)
 
 
+@pytest.mark.parametrize(
+    "build,message",
+    [
+        (lambda: CodilaDecodeConfig(mode="fast"), "--mode must be one of static, dynamic, verify, got 'fast'"),
+        (lambda: CodilaDecodeConfig(choice="best"), "--choice must be one of ar-entropy, dlm-confidence, got 'best'"),
+        (lambda: CodilaDecodeConfig(semi_ar_block=2, cache="full"), "--cache must be one of none, prefix, dual, got 'full'"),
+        (lambda: CodilaDecodeConfig(verify_selection="max"), "--verify-selection must be one of"),
+        (lambda: DlmDecodeConfig(selection="best"), "--selection must be one of entropy, confidence, margin"),
+        (lambda: DlmDecodeConfig(tokens_per_step=0), "--tokens-per-step must be an integer from 1"),
+        (lambda: FastDllmConfig(threshold=1.5), r"--threshold must be in \[0, 1\]"),
+        (lambda: CodilaDecodeConfig(tau=float("nan")), "--tau must be a finite number >= 0"),
+    ],
+)
+def test_a_config_refuses_a_bad_value_when_built(build, message):
+    """One validation layer: the config constructor, before any model or canvas is involved."""
+    with pytest.raises(CodilaError, match=message):
+        build()
+
+
 def test_dynamic_tau_extremes(dlm, ars):
     """tau 0 (below every entropy of the tiny AR): always the DLM's single-token fallback; tau above every entropy: whole blocks per step."""
     canvas = canvases(dlm)[0]
-    codila = get_decoder("codila").decode
-    careful = codila(dlm, ars[4], canvas, CodilaDecodeConfig(mode="dynamic", tau=0.0), torch.Generator().manual_seed(0))
+    codila = lambda config: decode("codila", dlm, ars[4], [canvas], config)[0]
+    careful = codila(CodilaDecodeConfig(mode="dynamic", tau=0.0))
     assert careful.tokens_per_step == [1] * canvas.length and careful.dlm_forwards == canvas.length
-    bold = codila(dlm, ars[4], canvas, CodilaDecodeConfig(mode="dynamic", tau=1e9), torch.Generator().manual_seed(0))
+    bold = codila(CodilaDecodeConfig(mode="dynamic", tau=1e9))
     assert bold.tokens_per_step == [4] * (canvas.length // 4)
 
 
@@ -204,12 +220,11 @@ def test_a_canvas_decodes_the_same_alone_and_in_batches_of_8_and_32_under_sampli
     ar = ars[block] if block else None
     sampled = replace(config, temperature=1.0) if "temperature" in {f.name for f in fields(config)} else config
     batch = many_canvases(dlm, 32)
-    generators = lambda first, count: [torch.Generator().manual_seed(100 + first + i) for i in range(count)]
     by_size = {
         size: [
             result
             for first in range(0, 32, size)
-            for result in spec.decode_batch(dlm, ar, batch[first : first + size], sampled, generators(first, size))
+            for result in decode(spec, dlm, ar, batch[first : first + size], sampled, 100 + first)
         ]
         for size in (1, 8, 32)
     }
@@ -223,12 +238,12 @@ def test_a_canvas_decodes_the_same_alone_and_in_batches_of_8_and_32_under_sampli
 def test_threshold_decoding_commits_every_confident_position(dlm):
     canvas = canvases(dlm)[1]
     spec = get_decoder("fast-dllm")
-    everything = spec.decode(dlm, None, canvas, FastDllmConfig(threshold=1e-9), torch.Generator())
+    everything = decode(spec, dlm, None, [canvas], FastDllmConfig(threshold=1e-9), 0)[0]
     assert everything.tokens_per_step[0] == canvas.length  # every position clears a tiny threshold: one step
-    one_by_one = spec.decode(dlm, None, canvas, FastDllmConfig(threshold=1.0), torch.Generator())
+    one_by_one = decode(spec, dlm, None, [canvas], FastDllmConfig(threshold=1.0), 0)[0]
     assert set(one_by_one.tokens_per_step) == {1}  # nothing is certain: the single most confident each step
     with pytest.raises(CodilaError, match="threshold"):
-        spec.decode(dlm, None, canvas, FastDllmConfig(threshold=1.5), torch.Generator())
+        decode(spec, dlm, None, [canvas], FastDllmConfig(threshold=1.5), 0)[0]
 
 
 @pytest.mark.parametrize("mode", ["prefix", "dual"])
@@ -243,7 +258,7 @@ def test_the_dlm_cache_is_exact_until_the_block_changes(dlm, mode):
     plain = dlm.logits(canvas.ids[None], torch.arange(start, end))[0]
     assert torch.allclose(fresh, plain, atol=1e-5) and torch.allclose(reused, plain, atol=1e-4)
     with pytest.raises(CodilaError, match="semi-autoregressive"):
-        get_decoder("dlm").decode(dlm, None, canvas, DlmDecodeConfig(cache=mode), torch.Generator())
+        decode(get_decoder("dlm"), dlm, None, [canvas], DlmDecodeConfig(cache=mode), 0)[0]
 
 
 def test_a_canvas_gets_the_same_logits_bit_for_bit_alone_and_in_any_batch(dlm):

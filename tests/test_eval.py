@@ -4,13 +4,12 @@ import json
 from dataclasses import replace
 
 import pytest
-import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 from codila.decoding.canvas import Canvas
 from codila.decoding.dlm import DlmDecodeConfig
-from codila.decoding.registry import get_decoder
+from codila.decoding.registry import decode, get_decoder
 from codila.errors import CodilaError
 from codila.eval.order import commit_order_correlation
 from codila.eval.plots import pareto_front
@@ -62,9 +61,9 @@ def test_infilling_canvases_have_an_oracle_length_every_block_size_divides(dlm):
 def test_left_to_right_decoding_has_order_correlation_one(dlm):
     ids = dlm.tokenizer("def f(x):\n    return", add_special_tokens=False)["input_ids"]
     canvas = Canvas.completion(ids, 8, dlm.mask_id, dlm.max_length)
-    result = get_decoder("dlm").decode(dlm, None, canvas, DlmDecodeConfig(semi_ar_block=1), torch.Generator().manual_seed(0))
+    result = decode(get_decoder("dlm"), dlm, None, [canvas], DlmDecodeConfig(semi_ar_block=1), 0)[0]
     assert commit_order_correlation(result) == pytest.approx(1.0)
-    one_step = get_decoder("dlm").decode(dlm, None, canvas, DlmDecodeConfig(tokens_per_step=8), torch.Generator().manual_seed(0))
+    one_step = decode(get_decoder("dlm"), dlm, None, [canvas], DlmDecodeConfig(tokens_per_step=8), 0)[0]
     assert commit_order_correlation(one_step) is None
 
 

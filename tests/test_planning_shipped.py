@@ -59,12 +59,12 @@ def test_the_shipped_countdown_models_rank_as_measured_the_ar_baseline_ahead(tmp
     docs/planning.md): at this size the MGDM ranking does not hold on Countdown."""
     from codila.assets import DATA
     from codila.decoding.dlm import DlmDecodeConfig
-    from codila.eval.planning_run import BaselineSetting
     from codila.eval.runner import EvalOptions, run_eval
     from codila.eval.settings import DecodeSetting
+    from codila.eval.sweeps import baseline_setting
 
     settings = [
-        BaselineSetting(),
+        baseline_setting(),
         DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=1, selection="confidence")),
         DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=8, selection="confidence")),
     ]

@@ -77,13 +77,13 @@ def test_eval_graph_runs_end_to_end_through_the_cli(planning_checkpoints, tmp_pa
 
 def test_eval_reads_a_jsonl_file_of_the_same_format(planning_checkpoints, tmp_path):
     from codila.data.planning.base import write_jsonl
-    from codila.eval.planning_run import BaselineSetting
     from codila.eval.runner import EvalOptions, run_eval
+    from codila.eval.sweeps import baseline_setting
 
     data, examples = tmp_path / "input.jsonl", split_examples(get_setting(SETTING), "test")[10:13]
     write_jsonl(data, examples)
     rows = run_eval(
-        "graph", [BaselineSetting()], tmp_path / "run", EvalOptions(data=str(data)), planning_checkpoints, progress=False
+        "graph", [baseline_setting()], tmp_path / "run", EvalOptions(data=str(data)), planning_checkpoints, progress=False
     )
     assert rows[0]["n"] == 3 and rows[0]["k"] == 1
     records = [json.loads(line) for line in (tmp_path / "run" / "problems.jsonl").read_text().splitlines()]
@@ -95,11 +95,11 @@ def test_eval_reads_a_jsonl_file_of_the_same_format(planning_checkpoints, tmp_pa
 
 def test_models_of_another_task_are_refused(planning_checkpoints, tmp_path):
     from codila.errors import CodilaError
-    from codila.eval.planning_run import BaselineSetting
     from codila.eval.runner import run_eval
+    from codila.eval.sweeps import baseline_setting
 
     with pytest.raises(CodilaError, match="trained on pathstar"):
-        run_eval("countdown", [BaselineSetting()], tmp_path / "run", checkpoints=planning_checkpoints, progress=False)
+        run_eval("countdown", [baseline_setting()], tmp_path / "run", checkpoints=planning_checkpoints, progress=False)
 
 
 def test_a_dlm_starts_from_an_ar_baseline_with_attention_both_ways(planning_checkpoints, tmp_path):

@@ -222,8 +222,7 @@ def test_cli_infills_with_dreamon_at_fixed_and_variable_length(real_models):
         "--dlm",
         rm / "dreamon",
         "--decoder",
-        "dlm",
-        "--variable-length",
+        "dlm-variable",
         "--max-span",
         12,
         "--device",
@@ -237,8 +236,8 @@ def test_variable_length_span_grows_on_expand_and_shrinks_on_eos(real_models):
     """DreamOn's rule on a model whose output is rigged: <|expand|> twice (2 masks -> 3 -> 4, the cap), then EOS (deletes
     one: 3), then a token at each of the 3 masks. The expand token is not offered while the span is at the cap."""
     from codila.decoding.canvas import Canvas
-    from codila.decoding.dlm import DlmDecodeConfig
-    from codila.decoding.variable import decode_variable_infill
+    from codila.decoding.registry import decode
+    from codila.decoding.variable import VariableInfillConfig
 
     dlm = load_dlm(real_models / "dreamon", device="cpu")
     plan = iter([dlm.expand_id, dlm.expand_id, dlm.special.eos_id, 912, 912, 912])
@@ -252,7 +251,7 @@ def test_variable_length_span_grows_on_expand_and_shrinks_on_eos(real_models):
 
     dlm.logits = rigged
     canvas = Canvas.infill([750], 2, [11], dlm.mask_id, dlm.max_length)
-    result = decode_variable_infill(dlm, canvas, DlmDecodeConfig(), torch.Generator().manual_seed(0), max_span=4)
+    (result,) = decode("dlm-variable", dlm, None, [canvas], VariableInfillConfig(max_span=4))
     assert offered == [True, True, False, True, True, True]
     assert result.ids.tolist() == [750, 912, 912, 912, 11] and result.generated.tolist() == [912, 912, 912]
     assert result.tokens_per_step == [0, 0, 0, 1, 1, 1]

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from codila.decoding.canvas import Canvas
-from codila.decoding.registry import get_decoder
+from codila.decoding.registry import decode, get_decoder
 from codila.serve.schemas import ServeLimits
 from codila.serve.server import running_server
 from codila.serve.streaming import TextStream
@@ -54,9 +54,7 @@ def decode_alone(dlm, ars, prompt, length, seed, suffix=None, decoder="codila", 
         canvas = Canvas.completion(encode(prompt), length, dlm.mask_id, dlm.max_length)
     else:
         canvas = Canvas.infill(encode(prompt), length, encode(suffix), dlm.mask_id, dlm.max_length)
-    result = spec.decode(
-        dlm, ars[4] if spec.needs_ar else None, canvas, spec.config_class(**settings), torch.Generator().manual_seed(seed)
-    )
+    result = decode(spec, dlm, ars[4] if spec.needs_ar else None, [canvas], spec.config_class(**settings), seed)[0]
     tokens = result.generated.tolist()
     if suffix is None and dlm.special.eos_id in tokens:
         tokens = tokens[: tokens.index(dlm.special.eos_id)]

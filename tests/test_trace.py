@@ -13,7 +13,7 @@ import torch
 from codila.decoding.canvas import Canvas
 from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
-from codila.decoding.registry import get_decoder
+from codila.decoding.registry import decode, get_decoder
 from codila.trace.page import AGREE, DISAGREE, NOW, trace_html
 from codila.trace.record import TraceRecorder, trace_document
 from test_cli import codila
@@ -34,14 +34,14 @@ def traced(dlm, ars, name, config, length=8, seed=0):
     spec = get_decoder(name)
     canvas, recorder = infill_canvas(dlm, length), TraceRecorder()
     canvas.observer = recorder
-    result = spec.decode(dlm, ars[4] if spec.needs_ar else None, canvas, config, torch.Generator().manual_seed(seed))
+    result = decode(spec, dlm, ars[4] if spec.needs_ar else None, [canvas], config, seed)[0]
     return result, trace_document(recorder, result, dlm.tokenizer, name, vars(config))
 
 
 @pytest.mark.parametrize("name,config", SETTINGS)
 def test_recording_changes_nothing_and_records_every_commit(dlm, ars, name, config):
     spec = get_decoder(name)
-    plain = spec.decode(dlm, ars[4] if spec.needs_ar else None, infill_canvas(dlm), config, torch.Generator().manual_seed(0))
+    plain = decode(spec, dlm, ars[4] if spec.needs_ar else None, [infill_canvas(dlm)], config, 0)[0]
     result, trace = traced(dlm, ars, name, config)
     assert torch.equal(plain.ids, result.ids) and plain.tokens_per_step == result.tokens_per_step
     assert [step["step"] for step in trace["steps"]] == list(range(result.steps))

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from codila.decoding.canvas import Canvas
 from codila.decoding.codila import CodilaDecodeConfig, _commit_verify
 from codila.decoding.dlm import DlmDecodeConfig
-from codila.decoding.registry import get_decoder
+from codila.decoding.registry import decode, get_decoder
 from codila.decoding.result import CommitLog
 
 MASK, VOCAB, BLOCK = 0, 7, 4
@@ -60,9 +60,7 @@ def test_verify_without_penalty_is_the_dlm_confidence_schedule(dlm, ars):
     prompt = dlm.tokenizer("def add(a, b):\n", add_special_tokens=False)["input_ids"]
     for k in (1, 3, 8):
         canvas = Canvas.completion(prompt, 16, dlm.mask_id, dlm.max_length)
-        plain = get_decoder("dlm").decode(
-            dlm, None, canvas, DlmDecodeConfig(tokens_per_step=k, selection="confidence"), torch.Generator().manual_seed(0)
-        )
+        plain = decode(get_decoder("dlm"), dlm, None, [canvas], DlmDecodeConfig(tokens_per_step=k, selection="confidence"), 0)[0]
         verify = CodilaDecodeConfig(mode="verify", scope=10, tokens_per_step=k, verify_penalty=0.0)
-        judged = get_decoder("codila").decode(dlm, ars[4], canvas, verify, torch.Generator().manual_seed(0))
+        judged = decode(get_decoder("codila"), dlm, ars[4], [canvas], verify, 0)[0]
         assert torch.equal(plain.ids, judged.ids) and torch.equal(plain.commit_step, judged.commit_step)

@@ -12,17 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from codila.assets import SHIPPED
 from codila.decoding.canvas import Canvas
+from codila.decoding.defaults import DEFAULT_AR, DEFAULT_DECODER
+from codila.decoding.registry import DecoderSpec, decode, decoder_config, get_decoder
 from codila.decoding.result import DecodeResult
 from codila.errors import CodilaError
+from codila.models.causal_ar import CausalAR
 from codila.models.dlm import DiffusionLM
 from codila.models.local_ar import LocalAR
 from codila.tokenizer import END_THINK_TOKEN, THINK_TOKEN
-
-DEFAULT_AR = "ar-b4"  # the shipped AR used when neither DLM nor AR is given
 
 
 @dataclass
@@ -48,7 +47,7 @@ class Completion:
 class CoDiLA:
     """A DLM (any family) and, for the codila decoder, a local AR; decoding options go to each call."""
 
-    def __init__(self, dlm: DiffusionLM, ar: LocalAR | None = None):
+    def __init__(self, dlm: DiffusionLM, ar: LocalAR | CausalAR | None = None):
         self.dlm = dlm
         self.ar = ar
 
@@ -90,18 +89,14 @@ class CoDiLA:
             text = tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
         return tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def _options(self, decoder: str, options: dict):
-        from codila.decoding.registry import decoder_config
-
-        spec, config = decoder_config(decoder, options)
-        if spec.needs_ar and self.ar is None:
-            raise CodilaError(f"decoder {decoder!r} needs a local AR: pass --ar DIR (with --block-size B for a plain causal LM)")
-        return spec, config
-
-    def _run(self, canvases: list[Canvas], decoder: str, seed: int, options: dict) -> list[DecodeResult]:
-        spec, config = self._options(decoder, options)
-        generators = [torch.Generator().manual_seed(seed + index) for index in range(len(canvases))]
-        return spec.decode_batch(self.dlm, self.ar, canvases, config, generators)
+    def _run(self, canvases: list[Canvas], decoder: str | DecoderSpec, seed: int, config, options: dict) -> list[DecodeResult]:
+        """`config` (a decoder config object) or `options` (its fields by name; the rest keep their defaults)."""
+        if config is not None and options:
+            raise CodilaError(f"give a config or options ({', '.join(options)}), not both")
+        spec = decoder if isinstance(decoder, DecoderSpec) else get_decoder(decoder)
+        if config is None:
+            spec, config = decoder_config(spec.name, options)
+        return decode(spec, self.dlm, self.ar, canvases, config, seed)
 
     def _completion(self, result: DecodeResult, stop_at_eos: bool) -> Completion:
         generated = result.generated.tolist()
@@ -122,16 +117,24 @@ class CoDiLA:
 
     # -- the two tasks ----------------------------------------------------------------------------------------------
     def generate(
-        self, prompts: str | list[str], length: int = 64, decoder: str = "codila", seed: int = 0, chat: bool = False, **options
+        self,
+        prompts: str | list[str],
+        length: int = 64,
+        decoder: str | DecoderSpec = DEFAULT_DECODER,
+        seed: int = 0,
+        chat: bool = False,
+        config=None,
+        **options,
     ) -> Completion | list[Completion]:
         """Complete one prompt (-> a Completion) or many (-> a list, decoded as one batch; prompt i samples with seed + i).
-        `options`: the decoder's config fields (mode, scope, tau, tokens_per_step, temperature, ...)."""
+        `options`: the decoder's config fields (mode, scope, tau, tokens_per_step, temperature, ...), or `config`: a
+        decoder config object."""
         many = isinstance(prompts, (list, tuple))
         canvases = [
             Canvas.completion(self.encode(p, chat), length, self.dlm.mask_id, self.dlm.max_length)
             for p in (prompts if many else [prompts])
         ]
-        results = [self._completion(r, True) for r in self._run(canvases, decoder, seed, options)]
+        results = [self._completion(r, True) for r in self._run(canvases, decoder, seed, config, options)]
         return results if many else results[0]
 
     def infill(
@@ -139,14 +142,13 @@ class CoDiLA:
         prefix: str | list[str],
         suffix: str | list[str],
         length: int = 32,
-        decoder: str = "codila",
+        decoder: str | DecoderSpec = DEFAULT_DECODER,
         seed: int = 0,
-        variable_length: bool = False,
-        max_span: int | None = None,
+        config=None,
         **options,
     ) -> Completion | list[Completion]:
-        """Fill `length` tokens between each prefix and suffix. `variable_length` (a DreamOn DLM, decoder dlm): the expand
-        token grows the span and EOS inside it deletes a position; the span stays within `max_span` (default 4 x length)."""
+        """Fill `length` tokens between each prefix and suffix (decoder "dlm-variable" on a DreamOn DLM: the span may
+        grow and shrink)."""
         many = isinstance(prefix, (list, tuple))
         prefixes, suffixes = (list(prefix), list(suffix)) if many else ([prefix], [suffix])
         if len(prefixes) != len(suffixes):
@@ -155,22 +157,6 @@ class CoDiLA:
             Canvas.infill(self.encode(p), length, self.encode(s), self.dlm.mask_id, self.dlm.max_length)
             for p, s in zip(prefixes, suffixes)
         ]
-        if variable_length:
-            results = self._variable(canvases, decoder, seed, max_span or 4 * length, options)
-        else:
-            results = self._run(canvases, decoder, seed, options)
+        results = self._run(canvases, decoder, seed, config, options)
         completions = [self._completion(r, False) for r in results]
         return completions if many else completions[0]
-
-    def _variable(self, canvases: list[Canvas], decoder: str, seed: int, max_span: int, options: dict) -> list[DecodeResult]:
-        from codila.decoding.variable import decode_variable_infill
-
-        if decoder != "dlm":
-            raise CodilaError(
-                "variable-length infilling runs the DLM alone (DreamOn decodes one token per step): pass --decoder dlm"
-            )
-        _, config = self._options(decoder, options)
-        return [
-            decode_variable_infill(self.dlm, canvas, config, torch.Generator().manual_seed(seed + index), max_span)
-            for index, canvas in enumerate(canvases)
-        ]

@@ -1,6 +1,8 @@
-"""One table of the valid range of every numeric option, by name, shared by the CLI and the library's config objects
-(TrainConfig, the decoder configs), so both refuse a bad value with the same one-line `CodilaError`.
+"""One table of the valid range of every numeric option, by name, shared by the CLI, the server's request schema and
+the library's config objects (TrainConfig, the decoder configs), so all refuse a bad value with the same one-line
+`CodilaError`.
 
+A rule is data (bounds), not code: the server turns it into its JSON-schema limits (`Rule.schema`).
 `check_options(values)` checks each name of `values` that has a rule (None means "not given" and is skipped);
 names without a rule are left alone. Every float must be finite unless its rule says otherwise.
 """
@@ -9,33 +11,55 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 MAX_INT = 2**31 - 1  # larger counts are typos (and overflow tensor sizes); seeds go up to 2**63 - 1
 
 
 @dataclass(frozen=True)
 class Rule:
-    what: str  # "at least 1", "in (0, 1]": completes "--name must be ..."
-    ok: Callable[[Any], bool]
+    low: float
+    high: float = math.inf
+    low_open: bool = False  # low itself is refused
     integer: bool = False
     infinite_ok: bool = False
 
+    @property
+    def what(self) -> str:
+        """Completes "--name must be ...": "an integer from 1 to 2147483647", "in (0, 1]", "a finite number >= 0"."""
+        if self.integer:
+            return f"an integer from {self.low} to {self.high}"
+        if self.high != math.inf:
+            return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
+        number = "a number" if self.infinite_ok else "a finite number"
+        return f"{number} {'>' if self.low_open else '>='} {self.low:g}"
 
-def count(minimum: int = 1) -> Rule:
-    return Rule(f"an integer from {minimum} to {MAX_INT}", lambda v: minimum <= v <= MAX_INT, integer=True)
+    def ok(self, value: Any) -> bool:
+        if self.integer and (isinstance(value, bool) or not isinstance(value, int)):
+            return False
+        if isinstance(value, float) and (math.isnan(value) or (math.isinf(value) and not self.infinite_ok)):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        return above and value <= self.high
+
+    def schema(self) -> dict:
+        """The rule as pydantic Field limits (gt/ge, le)."""
+        limits = {"gt" if self.low_open else "ge": self.low}
+        return (
+            limits | ({"le": self.high} if self.high != math.inf else {}) | ({} if self.infinite_ok else {"allow_inf_nan": False})
+        )
+
+
+def count(minimum: int = 1, maximum: int = MAX_INT) -> Rule:
+    return Rule(minimum, maximum, integer=True)
 
 
 def at_least(minimum: float, strict: bool = False, infinite_ok: bool = False) -> Rule:
-    return Rule(
-        f"a finite number {'>' if strict else '>='} {minimum}" if not infinite_ok else f"a number >= {minimum}",
-        (lambda v: v > minimum) if strict else (lambda v: v >= minimum),
-        infinite_ok=infinite_ok,
-    )
+    return Rule(minimum, low_open=strict, infinite_ok=infinite_ok)
 
 
 def share(low_open: bool = False) -> Rule:
-    return Rule("in (0, 1]" if low_open else "in [0, 1]", (lambda v: 0 < v <= 1) if low_open else (lambda v: 0 <= v <= 1))
+    return Rule(0, 1, low_open=low_open)
 
 
 RULES: dict[str, Rule] = {
@@ -49,7 +73,7 @@ RULES: dict[str, Rule] = {
     "scope": count(),
     "semi_ar_block": count(0),
     "length": count(),
-    "seed": Rule(f"an integer from 0 to {2**63 - 1}", lambda v: 0 <= v < 2**63, integer=True),
+    "seed": count(0, 2**63 - 1),
     # training
     "steps": count(),
     "batch_size": count(),
@@ -70,7 +94,7 @@ RULES: dict[str, Rule] = {
     "extra_share": share(),
     "accumulate": count(),
     # real models
-    "max_span": count(),
+    "max_span": count(0),
     # evaluation, demo, bench, analyses
     "limit": count(),
     "samples": count(),
@@ -81,7 +105,7 @@ RULES: dict[str, Rule] = {
     "harder": count(0),
     "batches": count(),
     # serving (codila serve, bench-serve)
-    "port": Rule("an integer from 1 to 65535", lambda v: 1 <= v <= 65535, integer=True),
+    "port": count(1, 65535),
     "max_prompt_tokens": count(),
     "max_tokens": count(),
     "max_batch": count(),
@@ -103,12 +127,15 @@ def check_option(name: str, value: Any) -> None:
     rule = RULES.get(name)
     if rule is None or value is None or isinstance(value, bool):
         return
-    if rule.integer and not isinstance(value, int):
-        raise CodilaError(f"{option_name(name)} must be {rule.what}, got {value!r}")
-    if isinstance(value, float) and (math.isnan(value) or (math.isinf(value) and not rule.infinite_ok)):
-        raise CodilaError(f"{option_name(name)} must be {rule.what}, got {value!r}")
     if not rule.ok(value):
         raise CodilaError(f"{option_name(name)} must be {rule.what}, got {value!r}")
+
+
+def check_choice(name: str, value: Any, choices: tuple) -> None:
+    from codila.errors import CodilaError
+
+    if value not in choices:
+        raise CodilaError(f"{option_name(name)} must be one of {', '.join(map(str, choices))}, got {value!r}")
 
 
 def check_options(values: dict[str, Any]) -> None:

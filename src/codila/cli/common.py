@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from codila.decoding.defaults import DEFAULT_AR, DEFAULT_DECODER
 from codila.errors import CodilaError
 
 
@@ -44,12 +45,12 @@ def split_names(comma_separated: str | None) -> list[str] | None:
 def resolve_ar(value: str | None, root: Path) -> Path:
     """`--ar`, the same in every command: the name of a checkpoint in `root` (the shipped models, or --checkpoints) or
     a checkpoint directory; default ar-b4."""
-    value = value or "ar-b4"
+    value = value or DEFAULT_AR
     return root / value if (root / value).is_dir() else Path(value)
 
 
 def model_options(dlm_family, device, dtype, block_size, think_token, end_think_token) -> dict:
-    """How generate / infill load their models (real models: docs/real-models.md)."""
+    """How generate / infill load their models: `CoDiLA.from_pretrained`'s keyword arguments (docs/real-models.md)."""
     return {
         "dlm_family": dlm_family,
         "device": device,
@@ -60,7 +61,7 @@ def model_options(dlm_family, device, dtype, block_size, think_token, end_think_
     }
 
 
-DECODER_OPTION = typer.Option("codila", help="Decoder name (see `codila ls`).")
+DECODER_OPTION = typer.Option(DEFAULT_DECODER, help="Decoder name (see `codila ls`).")
 AR_OPTION = typer.Option(
     None,
     help="Local AR: a codila checkpoint or a causal LM directory, or the name of a shipped one (default "

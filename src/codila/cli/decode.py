@@ -43,44 +43,24 @@ def _decode(
     options: dict,
     batch_size: int,
     models: dict,
-    extra: dict,
+    chat: bool = False,
 ) -> list[dict]:
     """Decode every input ({"prompt"} or {"prefix", "suffix"}), `batch_size` at a time, input i with seed + i; one result
-    per input: the text and the counts. `models`: how to load them (device, dtype, family, an AR's block size and frame
-    tokens); `extra`: generate's chat, infill's variable_length / max_span."""
+    per input: the text and the counts. `models`: how to load them (`model_options`)."""
     from codila.api import CoDiLA
     from codila.decoding.registry import decoder_config
 
-    if batch_size < 1:
-        raise CodilaError(f"--batch-size must be >= 1, got {batch_size}")
-    spec, _ = decoder_config(decoder, options)  # checks the options before any model loads
+    spec, config = decoder_config(decoder, options)  # checks the options before any model loads
     ar_path = resolve_ar(ar, SHIPPED) if spec.needs_ar or ar else None
-    model = CoDiLA.from_pretrained(
-        dlm_path,
-        ar_path,
-        models["device"],
-        models["dtype"],
-        models["dlm_family"],
-        models["block_size"],
-        conditioning,
-        models["think_token"],
-        models["end_think_token"],
-    )
+    model = CoDiLA.from_pretrained(dlm_path, ar_path, conditioning=conditioning, **models)
     results = []
     for first in range(0, len(inputs), batch_size):
         chunk = inputs[first : first + batch_size]
         if kind == "generate":
-            done = model.generate([item["prompt"] for item in chunk], length, decoder, seed + first, **extra, **options)
+            done = model.generate([item["prompt"] for item in chunk], length, spec, seed + first, chat, config=config)
         else:
-            done = model.infill(
-                [item.get("prefix", "") for item in chunk],
-                [item.get("suffix", "") for item in chunk],
-                length,
-                decoder,
-                seed + first,
-                **extra,
-                **options,
-            )
+            prefixes, suffixes = [item.get("prefix", "") for item in chunk], [item.get("suffix", "") for item in chunk]
+            done = model.infill(prefixes, suffixes, length, spec, seed + first, config=config)
         for item, result in zip(chunk, done):
             results.append(
                 {
@@ -161,7 +141,7 @@ def generate(
         options=decode_options,
         batch_size=batch_size,
         models=model_options(dlm_family, device, dtype, block_size, think_token, end_think_token),
-        extra={"chat": chat},
+        chat=chat,
     )
 
 
@@ -187,12 +167,6 @@ def infill(
     block_size: Optional[int] = BLOCK_OPTION,
     think_token: str = THINK_OPTION,
     end_think_token: str = END_THINK_OPTION,
-    variable_length: bool = typer.Option(
-        False, help="DreamOn (decoder dlm): the expand token grows the span, EOS in it deletes."
-    ),
-    max_span: Optional[int] = typer.Option(
-        None, help="With --variable-length: the longest the span may grow (default 4 x length)."
-    ),
     decode_options: dict = None,
 ):
     """Fill `length` tokens between a prefix and a suffix: the infill goes to stdout, the counts to stderr. With --input
@@ -205,7 +179,6 @@ def infill(
             "seed": seed,
             "batch_size": batch_size,
             "block_size": block_size,
-            "max_span": max_span,
             **decode_options,
         }
     )
@@ -227,7 +200,6 @@ def infill(
         options=decode_options,
         batch_size=batch_size,
         models=model_options(dlm_family, device, dtype, block_size, think_token, end_think_token),
-        extra={"variable_length": variable_length, "max_span": max_span},
     )
 
 

@@ -189,24 +189,22 @@ def evaluate(
     from codila.eval.task_run import CanvasPlan
     from codila.eval.tasks.registry import get_task
 
-    planning = getattr(get_task(task), "verify", None) is not None  # an unknown name is an error before any work
+    task_spec = get_task(task)  # an unknown name is an error before any work
+    planning = task_spec.kind == "planning"
     if oracle is not None:
         if planning:
             raise CodilaError(f"{task} answers are verified exactly: --oracle is for executed tasks")
         return _oracle_check(task, oracle, limit, workers, allow_network)
     if (data is not None or split != "test") and not planning:
         raise CodilaError("--data and --split are for the planning tasks (graph, countdown, sudoku)")
+    checkpoints = checkpoints or task_spec.default_checkpoints()
     if sweep is not None:
         settings = get_sweep(sweep)
-    elif planning and decoder == "ar-baseline":
-        from codila.eval.planning_run import BaselineSetting
-
-        settings = [BaselineSetting()]
     else:
         spec, config = decoder_config(decoder, decode_options)
         if spec.needs_ar or ar:  # a name in the checkpoints folder, or a directory (ModelSet reads an absolute path as is)
-            path = resolve_ar(ar, checkpoints or SHIPPED)
-            ar = path.name if path == (checkpoints or SHIPPED) / path.name else str(path.resolve())
+            path = resolve_ar(ar if ar or spec.ar_kind == "local" else spec.name, checkpoints)
+            ar = path.name if path == checkpoints / path.name else str(path.resolve())
         settings = [DecodeSetting(decoder, config, ar, conditioning)]
     if batch_size < 1 or samples < 1:
         raise CodilaError("--batch-size and --samples must be >= 1")
@@ -222,18 +220,14 @@ def evaluate(
         split=split,
     )
     out = out or Path("runs") / f"eval-{task}-{sweep or decoder}"
-    if planning and checkpoints is None:
-        from codila.eval.planning_run import shipped_planning
-
-        checkpoints = shipped_planning(task)
     models = None
     if dlm is not None:
         from codila.eval.settings import ModelSet
         from codila.models.loading import load_dlm
 
         ar_options = {"block_size": block_size, "think_token": think_token, "end_think_token": end_think_token}
-        models = ModelSet(checkpoints or SHIPPED, load_dlm(dlm, dlm_family, device, dtype), ar_options)
-    rows = run_eval(task, settings, out, options, checkpoints or SHIPPED, resume, models=models)
+        models = ModelSet(checkpoints, load_dlm(dlm, dlm_family, device, dtype), ar_options)
+    rows = run_eval(task, settings, out, options, checkpoints, resume, models=models)
     if json_path is not None:
         json_path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     Console(width=max(120, Console().width)).print(rows_table(rows, f"{task} ({out})"))

@@ -17,18 +17,18 @@ DLM KV cache (`cache`: prefix or dual, `codila.decoding.forward`) can serve ever
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from codila.decoding.canvas import Canvas
-from codila.decoding.dlm import certainty
-from codila.decoding.forward import make_forward
-from codila.decoding.options import CACHE_HELP, WINDOW_HELP, option, window_label
+from codila.decoding.defaults import DEFAULT_SCOPE, DEFAULT_TAU, PAPER_SCOPE, PAPER_TEMPERATURE, PAPER_TOP_P
+from codila.decoding.dlm import SELECTIONS, certainty
+from codila.decoding.forward import CACHES, make_forward
+from codila.decoding.options import CACHE_HELP, WINDOW_HELP, check_config, option, window_label
 from codila.decoding.result import CommitLog, DecodeResult
 from codila.errors import CodilaError
 from codila.lazy import lazy_module
 from codila.sampling import rank_first, sample_top_p
-from codila.validate import check_options
 
 if TYPE_CHECKING:
     from codila.models.dlm import DiffusionLM
@@ -40,30 +40,37 @@ MODES = ("static", "dynamic", "verify")
 CHOICES = ("ar-entropy", "dlm-confidence")
 
 
-@dataclass
+@dataclass(frozen=True)
 class CodilaDecodeConfig:
     """CoDiLA's options (each field's help is its CLI `--help`; the modes: the module docstring)."""
 
     # scope and tau: chosen on 200 validation-split spans of the shipped models, never on the test split
-    # (scripts/select_on_validation.py). Scope: the nearest block only (left to right) beat scopes 2 and 10 at B=4 and
-    # B=8, static and dynamic (`--scope 10` gives the paper's any-order choice). Tau: the best syntax-valid % at >= 2
-    # tokens/step among 4, 4.5, 5, 5.5, 6 and 8 (the AR's block entropies lie mostly between 4 and 6 nats), and again
-    # among 3.5, 4, 4.5, 5 and 5.5 with the stage-5 B=4 AR.
-    mode: str = option("static", "static, dynamic or verify")
-    scope: int = option(1, "candidate blocks per step: the nearest still-masked ones (chosen on validation; the paper: 10)")
-    tau: float = option(5.0, "dynamic mode's entropy threshold (nats): larger = more tokens per step, less care")
-    temperature: float = option(0.1, "AR sampling temperature (the paper: 0.1); also the DLM fallback token's")
-    top_p: float = option(0.8, "AR nucleus sampling mass (the paper: 0.8)")
+    # (scripts/select_on_validation.py; codila.decoding.defaults). Tau: the best syntax-valid % at >= 2 tokens/step
+    # among 4, 4.5, 5, 5.5, 6 and 8 (the AR's block entropies lie mostly between 4 and 6 nats), and again among 3.5,
+    # 4, 4.5, 5 and 5.5 with the stage-5 B=4 AR.
+    mode: str = option("static", "static, dynamic or verify", choices=MODES)
+    scope: int = option(
+        DEFAULT_SCOPE,
+        f"candidate blocks per step: the nearest still-masked ones (chosen on validation; the paper: {PAPER_SCOPE})",
+    )
+    tau: float = option(DEFAULT_TAU, "dynamic mode's entropy threshold (nats): larger = more tokens per step, less care")
+    temperature: float = option(
+        PAPER_TEMPERATURE, f"AR sampling temperature (the paper: {PAPER_TEMPERATURE}); also the DLM fallback token's"
+    )
+    top_p: float = option(PAPER_TOP_P, f"AR nucleus sampling mass (the paper: {PAPER_TOP_P})")
     tokens_per_step: int = option(1, "verify mode's K: positions committed per step", "--k", "--tokens-per-step")
     verify_penalty: float = option(1.0, "verify mode: certainty subtracted where the AR disagrees with the DLM")
-    verify_selection: str = option("confidence", "verify mode's certainty schedule: confidence, entropy or margin")
+    verify_selection: str = option(
+        "confidence", "verify mode's certainty schedule: confidence, entropy or margin", choices=SELECTIONS
+    )
     choice: str = option(
         "ar-entropy",
         "static mode's block rule: ar-entropy (lowest mean AR entropy, the paper) or "
         "dlm-confidence (highest mean DLM top-1 probability)",
+        choices=CHOICES,
     )
     semi_ar_block: int = option(0, WINDOW_HELP)
-    cache: str = option("none", CACHE_HELP)
+    cache: str = option("none", CACHE_HELP, choices=CACHES)
 
     def label(self, ar) -> str:
         """ "CoDiLA B=4 static soft scope=10", plus tau (dynamic) or K (verify) and what differs from the defaults."""
@@ -96,18 +103,12 @@ class CodilaDecodeConfig:
         ]
 
     def __post_init__(self) -> None:
-        check_options(asdict(self))  # finite, in range (codila.validate)
+        check_config(self)  # numbers in range, names among their choices
 
 
 def _check(dlm: DiffusionLM, ar: LocalAR | None, canvas: Canvas, config: CodilaDecodeConfig) -> None:
     if ar is None:
         raise CodilaError("CoDiLA needs a local AR checkpoint (--ar PATH)")
-    if config.mode not in MODES:
-        raise CodilaError(f"unknown CoDiLA mode {config.mode!r}; choose one of {', '.join(MODES)}")
-    if config.choice not in CHOICES:
-        raise CodilaError(f"unknown block choice {config.choice!r}; choose one of {', '.join(CHOICES)}")
-    if config.scope < 1 or config.tokens_per_step < 1:
-        raise CodilaError("scope and tokens per step must be >= 1")
     if (dlm.special.mask_id, dlm.special.eos_id) != (ar.special.mask_id, ar.special.eos_id):
         raise CodilaError("the AR was not loaded for this DLM (their mask / EOS ids differ): load it with load_ar(path, dlm)")
     if config.semi_ar_block < 0 or config.semi_ar_block % ar.block_size:

@@ -4,17 +4,16 @@ remasking, arXiv 2502.09992; the paper's baseline ranks by entropy)."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from codila.decoding.canvas import Canvas
-from codila.decoding.forward import make_forward
-from codila.decoding.options import CACHE_HELP, WINDOW_HELP, option, window_label
+from codila.decoding.forward import CACHES, make_forward
+from codila.decoding.options import CACHE_HELP, WINDOW_HELP, check_config, option, window_label
 from codila.decoding.result import CommitLog, DecodeResult
 from codila.errors import CodilaError
 from codila.lazy import lazy_module
 from codila.sampling import entropy, rank_first, sample_top_p
-from codila.validate import check_options
 
 if TYPE_CHECKING:
     from codila.models.dlm import DiffusionLM
@@ -22,22 +21,22 @@ if TYPE_CHECKING:
 torch = lazy_module("torch")  # loaded on first use: `codila --help` reads the configs without it
 
 SELECTIONS = ("entropy", "confidence", "margin")
+SELECTION_HELP = (
+    "which positions go first: entropy (lowest; the paper's baseline), confidence (highest top-1 probability) or "
+    "margin (top-1 minus top-2)"
+)
 
 
-@dataclass
+@dataclass(frozen=True)
 class DlmDecodeConfig:
     """The DLM-only baseline's options (each field's help is its CLI `--help`)."""
 
     tokens_per_step: int = option(1, "K: positions committed per DLM forward", "--k", "--tokens-per-step")
-    selection: str = option(
-        "entropy",
-        "which positions go first: entropy (lowest; the paper's baseline), confidence "
-        "(highest top-1 probability) or margin (top-1 minus top-2)",
-    )
+    selection: str = option("entropy", SELECTION_HELP, choices=SELECTIONS)
     temperature: float = option(0.0, "sampling temperature of the committed tokens (0 = the argmax)")
     top_p: float = option(1.0, "nucleus sampling mass")
     semi_ar_block: int = option(0, WINDOW_HELP)
-    cache: str = option("none", CACHE_HELP)
+    cache: str = option("none", CACHE_HELP, choices=CACHES)
 
     def label(self, ar=None) -> str:
         """ "DLM K=1", plus what differs from the paper's baseline: selection, semi-AR windows, cache."""
@@ -64,7 +63,7 @@ class DlmDecodeConfig:
         ]
 
     def __post_init__(self) -> None:
-        check_options(asdict(self))  # finite, in range (codila.validate)
+        check_config(self)  # numbers in range, names among their choices
 
 
 def certainty(logits: torch.Tensor, selection: str) -> torch.Tensor:
@@ -125,8 +124,6 @@ def decode_dlm_batch(
     dlm: DiffusionLM, ar, canvases: list[Canvas], config: DlmDecodeConfig, generators: list[torch.Generator]
 ) -> list[DecodeResult]:
     """Decode with the DLM alone: K most certain masked positions per step (`decode_most_certain`)."""
-    if config.tokens_per_step < 1:
-        raise CodilaError(f"tokens per step must be >= 1, got {config.tokens_per_step}")
     return decode_most_certain(
         dlm,
         canvases,

@@ -3,16 +3,15 @@ whose top-1 probability is at least `threshold` (at least the most confident one
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from codila.decoding.canvas import Canvas
 from codila.decoding.dlm import decode_most_certain
-from codila.decoding.options import CACHE_HELP, WINDOW_HELP, option, window_label
+from codila.decoding.forward import CACHES
+from codila.decoding.options import CACHE_HELP, WINDOW_HELP, check_config, option, window_label
 from codila.decoding.result import DecodeResult
-from codila.errors import CodilaError
 from codila.lazy import lazy_module
-from codila.validate import check_options
 
 if TYPE_CHECKING:
     from codila.models.dlm import DiffusionLM
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
 torch = lazy_module("torch")  # loaded on first use: `codila --help` reads the configs without it
 
 
-@dataclass
+@dataclass(frozen=True)
 class FastDllmConfig:
     """Fast-dLLM's options (each field's help is its CLI `--help`)."""
 
@@ -28,7 +27,7 @@ class FastDllmConfig:
     temperature: float = option(0.0, "sampling temperature of the committed tokens (0 = the argmax)")
     top_p: float = option(1.0, "nucleus sampling mass")
     semi_ar_block: int = option(0, WINDOW_HELP)
-    cache: str = option("none", CACHE_HELP)
+    cache: str = option("none", CACHE_HELP, choices=CACHES)
 
     def label(self, ar=None) -> str:
         return f"Fast-dLLM threshold={self.threshold}{window_label(self)}"
@@ -41,14 +40,12 @@ class FastDllmConfig:
         return [cls(threshold=0.05), cls(threshold=0.5, semi_ar_block=8, cache="dual", temperature=1.0)]
 
     def __post_init__(self) -> None:
-        check_options(asdict(self))  # finite, in range (codila.validate)
+        check_config(self)  # numbers in range, names among their choices
 
 
 def decode_fast_dllm_batch(
     dlm: DiffusionLM, ar, canvases: list[Canvas], config: FastDllmConfig, generators: list[torch.Generator]
 ) -> list[DecodeResult]:
-    if not 0 <= config.threshold <= 1:
-        raise CodilaError(f"the confidence threshold is a probability in [0, 1], got {config.threshold}")
     return decode_most_certain(
         dlm,
         canvases,

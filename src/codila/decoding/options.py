@@ -1,15 +1,30 @@
-"""What a decoder config field carries besides its value: its CLI help (and flag names), and the label parts shared by
-several decoders. The CLI builds its decoding options from these (`codila.decoding.registry.decode_options`)."""
+"""What a decoder config field carries besides its value: its CLI help (and flag names), its allowed values, and the
+label parts shared by several decoders. The CLI and the server build their decoding options from these
+(`codila.decoding.registry.decode_options`), and every config checks itself with `check_config` when built: one
+validation layer, one message per bad value."""
 
 from __future__ import annotations
 
-from dataclasses import field
+from dataclasses import field, fields
 from typing import Any
 
+from codila.validate import check_choice, check_option
 
-def option(default: Any, help: str, *flags: str) -> Any:
-    """A config field with its `--help` text; `flags` replace the default `--field-name` (e.g. "--k", "--tokens-per-step")."""
-    return field(default=default, metadata={"help": help, "flags": flags})
+
+def option(default: Any, help: str, *flags: str, choices: tuple = ()) -> Any:
+    """A config field with its `--help` text; `flags` replace the default `--field-name` (e.g. "--k", "--tokens-per-step");
+    `choices`: the only values it takes (numbers are checked by their rule in `codila.validate.RULES`)."""
+    return field(default=default, metadata={"help": help, "flags": flags, "choices": choices})
+
+
+def check_config(config) -> None:
+    """Refuse a config whose fields break their rule (codila.validate) or are not among their choices."""
+    for item in fields(config):
+        value = getattr(config, item.name)
+        if item.metadata.get("choices"):
+            check_choice(item.name, value, item.metadata["choices"])
+        else:
+            check_option(item.name, value)
 
 
 def window_label(config) -> str:

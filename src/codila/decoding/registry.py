@@ -1,6 +1,8 @@
-"""The only list of decoder names: the CLI, `codila ls`, the labels, the sweeps and the contract tests all read it.
+"""The only list of decoder names, and the one way to decode (`decode`): the CLI, the API, the server, eval, the trace,
+`codila ls`, the labels, the sweeps and the contract tests all read it.
 
-Adding a decoder = one file (its config dataclass and its `decode_batch`) + one line in DECODERS (docs/extending.md)."""
+Adding a decoder = one file (its config dataclass and its `decode_batch`) + one `register` line (docs/extending.md);
+its options then reach the CLI, the server's request schema and `codila ls` with no other change."""
 
 from __future__ import annotations
 
@@ -12,8 +14,13 @@ from codila.decoding.canvas import Canvas
 from codila.decoding.codila import CodilaDecodeConfig, decode_codila_batch
 from codila.decoding.dlm import DlmDecodeConfig, decode_dlm_batch
 from codila.decoding.fast_dllm import FastDllmConfig, decode_fast_dllm_batch
+from codila.decoding.left_to_right import ArBaselineConfig, decode_ar_baseline_batch
 from codila.decoding.result import DecodeResult
+from codila.decoding.variable import VariableInfillConfig, decode_variable_batch
 from codila.errors import CodilaError
+from codila.lazy import lazy_module
+
+torch = lazy_module("torch")  # loaded on first use: `codila --help` reads the configs without it
 
 
 @dataclass(frozen=True)
@@ -23,10 +30,8 @@ class DecoderSpec:
     decode_batch: Callable  # (dlm, ar | None, canvases, config, generators) -> list[DecodeResult], one per canvas
     needs_ar: bool
     summary: str
-
-    def decode(self, dlm, ar, canvas: Canvas, config, generator) -> DecodeResult:
-        """`decode_batch` for one canvas."""
-        return self.decode_batch(dlm, ar, [canvas], config, [generator])[0]
+    ar_kind: str = "local"  # with needs_ar: "local" (soft-conditioned on the DLM, B tokens a block) or "causal" (decodes alone)
+    needs_expand_token: bool = False  # runs only on a DLM with an expand token (DreamOn)
 
 
 DECODERS: dict[str, DecoderSpec] = {}
@@ -51,6 +56,26 @@ register(
         "codila", CodilaDecodeConfig, decode_codila_batch, True, "DLM + local AR over blocks of B (static, dynamic, verify)"
     )
 )
+register(
+    DecoderSpec(
+        "dlm-variable",
+        VariableInfillConfig,
+        decode_variable_batch,
+        False,
+        "DLM alone, variable-length infilling (DreamOn: the expand token grows the span, EOS deletes)",
+        needs_expand_token=True,
+    )
+)
+register(
+    DecoderSpec(
+        "ar-baseline",
+        ArBaselineConfig,
+        decode_ar_baseline_batch,
+        True,
+        "AR alone: a causal LM, greedy, left to right (codila train planning --kind ar-baseline)",
+        ar_kind="causal",
+    )
+)
 
 
 def get_decoder(name: str) -> DecoderSpec:
@@ -67,6 +92,7 @@ class DecodeOption:
     type: type
     flags: tuple[str, ...]
     help: str  # each decoder's help and default
+    choices: tuple = ()  # the values it takes (an option of names); () = a number checked by its rule (codila.validate)
 
 
 def decode_options() -> list[DecodeOption]:
@@ -85,8 +111,31 @@ def decode_options() -> list[DecodeOption]:
             helps.setdefault(field.metadata.get("help", ""), []).append(f"{decoder} {default}")
         text = "; ".join(f"{help} (default: {', '.join(defaults)})" for help, defaults in helps.items())
         flags = next((field.metadata["flags"] for _, _, field in taken if field.metadata.get("flags")), ())
-        options.append(DecodeOption(name, taken[0][1], flags or ("--" + name.replace("_", "-"),), text))
+        choices = tuple(dict.fromkeys(choice for _, _, field in taken for choice in field.metadata.get("choices", ())))
+        options.append(DecodeOption(name, taken[0][1], flags or ("--" + name.replace("_", "-"),), text, choices))
     return options
+
+
+def decode(
+    decoder: str | DecoderSpec, dlm, ar, canvases: list[Canvas], config=None, seed: int | list[int] = 0
+) -> list[DecodeResult]:
+    """The one way to decode: `canvases` (not modified) with the decoder (a registered name or its spec) and its
+    `config` (None: its defaults), as one batch; one DecodeResult per canvas.
+
+    dlm: the DiffusionLM. ar: the AR the decoder needs (None for DLM-only decoders; ignored by them).
+    seed: an int (canvas i samples with a generator seeded seed + i) or one seed per canvas. Each canvas has its own
+    generator, so its output does not depend on its batch mates."""
+    spec = decoder if isinstance(decoder, DecoderSpec) else get_decoder(decoder)
+    config = spec.config_class() if config is None else config
+    if not isinstance(config, spec.config_class):
+        raise CodilaError(f"decoder {spec.name!r} takes a {spec.config_class.__name__}, got a {type(config).__name__}")
+    if spec.needs_ar and ar is None:
+        raise CodilaError(f"decoder {spec.name!r} needs an AR: pass --ar DIR (with --block-size B for a plain causal LM)")
+    seeds = [seed + index for index in range(len(canvases))] if isinstance(seed, int) else list(seed)
+    if len(seeds) != len(canvases):
+        raise CodilaError(f"{len(seeds)} seeds for {len(canvases)} canvases: give one per canvas")
+    generators = [torch.Generator().manual_seed(value) for value in seeds]
+    return spec.decode_batch(dlm, ar if spec.needs_ar else None, canvases, config, generators)
 
 
 def decoder_config(decoder: str, given: dict):

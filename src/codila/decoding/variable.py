@@ -2,31 +2,72 @@
 - the expand token committed at a masked position turns it into two masks (the span grows by one),
 - EOS committed inside the span deletes that position (the span shrinks by one).
 So the infill may end longer or shorter than the masks it started with. The span never grows past `max_span` tokens
-(there the expand token is not offered). One canvas at a time: its length changes."""
+(there the expand token is not offered). One canvas at a time: its length changes. Registered as `dlm-variable`."""
 
 from __future__ import annotations
 
 import time
-
-import torch
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from codila.decoding.canvas import Canvas
-from codila.decoding.dlm import DlmDecodeConfig, certainty
+from codila.decoding.dlm import SELECTION_HELP, SELECTIONS, certainty
+from codila.decoding.options import check_config, option
 from codila.decoding.result import DecodeResult
 from codila.errors import CodilaError
-from codila.models.dlm import DiffusionLM
+from codila.lazy import lazy_module
 from codila.sampling import rank_first, sample_top_p
+
+if TYPE_CHECKING:
+    from codila.models.dlm import DiffusionLM
+
+torch = lazy_module("torch")  # loaded on first use: `codila --help` reads the configs without it
+
+
+@dataclass(frozen=True)
+class VariableInfillConfig:
+    """DreamOn's options (each field's help is its CLI `--help`)."""
+
+    tokens_per_step: int = option(1, "K: positions committed per DLM forward", "--k", "--tokens-per-step")
+    selection: str = option("entropy", SELECTION_HELP, choices=SELECTIONS)
+    temperature: float = option(0.0, "sampling temperature of the committed tokens (0 = the argmax)")
+    top_p: float = option(1.0, "nucleus sampling mass")
+    max_span: int = option(0, "dlm-variable: the most tokens the span may grow to (0 = 4 x its initial length)")
+
+    def label(self, ar=None) -> str:
+        span = f" max span {self.max_span}" if self.max_span else ""
+        return f"DLM variable-length K={self.tokens_per_step}{span}"
+
+    def columns(self) -> dict:
+        return {"k": self.tokens_per_step}
+
+    @classmethod
+    def examples(cls) -> list[VariableInfillConfig]:
+        return [cls(), cls(tokens_per_step=2, selection="confidence", temperature=1.0, max_span=40)]
+
+    def __post_init__(self) -> None:
+        check_config(self)
+
+
+def decode_variable_batch(
+    dlm: DiffusionLM, ar, canvases: list[Canvas], config: VariableInfillConfig, generators: list[torch.Generator]
+) -> list[DecodeResult]:
+    """Each canvas on its own (its length changes as it decodes), with its own generator."""
+    return [
+        decode_variable_infill(dlm, canvas, config, generator, config.max_span or 4 * canvas.length)
+        for canvas, generator in zip(canvases, generators)
+    ]
 
 
 def decode_variable_infill(
-    dlm: DiffusionLM, canvas: Canvas, config: DlmDecodeConfig, generator: torch.Generator, max_span: int
+    dlm: DiffusionLM, canvas: Canvas, config: VariableInfillConfig, generator: torch.Generator, max_span: int
 ) -> DecodeResult:
     if dlm.expand_id is None:
-        raise CodilaError("variable-length infilling needs a DLM with an expand token (a DreamOn model): drop --variable-length")
-    if config.tokens_per_step < 1 or max_span < canvas.length:
         raise CodilaError(
-            f"tokens per step must be >= 1 and the span cap ({max_span}) at least the initial length ({canvas.length})"
+            "variable-length infilling needs a DLM with an expand token (a DreamOn model): choose another --decoder"
         )
+    if max_span < canvas.length:
+        raise CodilaError(f"--max-span ({max_span}) must be at least the initial length ({canvas.length})")
     started, forwards, tokens_per_step = time.perf_counter(), 0, []
     ids, start, end, mask = canvas.ids.to(dlm.device), canvas.start, canvas.end, canvas.mask_id
     committed = torch.full_like(ids, -1)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-import torch
-
 from codila.data.spans import InfillSpan
 from codila.decoding.canvas import Canvas
-from codila.decoding.registry import get_decoder
+from codila.decoding.registry import decode, get_decoder
 from codila.eval.metrics import aggregate_scores, score_infill
 from codila.eval.records import Record
 from codila.eval.settings import DecodeSetting, ModelSet
@@ -41,8 +39,7 @@ class InfillRun:
         for first in range(0, len(spans), batch_size):
             chunk = spans[first : first + batch_size]
             canvases = [Canvas.infill(s.prefix_ids, s.length, s.suffix_ids, dlm.mask_id, dlm.max_length) for s in chunk]
-            generators = [torch.Generator().manual_seed(self.seed + first_index + first + i) for i in range(len(chunk))]
-            decoded = self.decoder.decode_batch(dlm, self.ar, canvases, self.setting.config, generators)
+            decoded = decode(self.decoder, dlm, self.ar, canvases, self.setting.config, self.seed + first_index + first)
             for offset, (span, result) in enumerate(zip(chunk, decoded)):
                 scores = score_infill(span, result.generated.tolist(), dlm.tokenizer)
                 self.scores.append(scores)

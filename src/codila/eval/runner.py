@@ -10,7 +10,6 @@ from pathlib import Path
 
 from rich.progress import Progress
 
-from codila.assets import SHIPPED
 from codila.errors import CodilaError
 from codila.eval.order_plot import decode_order_plot
 from codila.eval.plots import pareto_plot
@@ -71,23 +70,19 @@ def run_eval(
     settings: list[DecodeSetting],
     out: str | Path,
     options: EvalOptions = EvalOptions(),
-    checkpoints: str | Path = SHIPPED,
+    checkpoints: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
     models: ModelSet | None = None,
 ) -> list[dict]:
-    """Evaluate every setting on the task; returns all rows of the run (earlier ones too, when resuming). `models`: the
-    DLM and ARs to use instead of the checkpoints folder's (real models: codila.models.loading)."""
+    """Evaluate every setting on the task; returns all rows of the run (earlier ones too, when resuming).
+    `checkpoints`: the models' folder (default: the task's shipped one); `models`: the DLM and ARs to use instead of
+    the folder's (real models: codila.models.loading)."""
     out = Path(out)
     task = get_task(task_name)  # unknown names fail before anything is written
-    if getattr(task, "verify", None) is not None:  # planning: exact verification, its own models
-        from codila.eval.planning_run import run_planning_eval
-
-        return run_planning_eval(task_name, settings, out, options, checkpoints, resume, progress)
-    models = models or ModelSet(checkpoints)
-    run = {"task": task_name, "checkpoints": str(checkpoints), **asdict(options)}
-    del run["allow_network"]
-    rows = _start(out, run, resume)
+    checkpoints = checkpoints if checkpoints is not None else task.default_checkpoints()
+    rows = _start(out, task.identity(checkpoints, options), resume)
+    models = models or task.models(checkpoints)
     done = {row["label"] for row in rows}
     keep_finished(out / PROBLEMS_FILE, done)
     todo = [s for s in settings if s.label(models.for_setting(s)) not in done]
@@ -99,7 +94,7 @@ def run_eval(
             with recorder(out / PROBLEMS_FILE, setting.label(models.for_setting(setting))) as record:
                 row = task.run(models, setting, items, options, lambda: bar.advance(tracker), record)
             _append(out, rows, [row])
-    write_summary(out, rows, task_name)
+    write_summary(out, rows, task)
     return rows
 
 
@@ -110,11 +105,10 @@ def _append(out: Path, rows: list[dict], new: list[dict]) -> None:
     rows.extend(new)
 
 
-def write_summary(out: Path, rows: list[dict], task_name: str) -> None:
-    """table.md and pareto.png of a run's rows."""
-    (out / TABLE_FILE).write_text(f"## {task_name}\n\n" + rows_markdown(rows))
-    planning = bool(rows) and "accuracy" in rows[0]  # exact accuracy, and the decode order of one problem
-    plotted, metrics = (rows, {"accuracy": "exact accuracy (verified)"}) if planning else get_task(task_name).plot(rows)
-    pareto_plot(plotted, metrics, out / PLOT_FILE, f"{task_name}: accuracy vs speed")
-    if planning:
-        decode_order_plot(rows, out / ORDER_PLOT_FILE, f"{task_name}: decode order of one problem")
+def write_summary(out: Path, rows: list[dict], task) -> None:
+    """table.md and pareto.png of a run's rows (and the decode order of one problem, for tasks that draw it)."""
+    (out / TABLE_FILE).write_text(f"## {task.name}\n\n" + rows_markdown(rows))
+    plotted, metrics = task.plot(rows)
+    pareto_plot(plotted, metrics, out / PLOT_FILE, f"{task.name}: accuracy vs speed")
+    if task.order_plot:
+        decode_order_plot(rows, out / ORDER_PLOT_FILE, f"{task.name}: decode order of one problem")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from codila.decoding.registry import get_decoder
 from codila.errors import CodilaError
+from codila.models.causal_ar import BASELINE_KIND
 from codila.models.dlm import DiffusionLM
 from codila.models.loading import load_ar, load_dlm
 from codila.models.local_ar import LocalAR
@@ -58,11 +59,12 @@ class ModelSet:
         return self._ars[name, conditioning]
 
     def ar_names(self) -> list[str]:
-        """The folders of the checkpoints folder that hold a local AR, sorted."""
+        """The folders of the checkpoints folder that hold an AR (a local AR or an AR-only baseline), sorted."""
         return sorted(
             path.name
             for path in self.root.iterdir()
-            if (path / "codila.json").is_file() and json.loads((path / "codila.json").read_text()).get("kind") == "ar"
+            if (path / "codila.json").is_file()
+            and json.loads((path / "codila.json").read_text()).get("kind") in ("ar", BASELINE_KIND)
         )
 
     def for_setting(self, setting: DecodeSetting) -> LocalAR | None:

@@ -5,22 +5,24 @@ from __future__ import annotations
 from dataclasses import replace
 
 from codila.decoding.codila import CodilaDecodeConfig
+from codila.decoding.defaults import DEFAULT_AR, PAPER_SCOPE, PAPER_TEMPERATURE, PAPER_TOP_P
 from codila.decoding.dlm import DlmDecodeConfig
+from codila.decoding.left_to_right import ArBaselineConfig
 from codila.decoding.registry import DECODERS
 from codila.errors import CodilaError
 from codila.eval.settings import DecodeSetting
+from codila.models.causal_ar import BASELINE_KIND
 
-PAPER_SCOPE = 10  # the paper's static and dynamic settings use the 10 nearest blocks
 PAPER_SCOPES = (1, 10, 20, 30, 50)  # the paper's four, and the nearest block only (the validated default)
 PAPER_TAUS = (0.5, 1.0, 2.0, 4.0, 6.0, 8.0)  # the shipped AR's entropies are flat: useful taus are large
 
 # The CoDiLA rows use the paper's rule: the lowest-entropy block among the nearest 10 (scope 10); scope 1 (left to
 # right, the entropy rule never runs; the decoder's validated default) is an ablation row. Tau: the decoder's default,
 # chosen on the shipped validation spans only (scripts/select_on_validation.py, docs/demo.md), never on the test spans.
-DEMO_SCOPE = PAPER_SCOPE
-ABLATION_SCOPE = 1
 # DLM rows sample like CoDiLA does (the paper's T 0.1, top-p 0.8), so the rows differ by the decoder only.
-DEMO_TEMPERATURE, DEMO_TOP_P = 0.1, 0.8
+DEMO_SCOPE = PAPER_SCOPE
+ABLATION_SCOPE = CodilaDecodeConfig.scope
+DEMO_TEMPERATURE, DEMO_TOP_P = PAPER_TEMPERATURE, PAPER_TOP_P
 
 
 def paper_sweep() -> list[DecodeSetting]:
@@ -36,10 +38,10 @@ def paper_sweep() -> list[DecodeSetting]:
         DecodeSetting("codila", static, "ar-b8", "top1"),
     ]
     settings += [
-        DecodeSetting("codila", replace(static, scope=scope), "ar-b4") for scope in PAPER_SCOPES if scope != static.scope
+        DecodeSetting("codila", replace(static, scope=scope), DEFAULT_AR) for scope in PAPER_SCOPES if scope != static.scope
     ]
     settings += [
-        DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=tau, scope=PAPER_SCOPE), "ar-b4") for tau in PAPER_TAUS
+        DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=tau, scope=PAPER_SCOPE), DEFAULT_AR) for tau in PAPER_TAUS
     ]
     return settings
 
@@ -49,14 +51,18 @@ def quick_sweep() -> list[DecodeSetting]:
     return [
         DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=1)),
         DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=4)),
-        DecodeSetting("codila", CodilaDecodeConfig(scope=DEMO_SCOPE), "ar-b4"),
-        DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", scope=DEMO_SCOPE), "ar-b4"),
+        DecodeSetting("codila", CodilaDecodeConfig(scope=DEMO_SCOPE), DEFAULT_AR),
+        DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", scope=DEMO_SCOPE), DEFAULT_AR),
     ]
 
 
 def decoders_sweep() -> list[DecodeSetting]:
     """Every registered decoder at its defaults (the shipped B=4 AR for those that need one)."""
-    return [DecodeSetting(name, spec.config_class(), "ar-b4" if spec.needs_ar else None) for name, spec in DECODERS.items()]
+    return [
+        DecodeSetting(name, spec.config_class(), DEFAULT_AR if spec.needs_ar else None)
+        for name, spec in DECODERS.items()
+        if spec.ar_kind == "local" and not spec.needs_expand_token  # those the shipped code models run
+    ]
 
 
 def demo_settings(tau: float = CodilaDecodeConfig.tau, scope: int = DEMO_SCOPE) -> list[DecodeSetting]:
@@ -70,11 +76,11 @@ def demo_settings(tau: float = CodilaDecodeConfig.tau, scope: int = DEMO_SCOPE) 
         *(DecodeSetting("codila", static, f"ar-b{b}") for b in (2, 4, 8)),
         DecodeSetting("codila", static, "ar-b4-top1"),
         *(
-            [DecodeSetting("codila", CodilaDecodeConfig(scope=ABLATION_SCOPE, **sampling), "ar-b4")]
+            [DecodeSetting("codila", CodilaDecodeConfig(scope=ABLATION_SCOPE, **sampling), DEFAULT_AR)]
             if scope != ABLATION_SCOPE
             else []
         ),
-        DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=tau, scope=scope, **sampling), "ar-b4"),
+        DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=tau, scope=scope, **sampling), DEFAULT_AR),
     ]
 
 
@@ -87,22 +93,25 @@ PLANNING_TAU = 0.5
 def planning_sweep() -> list:
     """The planning tasks' table: the DLM at K in {1,2,4,8} (confidence order, as verify), CoDiLA B=4 static and
     dynamic, verify at the same K (B=4 AR as the judge), and the AR-only baseline."""
-    from codila.eval.planning_run import BaselineSetting
-
     settings = [DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=k, selection="confidence")) for k in PLANNING_KS]
     settings += [
-        DecodeSetting("codila", CodilaDecodeConfig(scope=PAPER_SCOPE), "ar-b4"),
-        DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=PLANNING_TAU, scope=PAPER_SCOPE), "ar-b4"),
+        DecodeSetting("codila", CodilaDecodeConfig(scope=PAPER_SCOPE), DEFAULT_AR),
+        DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=PLANNING_TAU, scope=PAPER_SCOPE), DEFAULT_AR),
     ]
     settings += [
         DecodeSetting(
             "codila",
             CodilaDecodeConfig(mode="verify", tokens_per_step=k, verify_penalty=PLANNING_VERIFY_PENALTY, scope=PAPER_SCOPE),
-            "ar-b4",
+            DEFAULT_AR,
         )
         for k in PLANNING_KS
     ]
-    return [*settings, BaselineSetting()]
+    return [*settings, baseline_setting()]
+
+
+def baseline_setting() -> DecodeSetting:
+    """The AR-only baseline (greedy, one token per step, left to right) on a planning folder's `ar-baseline/`."""
+    return DecodeSetting(BASELINE_KIND, ArBaselineConfig(), BASELINE_KIND)
 
 
 SWEEPS = {

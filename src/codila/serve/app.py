@@ -1,8 +1,6 @@
 """The FastAPI app: OpenAI's /v1/completions (suffix = infilling), /v1/chat/completions, /v1/models, plus /health and
 /v1/traces/{id}. Routes are thin: validate (schemas), prepare and queue (service), answer or stream."""
 
-from __future__ import annotations
-
 import asyncio
 
 from fastapi import FastAPI, Request
@@ -10,7 +8,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from codila.decoding.registry import DECODERS
 from codila.serve.errors import ApiError, install_handlers, timed_out
-from codila.serve.schemas import MAX_BODY_BYTES, ChatRequest, CompletionRequest
+from codila.serve.schemas import MAX_BODY_BYTES, request_models
 from codila.serve.service import Prepared, Service, now
 from codila.serve.streaming import DONE, Observers, TextStream, event
 from codila.trace.page import trace_html
@@ -86,6 +84,7 @@ def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="codila", description="CoDiLA decoding behind OpenAI's API", docs_url=None, redoc_url=None)
     install_handlers(app)
     app.state.service = service
+    completion_request, chat_request = request_models()  # every registered decoder's options
 
     @app.middleware("http")
     async def refuse_large_bodies(request: Request, call_next):
@@ -126,12 +125,12 @@ def create_app(service: Service) -> FastAPI:
         }
 
     @app.post("/v1/completions")
-    async def completions(request: CompletionRequest):
+    async def completions(request: completion_request):
         prepared = service.prepare(request, request.prompt_text(), request.suffix)
         return _stream(service, prepared, False) if request.stream else await _answer(service, prepared, False)
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(request: ChatRequest):
+    async def chat_completions(request: chat_request):
         prepared = service.prepare(request, service.chat_prompt(request), None)
         return _stream(service, prepared, True) if request.stream else await _answer(service, prepared, True)
 

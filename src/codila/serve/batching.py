@@ -1,7 +1,7 @@
 """BatchQueue: requests that arrive together are decoded as one batch, by one worker thread off the event loop.
 
-A batch holds requests with the same key (decoder, AR, settings): one `decode_batch` call, one torch.Generator per
-canvas (seeded by its request), so each output is the one the request would get alone. The queue is bounded
+A batch holds requests with the same key (decoder, AR, settings): one `decode` call, each canvas sampling with its own
+generator (seeded by its request), so each output is the one the request would get alone. The queue is bounded
 (`submit` raises QueueFull); a request waits at most `max_wait` seconds (since it arrived) for company. When a batch fails with a client
 error (a canvas its decoder refuses), its requests are decoded one by one, so one bad request fails alone.
 """
@@ -14,10 +14,8 @@ from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-import torch
-
 from codila.decoding.canvas import Canvas
-from codila.decoding.registry import DecoderSpec
+from codila.decoding.registry import DecoderSpec, decode
 from codila.errors import CodilaError
 from codila.models.dlm import DiffusionLM
 from codila.models.local_ar import LocalAR
@@ -89,12 +87,8 @@ class BatchQueue:
     def _decode(self, batch: list[DecodeJob]) -> None:
         first = batch[0]
         try:
-            results = first.spec.decode_batch(
-                self.dlm,
-                first.ar,
-                [job.canvas for job in batch],
-                first.config,
-                [torch.Generator().manual_seed(job.seed) for job in batch],
+            results = decode(
+                first.spec, self.dlm, first.ar, [job.canvas for job in batch], first.config, [job.seed for job in batch]
             )
         except CodilaError as error:
             if len(batch) == 1:
@@ -112,8 +106,6 @@ class BatchQueue:
 
     def _decode_alone(self, job: DecodeJob) -> None:
         try:
-            job.future.set_result(
-                job.spec.decode_batch(self.dlm, job.ar, [job.canvas], job.config, [torch.Generator().manual_seed(job.seed)])[0]
-            )
+            job.future.set_result(decode(job.spec, self.dlm, job.ar, [job.canvas], job.config, [job.seed])[0])
         except Exception as error:  # noqa: BLE001
             job.future.set_exception(error)

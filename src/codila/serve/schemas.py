@@ -1,8 +1,10 @@
 """The request bodies the server accepts (pydantic, with safe limits) and the server's own limits.
 
 OpenAI's fields keep their names and meaning (`suffix` = infilling); the decoder and its settings are extra fields
-with the names of the decoders' config dataclasses. Fields a client may send but that the server does not support
-are refused rather than silently ignored (extra="forbid").
+with the names of the decoders' config dataclasses, generated from the decoder registry when the app is built
+(`request_models`): every registered decoder's options, with their choices and the limits of `codila.validate.RULES`.
+Fields a client may send but that the server does not support are refused rather than silently ignored
+(extra="forbid").
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from codila.decoding.codila import CHOICES, MODES
-from codila.decoding.forward import CACHES
+from codila.decoding.defaults import DEFAULT_DECODER
+from codila.decoding.registry import decode_options
 from codila.errors import CodilaError
+from codila.validate import RULES
 
 MAX_TEXT_CHARS = 20_000  # characters of a prompt / suffix / message read at all (tokenizing is bounded too)
 Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
@@ -57,20 +60,9 @@ class DecodeFields(BaseModel):
         16, ge=1, le=4096, description="Tokens to decode (rounded up to a multiple of the AR's B; OpenAI's default, 16)."
     )
     stream: bool = False
-    seed: int = Field(0, ge=0, le=2**63 - 1)
-    temperature: Optional[float] = Field(None, ge=0.0, le=2.0)
-    top_p: Optional[float] = Field(None, gt=0.0, le=1.0)
-    decoder: str = Field("codila", max_length=32, description="A name in the decoder registry (`codila ls`).")
-    ar: Optional[str] = Field(None, max_length=64, description="Local AR: a checkpoint name in the served folder.")
-    tokens_per_step: Optional[int] = Field(None, ge=1, le=64)
-    selection: Optional[Literal["entropy", "confidence", "margin"]] = None
-    semi_ar_block: Optional[int] = Field(None, ge=0, le=4096)
-    threshold: Optional[float] = Field(None, ge=0.0, le=1.0)
-    cache: Optional[Literal[CACHES]] = None
-    mode: Optional[Literal[MODES]] = None
-    scope: Optional[int] = Field(None, ge=1, le=64)
-    tau: Optional[float] = Field(None, ge=0.0, le=100.0)
-    choice: Optional[Literal[CHOICES]] = None
+    seed: int = Field(0, **RULES["seed"].schema())
+    decoder: str = Field(DEFAULT_DECODER, max_length=32, description="A name in the decoder registry (`codila ls`).")
+    ar: Optional[str] = Field(None, max_length=64, description="The AR: a checkpoint name in the served folder.")
     trace: bool = Field(False, description="Record the decoding step by step; the response names it (trace_id).")
     # OpenAI fields accepted with their one supported value
     n: Literal[1] = 1
@@ -79,8 +71,6 @@ class DecodeFields(BaseModel):
 
     def decoder_settings(self) -> dict:
         """The decoder options the client gave (the rest keep their defaults)."""
-        from codila.decoding.registry import decode_options
-
         names = [option.name for option in decode_options() if option.name in type(self).model_fields]  # registry order
         return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
@@ -105,3 +95,25 @@ class ChatMessage(BaseModel):
 
 class ChatRequest(DecodeFields):
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=64)
+
+
+def decoder_fields() -> dict[str, tuple]:
+    """One optional request field per option of the registered decoders (None keeps the decoder's default): a choice of
+    names as a Literal, a number with its rule's limits (codila.validate.RULES); its CLI help as the description."""
+    found = {}
+    for option in decode_options():
+        if option.choices:
+            found[option.name] = (Optional[Literal[option.choices]], Field(None, description=option.help))
+        else:
+            limits = RULES[option.name].schema() if option.name in RULES else {}
+            found[option.name] = (Optional[option.type], Field(None, description=option.help, **limits))
+    return found
+
+
+def request_models() -> tuple[type[CompletionRequest], type[ChatRequest]]:
+    """The completion and chat request bodies with every decoder registered by now (the app builds them once)."""
+    fields = decoder_fields()
+    return (
+        create_model("CompletionRequest", __base__=CompletionRequest, **fields),
+        create_model("ChatRequest", __base__=ChatRequest, **fields),
+    )

@@ -10,10 +10,9 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import torch
-
 from codila.decoding.canvas import Canvas
-from codila.decoding.registry import DECODERS, get_decoder
+from codila.decoding.defaults import DEFAULT_AR
+from codila.decoding.registry import DECODERS, decode, get_decoder
 from codila.decoding.result import DecodeResult
 from codila.errors import CodilaError
 from codila.eval.settings import ModelSet
@@ -23,8 +22,6 @@ from codila.serve.errors import ApiError, from_codila, queue_full, timed_out
 from codila.serve.schemas import ChatRequest, DecodeFields, ServeLimits
 from codila.serve.streaming import answer_tokens
 from codila.trace.record import TraceRecorder, trace_document
-
-DEFAULT_AR = "ar-b4"
 
 
 @dataclass
@@ -55,10 +52,20 @@ class Service:
     def _warm_up(self) -> None:
         """Decode one short canvas with each decoder once, so the first client does not pay for lazy set-up."""
         for spec in DECODERS.values():
-            ar = self.ars.get(DEFAULT_AR) if spec.needs_ar else None
-            if not spec.needs_ar or ar is not None:
-                canvas = Canvas.completion(self.encode("x"), ar.block_size if ar else 1, self.dlm.mask_id, self.dlm.max_length)
-                spec.decode_batch(self.dlm, ar, [canvas], spec.config_class(), [torch.Generator().manual_seed(0)])
+            ar = self._default_ar(spec)
+            runs = ar is not None if spec.needs_ar else not spec.needs_expand_token or self.dlm.expand_id is not None
+            if runs:
+                canvas = Canvas.completion(self.encode("x"), _block(ar), self.dlm.mask_id, self.dlm.max_length)
+                decode(spec, self.dlm, ar, [canvas])
+
+    def _default_ar(self, spec):
+        """The AR a request to `spec` gets when it names none: the shipped default's name, else the folder's only AR
+        of the decoder's kind."""
+        if not spec.needs_ar:
+            return None
+        kind = [ar for ar in self.ars.values() if (ar.block_size is None) == (spec.ar_kind == "causal")]
+        named = self.ars.get(DEFAULT_AR)
+        return named if named in kind else kind[0] if len(kind) == 1 else None
 
     def close(self) -> None:
         self.queue.stop()
@@ -99,12 +106,16 @@ class Service:
                 code="unknown_decoder",
             )
         spec = get_decoder(request.decoder)
-        ar_name = request.ar or (DEFAULT_AR if spec.needs_ar else None)
-        if ar_name is not None and ar_name not in self.ars:
+        if request.ar is not None and request.ar not in self.ars:
             raise ApiError(
-                400, f"unknown AR {ar_name!r}; this server has {', '.join(self.ars) or 'none'}", param="ar", code="unknown_ar"
+                400, f"unknown AR {request.ar!r}; this server has {', '.join(self.ars) or 'none'}", param="ar", code="unknown_ar"
             )
-        ar = self.ars.get(ar_name) if spec.needs_ar else None
+        ar = (self.ars[request.ar] if request.ar else self._default_ar(spec)) if spec.needs_ar else None
+        if spec.needs_ar and ar is None:
+            raise ApiError(
+                400, f"decoder {spec.name!r} needs an AR: name one of {', '.join(self.ars)}", param="ar", code="unknown_ar"
+            )
+        ar_name = next(name for name, loaded in self.ars.items() if loaded is ar) if ar is not None else None
         if request.max_tokens > self.limits.max_tokens:
             raise ApiError(
                 400,
@@ -121,7 +132,7 @@ class Service:
                 param="prompt",
                 code="context_length_exceeded",
             )
-        block = ar.block_size if ar is not None else 1
+        block = _block(ar)
         length = math.ceil(request.max_tokens / block) * block  # canvases decode whole blocks
         settings = request.decoder_settings()
         unused = sorted(set(settings) - {f.name for f in fields(spec.config_class)})
@@ -202,6 +213,11 @@ class Service:
                 code="trace_not_found",
             )
         return self.traces[trace_id]
+
+
+def _block(ar) -> int:
+    """The unit a canvas's length is a multiple of: a local AR's block size, else 1."""
+    return ar.block_size if ar is not None and ar.block_size else 1
 
 
 def now() -> int:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from codila.assets import SHIPPED
 from codila.decoding.canvas import Canvas
-from codila.decoding.registry import DecoderSpec
+from codila.decoding.defaults import DEFAULT_AR
+from codila.decoding.registry import DecoderSpec, decode
 from codila.models.loading import load_ar, load_dlm
 from codila.trace.page import trace_html
 from codila.trace.plot import trace_png
@@ -30,7 +29,7 @@ def trace_decoding(
     `codila infill` would (same models by default, same seed: the same tokens)."""
     dlm = load_dlm(dlm_path or SHIPPED / "dlm")
     if spec.needs_ar and ar_path is None:
-        ar_path = SHIPPED / "ar-b4"
+        ar_path = SHIPPED / DEFAULT_AR
     ar = load_ar(ar_path, dlm, conditioning) if spec.needs_ar else None
     encode = lambda text: dlm.tokenizer(text, add_special_tokens=False)["input_ids"]
     if suffix is None:
@@ -39,7 +38,7 @@ def trace_decoding(
         canvas = Canvas.infill(encode(prompt), length, encode(suffix), dlm.mask_id, dlm.max_length)
     recorder = TraceRecorder()
     canvas.observer = recorder
-    result = spec.decode(dlm, ar, canvas, config, torch.Generator().manual_seed(seed))
+    (result,) = decode(spec, dlm, ar, [canvas], config, seed)
     return trace_document(recorder, result, dlm.tokenizer, spec.name, vars(config))
 
 

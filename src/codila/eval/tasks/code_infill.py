@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from codila.eval.tasks.interface import TaskDefaults
+
 DEFAULT_SPANS = 200  # spans decoded when no --limit is given
 
 
 @dataclass(frozen=True)
-class SpanTask:
+class SpanTask(TaskDefaults):
     name: str
     description: str
     infilling: bool = True

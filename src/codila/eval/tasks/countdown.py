@@ -1,5 +1,5 @@
 """Countdown (codila.data.planning.countdown; `--data` reads the shipped cd3/cd4 JSONL files): exact verification."""
 
-from codila.eval.tasks.base import planning_task
+from codila.eval.tasks.planning import PlanningTask
 
-TASK = planning_task("countdown", "Countdown: equations reaching the target, each number once, verified exactly")
+TASK = PlanningTask("countdown", "Countdown: equations reaching the target, each number once, verified exactly")
