@@ -55,3 +55,27 @@ def test_the_cli_takes_the_toy_decoder_and_task(tiny_checkpoints, tmp_path):
     assert out.returncode == 0, out.stderr
     row = json.loads((tmp_path / "rows.jsonl").read_text())
     assert row["label"] == "left-to-right 1" and row["n"] == 2 and row["task"] == "toy-task"
+
+
+def test_the_api_and_the_server_take_the_toy_decoder(tiny_checkpoints):
+    """The library call and an HTTP request reach the toy decoder and its option with no edit of either: the server's
+    request schema is generated from the registry when the app is built."""
+    import httpx
+
+    from codila.api import CoDiLA
+    from codila.models.loading import load_dlm
+    from codila.serve.schemas import ServeLimits
+    from codila.serve.server import running_server
+
+    model = CoDiLA(load_dlm(tiny_checkpoints / "dlm"))
+    done = model.generate("def f():\n", length=8, decoder="left-to-right", leftmost=4)
+    assert done.steps == 2 and done.commit_order == sorted(done.commit_order)
+    with running_server(tiny_checkpoints, ServeLimits(max_tokens=16)) as url:
+        body = {"model": "codila", "prompt": "def f():\n", "max_tokens": 8, "decoder": "left-to-right", "leftmost": 4}
+        answer = httpx.post(f"{url}/completions", json=body, timeout=120)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["usage"]["steps"] == 2
+        refused = httpx.post(f"{url}/completions", json={**body, "leftmost": "many"}, timeout=120)
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "leftmost"
+        listed = httpx.get(f"{url}/models", timeout=30).json()["data"][0]["decoders"]
+        assert "left-to-right" in listed

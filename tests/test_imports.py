@@ -1,4 +1,5 @@
-"""Imports flow one way: no cycle between codila's packages (and top-level modules), read from the source with ast."""
+"""Imports flow one way: no cycle between codila's modules (each module a node, its package __init__ one of its own;
+imports inside functions count: a deferred import is a dependency too), read from the source with ast."""
 
 import ast
 from pathlib import Path
@@ -6,34 +7,31 @@ from pathlib import Path
 SOURCE = Path(__file__).parent.parent / "src" / "codila"
 
 
-def unit(module: str) -> str:
-    """codila.decoding.dlm -> decoding; codila.cli -> cli: the package (or top-level module) a module belongs to; the
-    package's own __init__ (its lazy facade) is one unit of its own."""
-    parts = module.split(".")
-    return parts[1] if len(parts) > 1 else "__init__"
-
-
-def module_name(path: Path) -> str:
-    parts = path.relative_to(SOURCE.parent).with_suffix("").parts
+def module_name(path: Path, root: Path) -> str:
+    parts = path.relative_to(root.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports(path: Path) -> set[str]:
-    """Every codila module `path` imports, at module level or inside a function (a deferred import is a dependency too)."""
+def imports(path: Path, modules: set[str], package: str) -> set[str]:
+    """The modules of `modules` that `path` imports: `import a.b`, `from a.b import c` (the module a.b.c when c is one,
+    else a.b), relative imports resolved against `package`."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names if alias.name.startswith("codila.")}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("codila."):
-            found.add(node.module)
-    return found
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            found |= {f"{module}.{alias.name}" if f"{module}.{alias.name}" in modules else module for alias in node.names}
+    return found & modules
 
 
-def package_graph() -> dict[str, set[str]]:
-    graph: dict[str, set[str]] = {}
-    for path in SOURCE.rglob("*.py"):
-        source = unit(module_name(path))
-        graph.setdefault(source, set()).update(unit(target) for target in imports(path) if unit(target) != source)
+def module_graph(root: Path = SOURCE) -> dict[str, set[str]]:
+    paths = {module_name(path, root): path for path in root.rglob("*.py")}
+    graph = {}
+    for name, path in paths.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        graph[name] = imports(path, set(paths), package) - {name}
     return graph
 
 
@@ -58,10 +56,26 @@ def cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def test_the_cycle_finder_finds_a_cycle():
-    assert cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) is not None and cycle({"a": {"b"}, "b": {"c"}}) is None
+    assert cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert cycle({"a": {"b"}, "b": {"c"}}) is None
 
 
-def test_no_package_cycle():
-    graph = package_graph()
-    assert {"decoding", "models", "eval", "cli"} <= set(graph)
+def test_a_planted_cycle_between_two_modules_of_one_package_is_found(tmp_path):
+    """The graph is read module by module: two modules of one package importing each other (one of them inside a
+    function, one relatively) is a cycle."""
+    package = tmp_path / "codila"
+    (package / "eval").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "eval" / "__init__.py").write_text("")
+    (package / "eval" / "runner.py").write_text("def run():\n    from codila.eval.planning import plan\n")
+    (package / "eval" / "planning.py").write_text("from .runner import run\n\ndef plan():\n    return run\n")
+    graph = module_graph(package)
+    assert graph["codila.eval.runner"] == {"codila.eval.planning"} and graph["codila.eval.planning"] == {"codila.eval.runner"}
+    assert cycle(graph) is not None
+
+
+def test_no_module_cycle():
+    graph = module_graph()
+    assert {"codila.decoding.registry", "codila.eval.runner", "codila.cli.decode"} <= set(graph)
+    assert "codila.decoding.codila" in graph["codila.decoding.registry"]  # edges are read
     assert cycle(graph) is None, " -> ".join(cycle(graph))

@@ -155,7 +155,24 @@ BAD_REQUESTS = [  # (body, status, code or param)
     ({"model": "codila", "prompt": "", "suffix": ""}, 400, "invalid_decoding_request"),
     ({"model": "codila", "prompt": "x", "semi_ar_block": 3}, 400, "invalid_decoding_request"),  # the decoder refuses it
     ({"model": "codila", "prompt": "x", "decoder": "dlm", "mode": "static"}, 400, "unsupported_setting"),
+    ({"model": "codila", "prompt": "x", "scope": 0}, 400, "scope"),  # the limits of codila.validate.RULES
+    ({"model": "codila", "prompt": "x", "verify_penalty": -1}, 400, "verify_penalty"),
+    ({"model": "codila", "prompt": "x", "verify_selection": "max"}, 400, "verify_selection"),
+    ({"model": "codila", "prompt": "x", "decoder": "dlm", "max_span": 4}, 400, "unsupported_setting"),
 ]
+
+
+def test_every_registered_decoder_option_is_a_request_field_and_verify_mode_is_served(server, dlm, ars):
+    from codila.decoding.registry import decode_options
+    from codila.serve.schemas import request_models
+
+    completion, chat = request_models()
+    assert {option.name for option in decode_options()} <= set(completion.model_fields) & set(chat.model_fields)
+    body = {"model": "codila", "prompt": "import os\n", "max_tokens": 8, "mode": "verify", "tokens_per_step": 2}
+    answer = httpx.post(server + "/completions", json={**body, "verify_penalty": 0.5}, timeout=120)
+    assert answer.status_code == 200, answer.text
+    expected, _ = decode_alone(dlm, ars, "import os\n", 8, 0, mode="verify", tokens_per_step=2, verify_penalty=0.5)
+    assert answer.json()["choices"][0]["text"] == expected
 
 
 @pytest.mark.parametrize("body,status,where", BAD_REQUESTS)
