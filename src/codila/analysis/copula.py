@@ -29,7 +29,7 @@ from transformers import PreTrainedTokenizerFast, Qwen3ForCausalLM
 from codila.decoding.canvas import Canvas
 from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.dlm import DlmDecodeConfig
-from codila.decoding.registry import get_decoder
+from codila.decoding.registry import decode
 from codila.models.dlm import DiffusionLM
 from codila.models.local_ar import LocalAR
 from codila.models.presets import qwen3_config
@@ -119,16 +119,10 @@ def run_copula_check(out: str | Path, samples: int = 1000, steps: int = 600, har
     joints = {"paper": PAPER_JOINT, **{f"shared-top1-{i}": j for i, j in enumerate(shared_top1_joints(harder, generator), 1)}}
     dlm, ars = _train_models(joints, out, steps, seed)
     ids, tokens = dlm.tokenizer.convert_tokens_to_ids, dlm.tokenizer.convert_ids_to_tokens
-    decoders = {
-        "DLM parallel (K=2)": lambda canvas, g: get_decoder("dlm").decode(
-            dlm, None, canvas, DlmDecodeConfig(tokens_per_step=2, temperature=1.0), g
-        ),
-        "CoDiLA top-1": lambda canvas, g: get_decoder("codila").decode(
-            dlm, ars["top1"], canvas, CodilaDecodeConfig(temperature=1.0, top_p=1.0), g
-        ),
-        "CoDiLA soft": lambda canvas, g: get_decoder("codila").decode(
-            dlm, ars["soft"], canvas, CodilaDecodeConfig(temperature=1.0, top_p=1.0), g
-        ),
+    decoders = {  # (decoder, AR, config)
+        "DLM parallel (K=2)": ("dlm", None, DlmDecodeConfig(tokens_per_step=2, temperature=1.0)),
+        "CoDiLA top-1": ("codila", ars["top1"], CodilaDecodeConfig(temperature=1.0, top_p=1.0)),
+        "CoDiLA soft": ("codila", ars["soft"], CodilaDecodeConfig(temperature=1.0, top_p=1.0)),
     }
     rows = []
     for name, joint in joints.items():
@@ -139,10 +133,11 @@ def run_copula_check(out: str | Path, samples: int = 1000, steps: int = 600, har
         for index in exact:
             floor[pairs[index]] = floor.get(pairs[index], 0) + 1
         rows.append({"joint": name, "decoder": "exact samples (floor)", "tv": total_variation(floor, joint), "samples": samples})
-        for decoder, decode in decoders.items():
+        for decoder, (method, ar, config) in decoders.items():
             counts: dict[tuple[str, str], int] = {}
-            for _ in range(samples):
-                pair = tuple(tokens(decode(canvas, generator).generated.tolist()))
+            seeds = torch.randint(0, 2**62, (samples,), generator=generator).tolist()  # one sample per seed, as one batch
+            for result in decode(method, dlm, ar, [canvas] * samples, config, seeds):
+                pair = tuple(tokens(result.generated.tolist()))
                 counts[pair] = counts.get(pair, 0) + 1
             rows.append({"joint": name, "decoder": decoder, "tv": total_variation(counts, joint), "samples": samples})
     (out / "copula.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
