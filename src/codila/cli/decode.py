@@ -204,13 +204,19 @@ def infill(
 
 
 @app.command("ls")
-def list_decoders():
+def list_decoders(
+    defaults: bool = typer.Option(False, "--defaults", help="Print every decoder option with its default (Markdown)."),
+):
     """List the registered decoders and evaluation tasks."""
-    from codila.decoding.registry import DECODERS
+    from codila.decoding.registry import DECODERS, defaults_markdown
     from codila.eval.tasks.registry import TASKS
 
+    if defaults:
+        typer.echo(defaults_markdown(), nl=False)
+        return
+    uses = {"local": "  (uses a local AR, --ar)", "causal": "  (uses a causal AR alone, --ar)"}
     for spec in DECODERS.values():
-        typer.echo(f"{spec.name:10} {spec.summary}{'' if not spec.needs_ar else '  (uses a local AR, --ar)'}")
+        typer.echo(f"{spec.name:13} {spec.summary}{uses[spec.ar_kind] if spec.needs_ar else ''}")
     typer.echo("tasks (codila eval TASK):")
     for task in TASKS.values():
         typer.echo(f"  {task.name:34} {task.description}")

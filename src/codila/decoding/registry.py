@@ -146,3 +146,21 @@ def decoder_config(decoder: str, given: dict):
     if unused:
         raise CodilaError(f"decoder {decoder!r} takes no option {', '.join('--' + u.replace('_', '-') for u in unused)}")
     return spec, spec.config_class(**given)
+
+
+def defaults_markdown() -> str:
+    """Every registered decoder's options as a Markdown table: flag, default, the values it takes (its choices, or its
+    rule in codila.validate.RULES), meaning. `codila ls --defaults` prints it; docs/usage.md holds it (tested equal)."""
+    from codila.validate import RULES
+
+    lines = ["| decoder | option | default | takes | meaning |", "|---|---|---|---|---|"]
+    for spec in DECODERS.values():
+        for field in fields(spec.config_class):
+            flags = field.metadata.get("flags") or ("--" + field.name.replace("_", "-"),)
+            choices = field.metadata.get("choices")
+            takes = ", ".join(map(str, choices)) if choices else RULES[field.name].what if field.name in RULES else ""
+            help = field.metadata.get("help", "").replace("|", "/")
+            lines.append(f"| {spec.name} | `{' / '.join(flags)}` | {field.default} | {takes} | {help} |")
+        if not fields(spec.config_class):
+            lines.append(f"| {spec.name} | | | | no options |")
+    return "\n".join(lines) + "\n"
