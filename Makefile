@@ -26,7 +26,8 @@ test-slow: setup
 # Stage 1: DLM and ARs on the stdlib alone, exported (float16) as stage 2 starts from them. Stage 2: the DLM continued on
 # infilling gaps and more code (the source of installed packages), the ARs fine-tuned on it. Stage 3: the same recipe
 # continued from stage 2's exports (DLM 2800 steps); stage 4: again from stage 3's (DLM 2400 steps); stage 5: the ARs
-# alone, 4x longer, on stage 4's exported DLM (the one shipped). The shipped checkpoints are stage 5's.
+# alone, 4x longer, on stage 4's exported DLM (the one shipped). The shipped DLM is stage 4's; the shipped ARs are
+# stage 6's (`checkpoints-residual` below, which `checkpoints` runs last).
 ARS := ar-b1 ar-b2 ar-b4 ar-b8 ar-b4-top1 ar-b4-noframe
 EXTRA := torch,scipy,sympy,numpy,matplotlib,networkx
 STAGE2 := --gap-fraction 0.5 --extra-packages $(EXTRA) --extra-share 0.5

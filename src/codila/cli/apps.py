@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
 app = typer.Typer(add_completion=False, help="CoDiLA: coherent parallel decoding for diffusion LMs.")
@@ -26,7 +28,20 @@ def _version(value: bool) -> None:
 def _main(
     ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print codila's version and exit."),
+    threads: Optional[int] = typer.Option(
+        None,
+        "--threads",
+        help="CPU threads torch may use (default: torch's own, one per core). On a busy or shared machine --threads 1 "
+        "can be several times faster (docs/cli.md).",
+    ),
 ) -> None:
+    if threads is not None:
+        from codila.validate import check_option
+
+        check_option("threads", threads)
+        import torch
+
+        torch.set_num_threads(threads)
     _help_without_command(ctx)
 
 

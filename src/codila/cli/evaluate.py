@@ -76,7 +76,7 @@ def demo(
     if markdown is not None:
         markdown.write_text(rows_markdown(rows))
     source = f"files in {files}" if files else f"shipped held-out {split or 'test'} spans"
-    Console(width=max(140, Console().width)).print(
+    Console(width=max(100, Console().width)).print(
         rows_table(
             rows,
             f"infilling {n} spans of {length} tokens ({source}); "
@@ -230,7 +230,7 @@ def evaluate(
     rows = run_eval(task, settings, out, options, checkpoints, resume, models=models)
     if json_path is not None:
         json_path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    Console(width=max(120, Console().width)).print(rows_table(rows, f"{task} ({out})"))
+    Console(width=max(100, Console().width)).print(rows_table(rows, f"{task} ({out})"))
 
 
 @app.command()
@@ -273,7 +273,7 @@ def bench(
     )
     if markdown is not None:
         markdown.write_text(rows_markdown(rows))
-    Console(width=max(120, Console().width)).print(
+    Console(width=max(100, Console().width)).print(
         rows_table(rows, f"decoding speed, {n} spans of {length} tokens, median of {repeats} passes")
     )
 
