@@ -106,7 +106,7 @@ def test_cached_decoding_equals_recomputing_the_whole_sequence(ars, path, monkey
         request.getfixturevalue("fast_path")
         assert ar.fast.available
     marginals = torch.softmax(torch.randn(3, 4, ar.embedding_matrix.shape[0], generator=torch.Generator().manual_seed(2)), -1)
-    tokens, entropies = ar.decode(marginals, torch.Generator(), temperature=0.0)
+    tokens, entropies = ar.decode(marginals, torch.Generator(), temperature=0.0, top_p=1.0)
     inputs = torch.cat([ar.frame(ar.condition(marginals)), ar.embedding_matrix[tokens[:, :-1]]], dim=1)
     with torch.no_grad():
         logits = ar.model(inputs_embeds=inputs).logits[:, -4:]
@@ -123,7 +123,7 @@ def test_forced_tokens_are_kept(ars):
     ar = ars[4]
     marginals = torch.softmax(torch.randn(2, 4, ar.embedding_matrix.shape[0]), -1)
     forced = torch.tensor([[11, -1, 12, -1], [-1, -1, -1, 13]])
-    tokens, _ = ar.decode(marginals, torch.Generator().manual_seed(0), forced=forced)
+    tokens, _ = ar.decode(marginals, torch.Generator().manual_seed(0), 0.1, 0.8, forced=forced)
     assert torch.equal(tokens[forced >= 0], forced[forced >= 0])
 
 
@@ -299,7 +299,7 @@ def test_a_residual_ar_started_at_the_marginals_reproduces_them(ars):
     expected = -marginals.gather(-1, targets[..., None]).clamp_min(RESIDUAL_FLOOR).log().mean()
     with torch.no_grad():
         assert torch.allclose(ar.loss(marginals, targets), expected, atol=1e-5)
-    tokens, _ = ar.decode(marginals, torch.Generator(), temperature=0.0)
+    tokens, _ = ar.decode(marginals, torch.Generator(), temperature=0.0, top_p=1.0)
     assert torch.equal(tokens, marginals.argmax(-1))
 
 

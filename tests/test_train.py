@@ -86,7 +86,7 @@ def test_an_unframed_ar_trains_saves_and_decodes(tiny_checkpoints, tmp_path, cor
     ar = load_ar(tmp_path / "ar" / "checkpoint", dlm)
     marginals = torch.softmax(torch.randn(3, 4, len(dlm.tokenizer), generator=torch.Generator().manual_seed(0)), -1)
     assert not ar.framed and ar.frame(ar.condition(marginals)).shape[1] == 4  # no <think> / </think> around the block
-    tokens, entropies = ar.decode(marginals, torch.Generator().manual_seed(0))
+    tokens, entropies = ar.decode(marginals, torch.Generator().manual_seed(0), 0.1, 0.8)
     assert tokens.shape == entropies.shape == (3, 4)
 
 

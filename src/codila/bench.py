@@ -17,6 +17,7 @@ from rich.progress import Progress
 from codila.data.corpus import load_files
 from codila.data.spans import sample_spans
 from codila.decoding.codila import CodilaDecodeConfig
+from codila.decoding.defaults import DEFAULT_AR
 from codila.decoding.dlm import DlmDecodeConfig
 from codila.decoding.fast_dllm import FastDllmConfig
 from codila.errors import CodilaError
@@ -45,7 +46,7 @@ def cache_settings(scope: int = DEMO_SCOPE) -> list[DecodeSetting]:
     return (
         [DecodeSetting("dlm", config) for config in semi_ar]
         + [DecodeSetting("fast-dllm", config) for config in threshold]
-        + [DecodeSetting("codila", config, "ar-b4") for config in codila]
+        + [DecodeSetting("codila", config, DEFAULT_AR) for config in codila]
     )
 
 

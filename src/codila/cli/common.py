@@ -44,7 +44,7 @@ def split_names(comma_separated: str | None) -> list[str] | None:
 
 def resolve_ar(value: str | None, root: Path) -> Path:
     """`--ar`, the same in every command: the name of a checkpoint in `root` (the shipped models, or --checkpoints) or
-    a checkpoint directory; default ar-b4."""
+    a checkpoint directory; default DEFAULT_AR (ar-b4)."""
     value = value or DEFAULT_AR
     return root / value if (root / value).is_dir() else Path(value)
 
@@ -65,7 +65,7 @@ DECODER_OPTION = typer.Option(DEFAULT_DECODER, help="Decoder name (see `codila l
 AR_OPTION = typer.Option(
     None,
     help="Local AR: a codila checkpoint or a causal LM directory, or the name of a shipped one (default "
-    "with the shipped DLM: ar-b4; used by decoders that need one).",
+    f"with the shipped DLM: {DEFAULT_AR}; used by decoders that need one).",
 )
 DLM_OPTION = typer.Option(None, help="DLM directory: a codila checkpoint or a Dream / LLaDA model (default: the shipped one).")
 CONDITIONING_OPTION = typer.Option(None, help="Override the AR's conditioning: soft, top1 or topk:K (default: the AR's own).")

@@ -25,6 +25,7 @@ from codila.cli.common import (
 )
 from codila.cli.decode_options import with_decode_options
 from codila.decoding.codila import CodilaDecodeConfig
+from codila.decoding.defaults import DEFAULT_AR
 from codila.errors import CodilaError
 from codila.validate import check_options
 
@@ -160,7 +161,7 @@ def evaluate(
     ar: Optional[str] = typer.Option(
         None,
         help="Local AR checkpoint: a directory, or the name of one in --checkpoints (default: "
-        "ar-b4; used by decoders that need one).",
+        f"{DEFAULT_AR}; used by decoders that need one).",
     ),
     decoder: str = DECODER_OPTION,
     conditioning: Optional[str] = CONDITIONING_OPTION,

@@ -189,8 +189,8 @@ class LocalAR:
         self,
         marginals: torch.Tensor,
         generator: torch.Generator | list[tuple[torch.Generator, int]],
-        temperature: float = 0.1,
-        top_p: float = 0.8,
+        temperature: float,
+        top_p: float,
         forced: torch.Tensor | None = None,
         with_entropy: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
