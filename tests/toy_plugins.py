@@ -7,14 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from codila.decoding.forward import make_forward
-from codila.decoding.options import option
+from codila.decoding.options import check_config, option
 from codila.decoding.registry import DecoderSpec, register
 from codila.decoding.result import CommitLog
 from codila.eval.tasks.base import Problem, Task, humaneval_style_program
 from codila.eval.tasks.registry import register as register_task
 
 
-@dataclass
+@dataclass(frozen=True)
 class LeftToRightConfig:
     leftmost: int = option(1, "left-to-right: positions committed per step, leftmost first, each its DLM argmax")
 
@@ -27,6 +27,9 @@ class LeftToRightConfig:
     @classmethod
     def examples(cls) -> list:
         return [cls(), cls(leftmost=3)]
+
+    def __post_init__(self) -> None:
+        check_config(self)
 
 
 def decode_left_to_right(dlm, ar, canvases, config, generators):
