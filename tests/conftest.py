@@ -112,3 +112,21 @@ def real_models(tmp_path_factory) -> Path:
     layouts.write_llada(root / "llada", bpe, seed=3)
     layouts.write_qwen3(root / "qwen3", bpe, seed=4)
     return root
+
+
+@pytest.fixture(scope="session")
+def chat_dlm_dir(tiny_checkpoints, tmp_path_factory) -> Path:
+    """The tiny DLM with a chat template in its tokenizer (the tiny and the shipped tokenizers have none)."""
+    import shutil
+
+    from codila.tokenizer import load_tokenizer
+
+    path = tmp_path_factory.mktemp("chat") / "dlm"
+    shutil.copytree(tiny_checkpoints / "dlm", path)
+    tokenizer = load_tokenizer(path)
+    tokenizer.chat_template = (
+        "{% for m in messages %}# {{ m.role }}: {{ m.content }}\n{% endfor %}"
+        "{% if add_generation_prompt %}# assistant:\n{% endif %}"
+    )
+    tokenizer.save_pretrained(path)
+    return path

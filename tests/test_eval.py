@@ -176,3 +176,18 @@ def test_the_suite_runs_every_task_then_the_analyses_and_states_what_it_ran(tiny
     summary = (tmp_path / "quick-suite" / "notes.md").read_text()
     assert "4 decoder settings" in summary and "humaneval 1" in summary and "wall time" in summary
     assert len(folders) == len(SUITE_LIMITS) + 2
+
+
+def test_eval_chat_wraps_prompts_with_the_template_and_records_it(chat_dlm_dir, tiny_checkpoints, tmp_path):
+    import json
+
+    from test_cli import codila
+
+    args = ["eval", "humaneval", "--chat", "--limit", 2, "--decoder", "dlm", "--k", 8, "--completion-length", 16]
+    out = codila(*args, "--dlm", chat_dlm_dir, "--checkpoints", tiny_checkpoints, "--out", tmp_path / "run")
+    assert out.returncode == 0, out.stderr
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["plan"]["chat"] is True
+    answers = [json.loads(line) for line in (tmp_path / "run" / "problems.jsonl").read_text().splitlines()]
+    assert len(answers) == 2 and all(answer["completion"].startswith("\n") for answer in answers)  # extract_code's
+    refused = codila(*args, "--dlm", tiny_checkpoints / "dlm", "--checkpoints", tiny_checkpoints, "--out", tmp_path / "r2")
+    assert refused.returncode == 2 and "no chat template" in refused.stderr and not (tmp_path / "r2" / "rows.jsonl").exists()

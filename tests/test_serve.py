@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -18,26 +17,11 @@ from codila.serve.streaming import TextStream
 from codila.tokenizer import load_tokenizer
 from test_cli import codila
 
-CHAT_TEMPLATE = (
-    "{% for m in messages %}# {{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}# assistant:\n{% endif %}"
-)
-
 
 @pytest.fixture(scope="module")
-def chat_dlm(tiny_checkpoints, tmp_path_factory):
-    """The tiny DLM with a chat template in its tokenizer (the shipped tokenizer has none)."""
-    path = tmp_path_factory.mktemp("chat") / "dlm"
-    shutil.copytree(tiny_checkpoints / "dlm", path)
-    tokenizer = load_tokenizer(path)
-    tokenizer.chat_template = CHAT_TEMPLATE
-    tokenizer.save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def server(tiny_checkpoints, chat_dlm):
+def server(tiny_checkpoints, chat_dlm_dir):
     limits = ServeLimits(max_prompt_tokens=40, max_tokens=16, max_wait=0.5)  # a long wait: concurrent requests do share batches
-    with running_server(tiny_checkpoints, limits, dlm=chat_dlm) as url:
+    with running_server(tiny_checkpoints, limits, dlm=chat_dlm_dir) as url:
         yield url
 
 
@@ -117,10 +101,10 @@ def test_text_stream_waits_for_everything_before_a_block():
     assert sent == ["ab", "c"]
 
 
-def test_chat_uses_the_tokenizers_template(client, dlm, ars, chat_dlm):
+def test_chat_uses_the_tokenizers_template(client, dlm, ars, chat_dlm_dir):
     messages = [{"role": "system", "content": "code"}, {"role": "user", "content": "add"}]
     answer = client.chat.completions.create(model="codila", messages=messages, max_tokens=8, seed=4)
-    prompt = load_tokenizer(chat_dlm).apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    prompt = load_tokenizer(chat_dlm_dir).apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     assert prompt.endswith("# assistant:\n")
     text, _ = decode_alone(dlm, ars, prompt, 8, 4)
     assert answer.choices[0].message.content == text and answer.choices[0].message.role == "assistant"

@@ -59,3 +59,34 @@ def test_unknown_task_and_missing_data(monkeypatch, tmp_path):
 def test_completions_are_cut_at_stop_sequences():
     assert cut_at_stop("    return x\n\ndef other():\n", ("\ndef ",)) == "    return x\n"
     assert cut_at_stop("    return x\n", ("\ndef ",)) == "    return x\n"
+
+
+@pytest.mark.parametrize(
+    "reply,code",
+    [
+        ("Here:\n```python\ndef f():\n    return 1\n```\nDone.", "\ndef f():\n    return 1\n"),
+        ("```\n    return x\n```", "\n    return x\n"),
+        ("```python\ndef g(): pass", "\ndef g(): pass"),  # cut before its closing fence
+        ("    return 2\n", "\n    return 2\n"),  # no fence: the reply is the code
+        ("```", "\n"),
+    ],
+)
+def test_a_chat_reply_s_code_is_its_first_fenced_block(reply, code):
+    from codila.eval.tasks.problem import extract_code
+
+    assert extract_code(reply) == code
+
+
+@pytest.mark.parametrize("name", ["humaneval", "mbpp"])
+def test_a_chat_reply_holding_the_whole_reference_function_passes_and_an_empty_one_fails(name):
+    """With --chat the answer is a whole function (or its body) after the prompt: the task's program still runs it."""
+    from codila.eval.sandbox import run_program
+    from codila.eval.tasks.problem import extract_code
+
+    task = get_task(name)
+    for problem in task.load()[:3]:
+        whole = problem.reference if name == "mbpp" else problem.prefix + problem.reference
+        assert run_program(task.program(problem, extract_code(f"Sure.\n```python\n{whole}```\n"))).passed, problem.task_id
+        body = extract_code(f"```python\n{problem.reference}```")
+        assert name == "mbpp" or run_program(task.program(problem, body)).passed, problem.task_id
+        assert not run_program(task.program(problem, extract_code("```python\npass\n```"))).passed, problem.task_id

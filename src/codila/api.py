@@ -21,7 +21,7 @@ from codila.errors import CodilaError
 from codila.models.causal_ar import CausalAR
 from codila.models.dlm import DiffusionLM
 from codila.models.local_ar import LocalAR
-from codila.tokenizer import END_THINK_TOKEN, THINK_TOKEN
+from codila.tokenizer import END_THINK_TOKEN, THINK_TOKEN, chat_text
 
 
 @dataclass
@@ -80,14 +80,9 @@ class CoDiLA:
     # -- encoding ---------------------------------------------------------------------------------------------------
     def encode(self, text: str, chat: bool = False) -> list[int]:
         """Token ids of `text`; `chat`: wrapped as a user message by the DLM tokenizer's chat template first."""
-        tokenizer = self.dlm.tokenizer
         if chat:
-            if not getattr(tokenizer, "chat_template", None):
-                raise CodilaError(
-                    "the DLM's tokenizer has no chat template: drop --chat or add chat_template to tokenizer_config.json"
-                )
-            text = tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
-        return tokenizer(text, add_special_tokens=False)["input_ids"]
+            text = chat_text(self.dlm.tokenizer, [{"role": "user", "content": text}])
+        return self.dlm.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def _run(self, canvases: list[Canvas], decoder: str | DecoderSpec, seed: int, config, options: dict) -> list[DecodeResult]:
         """`config` (a decoder config object) or `options` (its fields by name; the rest keep their defaults)."""

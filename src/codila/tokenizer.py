@@ -103,3 +103,13 @@ def token_named(tokenizer: PreTrainedTokenizerFast, token: str | None) -> int | 
 def same_tokenizer(a: PreTrainedTokenizerFast, b: PreTrainedTokenizerFast) -> bool:
     """True when both tokenizers map every token to the same id (required to pair a DLM with an AR)."""
     return a.get_vocab() == b.get_vocab()
+
+
+def chat_text(tokenizer: PreTrainedTokenizerFast, messages: list[dict]) -> str:
+    """`messages` ({"role", "content"}) as the tokenizer's chat template writes them, ready for the assistant's turn."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise CodilaError(
+            "the DLM's tokenizer has no chat template: drop --chat (or use /v1/completions), or add chat_template to "
+            "its tokenizer_config.json"
+        )
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

@@ -153,6 +153,11 @@ def evaluate(
     limit: Optional[int] = typer.Option(None, help="First N problems (code-infill: N spans, default 200)."),
     samples: int = typer.Option(1, help="Answers per problem (pass@1 is the unbiased estimate)."),
     completion_length: int = typer.Option(64, help="Tokens decoded for completion tasks."),
+    chat: bool = typer.Option(
+        False,
+        help="Completion tasks: wrap each prompt as a user message with the DLM tokenizer's chat template; "
+        "the answer is the reply's code block (instruct models, as the paper ran Dream-Coder-Instruct).",
+    ),
     batch_size: int = typer.Option(1, help="Canvases decoded together (outputs do not change; throughput may)."),
     resume: bool = typer.Option(False, help="Continue an interrupted run in --out (finished settings are kept)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Also write the rows here, one JSON object per line."),
@@ -213,7 +218,7 @@ def evaluate(
         limit=limit,
         samples=samples,
         seed=seed,
-        plan=CanvasPlan(completion_length=completion_length),
+        plan=CanvasPlan(completion_length=completion_length, chat=chat),
         files=str(files) if files else None,
         batch_size=batch_size,
         allow_network=allow_network,

@@ -19,6 +19,7 @@ from codila.eval.table import rows_markdown
 from codila.eval.task_run import CanvasPlan
 from codila.eval.tasks.code_infill import TASK as CODE_INFILL_TASK
 from codila.eval.tasks.registry import get_task
+from codila.tokenizer import chat_text
 from codila.validate import check_options
 
 CODE_INFILL = CODE_INFILL_TASK.name
@@ -81,12 +82,17 @@ def run_eval(
     out = Path(out)
     task = get_task(task_name)  # unknown names fail before anything is written
     checkpoints = checkpoints if checkpoints is not None else task.default_checkpoints()
-    rows = _start(out, task.identity(checkpoints, options), resume)
+    identity = task.identity(checkpoints, options)
     models = models or task.models(checkpoints)
+    if options.plan.chat:
+        if task.infilling or task.kind != "code":
+            raise CodilaError(f"--chat wraps the prompts of completion tasks (humaneval, mbpp), not {task.name}'s")
+        chat_text(models.dlm.tokenizer, [{"role": "user", "content": "x"}])  # refuses a tokenizer without a template
+    items = task.items(models, options)  # bad options and models fail here, before anything is written
+    rows = _start(out, identity, resume)
     done = {row["label"] for row in rows}
     keep_finished(out / PROBLEMS_FILE, done)
     todo = [s for s in settings if s.label(models.for_setting(s)) not in done]
-    items = task.items(models, options)
     _append(out, rows, [row for row in task.floors(models, items) if row["label"] not in done])
     with Progress(disable=not progress, transient=True) as bar:
         tracker = bar.add_task(task_name, total=len(todo) * task.decodes(items, options))

@@ -16,8 +16,9 @@ from codila.eval.records import Record, error_line
 from codila.eval.sandbox import SandboxLimits, run_program
 from codila.eval.settings import DecodeSetting, ModelSet
 from codila.eval.tally import DecodeTally
-from codila.eval.tasks.problem import Problem, cut_at_stop
+from codila.eval.tasks.problem import CHAT_INSTRUCTION, Problem, cut_at_stop, extract_code
 from codila.models.dlm import DiffusionLM
+from codila.tokenizer import chat_text
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class CanvasPlan:
 
     completion_length: int = 64
     infill_multiple: int = 8
+    chat: bool = False  # completion prompts wrapped as a user message (CHAT_INSTRUCTION + prompt) by the DLM's chat template
 
 
 def fit_context(before: list[int], after: list[int], budget: int) -> tuple[list[int], list[int]]:
@@ -45,7 +47,12 @@ def fit_context(before: list[int], after: list[int], budget: int) -> tuple[list[
 def problem_canvas(problem: Problem, task, dlm: DiffusionLM, plan: CanvasPlan) -> tuple[Canvas, bool]:
     """The canvas of one problem and whether its context had to be cut to fit."""
     encode = lambda text: dlm.tokenizer(text, add_special_tokens=False)["input_ids"]
-    before, after = encode(problem.prefix), encode(problem.suffix)
+    prompt = (
+        chat_text(dlm.tokenizer, [{"role": "user", "content": CHAT_INSTRUCTION + problem.prefix}])
+        if plan.chat
+        else problem.prefix
+    )
+    before, after = encode(prompt), encode(problem.suffix)
     if task.infilling:
         length = -(-max(1, len(encode(problem.reference))) // plan.infill_multiple) * plan.infill_multiple
     else:
@@ -62,9 +69,12 @@ def problem_canvas(problem: Problem, task, dlm: DiffusionLM, plan: CanvasPlan) -
     return Canvas.completion(kept_before, length, dlm.mask_id, dlm.max_length), truncated
 
 
-def generated_text(task, ids: list[int], dlm: DiffusionLM) -> str:
-    """The decoded middle or completion as code: EOS and other special tokens dropped, cut at stop sequences."""
+def generated_text(task, ids: list[int], dlm: DiffusionLM, chat: bool = False) -> str:
+    """The decoded middle or completion as code: EOS and other special tokens dropped, cut at stop sequences (a chat
+    answer: its code block)."""
     text = dlm.tokenizer.decode([i for i in ids if i != dlm.special.eos_id], skip_special_tokens=True)
+    if chat:
+        return extract_code(text)
     return text if task.infilling else cut_at_stop(text, task.stop)
 
 
@@ -102,7 +112,7 @@ def run_task_setting(
         seeds = [seed + index * samples + sample for index, sample in chunk]
         for (index, sample), result in zip(chunk, decode(decoder, dlm, ar, canvases, setting.config, seeds)):
             problem = problems[index]
-            answer = generated_text(task, result.generated.tolist(), dlm)
+            answer = generated_text(task, result.generated.tolist(), dlm, plan.chat)
             execution = run_program(task.program(problem, answer), limits)
             correct[index] += execution.passed
             valid = parses(problem.prefix + answer + problem.suffix)

@@ -21,6 +21,7 @@ from codila.serve.batching import BatchQueue, DecodeJob, QueueFull
 from codila.serve.errors import ApiError, from_codila, queue_full, timed_out
 from codila.serve.schemas import ChatRequest, DecodeFields, ServeLimits
 from codila.serve.streaming import answer_tokens
+from codila.tokenizer import chat_text
 from codila.trace.record import TraceRecorder, trace_document
 
 
@@ -77,16 +78,15 @@ class Service:
         return self.dlm.tokenizer.decode(tokens)
 
     def chat_prompt(self, request: ChatRequest) -> str:
-        tokenizer = self.dlm.tokenizer
-        if not getattr(tokenizer, "chat_template", None):
+        try:
+            return chat_text(self.dlm.tokenizer, [message.model_dump() for message in request.messages])
+        except CodilaError:
             raise ApiError(
                 400,
                 f"model {self.model_id!r} has no chat template (its tokenizer defines none): use /v1/completions",
                 param="messages",
                 code="chat_template_missing",
-            )
-        messages = [message.model_dump() for message in request.messages]
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            ) from None
 
     def prepare(self, request: DecodeFields, before: str, after: str | None) -> Prepared:
         """Check the request against the models and the limits; build its canvas and job (not queued yet)."""

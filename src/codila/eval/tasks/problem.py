@@ -19,3 +19,18 @@ def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
     """`text` up to the first stop sequence (the usual post-processing of code completions)."""
     cuts = [text.index(s) for s in stop if s in text]
     return text[: min(cuts)] if cuts else text
+
+
+CHAT_INSTRUCTION = "Complete the following Python code. Answer with the complete code in one ```python block.\n\n"
+
+
+def extract_code(text: str) -> str:
+    """A chat answer's code: the content of its first fenced block (```python or ```; an unclosed one runs to the end),
+    else the whole text. It starts on a new line, so it follows a prompt ending with a docstring as a redefinition
+    or as the body it continues."""
+    start = text.find("```")
+    if start < 0:
+        return "\n" + text
+    body = text[text.find("\n", start) + 1 :] if "\n" in text[start:] else ""
+    end = body.find("```")
+    return "\n" + (body if end < 0 else body[:end])
