@@ -191,3 +191,29 @@ def test_eval_chat_wraps_prompts_with_the_template_and_records_it(chat_dlm_dir, 
     assert len(answers) == 2 and all(answer["completion"].startswith("\n") for answer in answers)  # extract_code's
     refused = codila(*args, "--dlm", tiny_checkpoints / "dlm", "--checkpoints", tiny_checkpoints, "--out", tmp_path / "r2")
     assert refused.returncode == 2 and "no chat template" in refused.stderr and not (tmp_path / "r2" / "rows.jsonl").exists()
+
+
+def test_reproduce_paper_runs_every_row_beside_the_paper_s_numbers(chat_dlm_dir, tiny_checkpoints, tmp_path):
+    import json
+
+    from codila.eval.reproduce import paper_rows
+    from test_cli import codila
+
+    out = codila(
+        "reproduce", "paper", "--dlm", chat_dlm_dir, "--ar-dir", tiny_checkpoints, "--infill-dlm", tiny_checkpoints / "dlm",
+        "--limit", 2, "--completion-length", 16, "--out", tmp_path / "paper", timeout=900,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    results = [json.loads(line) for line in (tmp_path / "paper" / "paper.jsonl").read_text().splitlines()]
+    assert len(results) == len(paper_rows()) == 23
+    assert {r["section"] for r in results} == {"Table 1", "syntax errors", "scope ablation", "infilling"}
+    table1 = [r for r in results if r["section"] == "Table 1"]
+    assert {r["task"] for r in table1} == {"humaneval", "mbpp"} and all(r["ours"]["n"] == 2 for r in results)
+    b4 = next(r for r in table1 if r["task"] == "humaneval" and r["label"] == "CoDiLA B=4 static soft scope=10")
+    assert b4["paper"] == {"pass_at_1": 0.518, "tokens_per_s": 33, "syntax_error_rate": 0.13}
+    assert b4["ours"]["tokens_per_step"] == 4.0 and "--scope 10" in b4["command"] and "--chat" in b4["command"]
+    infill = [r for r in results if r["section"] == "infilling"]
+    assert all(r["task"] == "humaneval-infilling-single-line" and "--chat" not in r["command"] for r in infill)
+    page = (tmp_path / "paper" / "paper.md").read_text()
+    assert "| Table 1 | humaneval | CoDiLA B=4 static soft scope=10 | 51.8 |" in page and "codila eval humaneval" in page
+    assert json.loads((tmp_path / "paper" / "humaneval" / "run.json").read_text())["plan"]["chat"] is True

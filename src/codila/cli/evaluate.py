@@ -285,6 +285,64 @@ def bench(
 
 
 @app.command()
+def reproduce(
+    what: str = typer.Argument(
+        ..., help="What to reproduce: paper (the paper's Table 1, syntax-error, scope and infilling rows)."
+    ),
+    dlm: Path = typer.Option(..., help="The DLM directory (the paper: Dream-Coder-Instruct-7B)."),
+    ar_dir: Path = typer.Option(..., help="A folder of local ARs for that DLM: ar-b2, ar-b4, ar-b8 (optionally ar-bB-top1)."),
+    infill_dlm: Optional[Path] = typer.Option(
+        None, help="The infilling rows' DLM (the paper: DreamOn); without it those rows are skipped."
+    ),
+    infill_ar_dir: Optional[Path] = typer.Option(None, help="ARs for --infill-dlm (default: --ar-dir)."),
+    out: Path = typer.Option(Path("runs/reproduce-paper"), help="Run folders (one per task, resumable), paper.md, paper.jsonl."),
+    limit: Optional[int] = typer.Option(None, help="First N problems of each task (the paper: all)."),
+    completion_length: int = typer.Option(512, help="Tokens decoded for HumanEval and MBPP."),
+    chat: bool = typer.Option(True, help="Wrap HumanEval/MBPP prompts with the DLM's chat template (an instruct model)."),
+    batch_size: int = typer.Option(1, help="Canvases decoded together (the paper: 1; outputs do not change)."),
+    seed: int = typer.Option(0, help="Generator seed (problem i: seed + i)."),
+    dlm_family: Optional[str] = FAMILY_OPTION,
+    device: str = DEVICE_OPTION,
+    dtype: Optional[str] = DTYPE_OPTION,
+    block_size: Optional[int] = BLOCK_OPTION,
+    think_token: str = THINK_OPTION,
+    end_think_token: str = END_THINK_OPTION,
+):
+    """Run the paper's rows with the paper's settings and write them beside the paper's numbers, each with its command."""
+    check_options(locals())
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    from codila.eval.reproduce import reproduce_paper
+    from codila.eval.runner import EvalOptions
+    from codila.eval.settings import ModelSet
+    from codila.eval.task_run import CanvasPlan
+    from codila.models.loading import load_dlm
+
+    if what != "paper":
+        raise CodilaError(f"unknown target {what!r}; choose paper")
+    ar_options = {"block_size": block_size, "think_token": think_token, "end_think_token": end_think_token}
+    models = ModelSet(ar_dir, load_dlm(dlm, dlm_family, device, dtype), ar_options)
+    infill_models = None
+    if infill_dlm is not None:
+        infill_models = ModelSet(infill_ar_dir or ar_dir, load_dlm(infill_dlm, None, device, dtype), ar_options)
+    options = EvalOptions(
+        limit=limit, seed=seed, batch_size=batch_size, plan=CanvasPlan(completion_length=completion_length, chat=chat)
+    )
+    flags = " ".join(f"--{name} {value}" for name, value in (("device", device), ("dtype", dtype)) if value not in (None, "auto"))
+    sources = {
+        "dlm": str(dlm),
+        "ar_dir": str(ar_dir),
+        "infill_dlm": str(infill_dlm),
+        "infill_ar_dir": str(infill_ar_dir or ar_dir),
+        "flags": flags,
+    }
+    reproduce_paper(models, out, options, infill_models, sources=sources)
+    Console(width=max(100, Console().width)).print(Markdown((out / "paper.md").read_text()))
+    typer.echo(f"wrote {out / 'paper.md'} and {out / 'paper.jsonl'}", err=True)
+
+
+@app.command()
 def report(
     sweep: Optional[str] = typer.Option(
         None,

@@ -91,8 +91,9 @@ def run_task_setting(
     batch_size: int = 1,
     record: Record = lambda fields: None,
 ) -> dict:
-    """Decode every problem `samples` times (`batch_size` canvases at a time) and execute each answer. One row: the setting's keys, pass_at_1
-    (unbiased pass@k estimator over the samples), syntax_error_rate (prompt + answer + suffix does not parse),
+    """Decode every problem `samples` times (`batch_size` canvases at a time) and execute each answer. One row: the
+    setting's keys, pass_at_1 (unbiased pass@k estimator over the samples) and pass_at_1_se (its standard error,
+    clustered by problem), syntax_error_rate (prompt + answer + suffix does not parse),
     exact_match (infilling: answer == reference, whitespace-trimmed), the speed columns of `DecodeTally.row`
     (per answer; execution time excluded), truncated (problems whose context was cut), samples, n. `record` receives
     every answer: task_id, sample, completion, status (passed, failed, timeout), error (the last line of the
@@ -139,6 +140,7 @@ def run_task_setting(
         "label": setting.label(ar),
         "task": task.name,
         "pass_at_1": float(estimate_pass_at_k(samples, correct, 1).mean()),
+        "pass_at_1_se": float(np.std(correct / samples, ddof=1) / np.sqrt(len(problems))) if len(problems) > 1 else None,
         "syntax_error_rate": syntax_errors / answers,
         "exact_match": exact / answers if task.infilling else None,
         **tally.row(),
