@@ -14,7 +14,7 @@ from codila.decoding.result import CommitLog, DecodeResult
 from codila.decoding.schedules import DREAM_EPS, Numerics, StepCount, banning, numerics_for, step_counts, unmasked_tokens
 from codila.errors import CodilaError
 from codila.lazy import lazy_module
-from codila.sampling import entropy, rank_first, sample_top_p
+from codila.sampling import entropy, sample_top_p
 from codila.validate import check_options
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ def decode_most_certain(
                 if logs[row].observer is not None:
                     logs[row].observer.considered(logs[row].step, positions, torch.softmax(row_logits, dim=-1), None, None)
                 number = counts[row](logs[row].canvas, positions) if counts is not None else count(scores)
-                chosen = rank_first(scores, number, descending=True)
+                chosen = numerics.rank(scores, number, positions, len(logs[row].canvas.ids))
                 if greedy is not None and temperature <= 0:
                     tokens = greedy[chosen]
                 else:

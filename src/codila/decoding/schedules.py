@@ -168,6 +168,19 @@ class Numerics:
             return torch.softmax(logits.to(torch.float64), -1).gather(-1, tokens[:, None])[:, 0], tokens
         return certainty(logits.to(dtype), selection), None
 
+    def rank(self, scores: torch.Tensor, count: int, positions: torch.Tensor, length: int) -> torch.Tensor:
+        """Indices into `scores` of the `count` to commit. codila: best first, exact ties to the nearest position
+        (`rank_first`). Reference: torch.topk over the whole canvas with -inf off the candidates, as the authors rank
+        (ties then fall where topk puts them)."""
+        from codila.sampling import rank_first
+
+        if not self.reference:
+            return rank_first(scores, count, descending=True)
+        full = torch.full((length,), float("-inf"), dtype=scores.dtype, device=scores.device)
+        full[positions] = scores
+        chosen = (full[None].topk(count).indices[0] if self.reference == "dream" else full.topk(count).indices).sort().values
+        return torch.searchsorted(positions, chosen)
+
 
 def dream_scores(logits: torch.Tensor, selection: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Dream's sample_tokens at temperature 0, in the dtype of `logits`: maskgit_plus (confidence), topk_margin (margin),
