@@ -44,7 +44,7 @@ def _full_logits(model, x: torch.Tensor) -> torch.Tensor:
 
 def llada_generate(model, prompt, steps, gen_length, block_length, mask_id):
     """LLaDA's generate() at temperature 0, low_confidence remasking, no CFG (batch 1)."""
-    x = torch.full((len(prompt) + gen_length,), mask_id, dtype=torch.long)
+    x = torch.full((len(prompt) + gen_length,), mask_id, dtype=torch.long, device=model.device)
     x[: len(prompt)] = torch.tensor(prompt)
     blocks = gen_length // block_length
     assert gen_length % block_length == 0 and steps % blocks == 0
@@ -60,7 +60,7 @@ def llada_generate(model, prompt, steps, gen_length, block_length, mask_id):
             p = F.softmax(logits.to(torch.float64), dim=-1)
             x0_p = p.gather(-1, x0[:, None])[:, 0]
             x0_p[end:] = float("-inf")
-            confidence = torch.where(mask_index, x0_p, torch.tensor(float("-inf"), dtype=torch.float64))
+            confidence = torch.where(mask_index, x0_p, torch.tensor(float("-inf"), dtype=torch.float64, device=x.device))
             chosen = confidence.topk(transfer[i]).indices
             x[chosen] = torch.where(mask_index, x0, x)[chosen]
     return x[len(prompt) :].tolist()
@@ -68,7 +68,7 @@ def llada_generate(model, prompt, steps, gen_length, block_length, mask_id):
 
 def dream_generate(model, prompt, steps, gen_length, alg, mask_id, eps=1e-3):
     """Dream's diffusion_generate at temperature 0 (alg maskgit_plus, topk_margin or entropy; alg_temp 0; batch 1)."""
-    x = torch.full((1, len(prompt) + gen_length), mask_id, dtype=torch.long)
+    x = torch.full((1, len(prompt) + gen_length), mask_id, dtype=torch.long, device=model.device)
     x[0, : len(prompt)] = torch.tensor(prompt)
     timesteps = torch.linspace(1, eps, steps + 1)
     for i in range(steps):
@@ -93,7 +93,7 @@ def dream_generate(model, prompt, steps, gen_length, alg, mask_id, eps=1e-3):
             proposal = torch.full_like(x, mask_id)
             proposal[mask_index] = x0
             x[0, transfer[0]] = proposal[0, transfer[0]]
-    return x[0, len(prompt) :].tolist()
+    return x[0, len(prompt) :].tolist()  # (timesteps on the CPU: Dream makes them on the model's device)
 
 
 def _codila(dlm, prompt, config) -> list[int]:

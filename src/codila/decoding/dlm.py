@@ -92,7 +92,7 @@ class DlmDecodeConfig:
             cls(tokens_per_step=2, semi_ar_block=8, cache="prefix"),
             cls(semi_ar_block=4, cache="dual", temperature=0.7),
             cls(steps=3, schedule="dream", selection="margin", score_dtype="model", eos_fill=False),
-            cls(steps=4, schedule="llada", selection="confidence", semi_ar_block=4, temperature=1.0),
+            cls(steps=6, schedule="llada", selection="confidence", semi_ar_block=8, temperature=1.0),
             cls(steps=5, reference=True),
         ]
 
