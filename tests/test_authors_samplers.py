@@ -190,3 +190,31 @@ def test_llada_bfloat16_applies_rope_in_float32(dlms, real_models):
     # measured here: 0.0 from the float32-RoPE block, 0.45 from the bf16-RoPE one (logits up to 10)
     assert (got - full).abs().max() <= 0.02, (got - full).abs().max()
     assert (got - half).abs().max() > 0.1, (got - half).abs().max()
+
+
+def test_sampled_reference_decodes_finish_and_repeat_under_a_seed(dlms):
+    """At temperature > 0 the draws are codila's generator's (no test can match the authors' RNG), with Dream's tempered,
+    top-p-cut scores and LLaDA's untempered confidence of the drawn token; a seed repeats the decode."""
+    for family, selection in (("dream", "entropy"), ("dream", "confidence"), ("llada", "confidence")):
+        dlm = dlms[family, "bfloat16"]
+        config = DlmDecodeConfig(steps=LENGTH // 2, selection=selection, temperature=0.1, top_p=0.95, reference=True)
+        first, again = _codila(dlm, PROMPTS[0], config), _codila(dlm, PROMPTS[0], config)
+        assert first == again and dlm.mask_id not in first and len(first) == LENGTH
+
+
+def test_every_published_config_field_is_mapped(real_models):
+    """docs/real-models.md's tables: every field of the published configs (the tiny layouts and the shipped 7B/8B
+    configs carry them all) says what codila does with it; a value codila cannot honour is refused."""
+    from codila.errors import CodilaError
+    from codila.models.families import dream, llada
+    from codila.paper_shapes import shipped_config
+
+    for family, fields, shipped in (
+        (llada, llada.CONFIG_FIELDS, "llada-8b.json"),
+        (dream, dream.CONFIG_FIELDS, "dream-coder-7b.json"),
+    ):
+        name = family.FAMILY.name
+        published = set(json.loads((real_models / name / "config.json").read_text())) | set(shipped_config(shipped))
+        assert published <= set(fields), sorted(published - set(fields))
+    with pytest.raises(CodilaError, match="alibi"):
+        llada.check_config({**shipped_config("llada-8b.json"), "alibi": True})

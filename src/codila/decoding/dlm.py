@@ -153,13 +153,13 @@ def decode_most_certain(
             candidates = [logs[row].canvas.open_positions(semi_ar_block) for row in rows]  # (M_i,) masked, in the window
             logits = forward(rows, [logs[row].canvas.window(semi_ar_block) for row in rows], candidates)  # (M_i, V) each
             for row, positions, row_logits in zip(rows, candidates, logits):
-                scores, greedy = numerics.scores(row_logits, selection, score_dtype)
+                scores, drawn = numerics.scores(row_logits, selection, score_dtype, temperature, top_p, generators[row])
                 if logs[row].observer is not None:
                     logs[row].observer.considered(logs[row].step, positions, torch.softmax(row_logits, dim=-1), None, None)
                 number = counts[row](logs[row].canvas, positions) if counts is not None else count(scores)
                 chosen = numerics.rank(scores, number, positions, len(logs[row].canvas.ids))
-                if greedy is not None and temperature <= 0:
-                    tokens = greedy[chosen]
+                if drawn is not None:
+                    tokens = drawn[chosen]
                 else:
                     tokens = sample_top_p(row_logits[chosen], temperature, top_p, generators[row])
                 if numerics.reference:

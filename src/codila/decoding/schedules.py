@@ -156,15 +156,25 @@ class Numerics:
             raise CodilaError(f"unknown score dtype {self.score_dtype!r}; choose one of {', '.join(SCORE_DTYPES)}")
         return {"float32": torch.float32, "float64": torch.float64}.get(self.score_dtype) or dlm.model.dtype
 
-    def scores(self, logits: torch.Tensor, selection: str, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(M, V) float32 logits (exact upcasts of the model's) -> (scores (M,), higher first; greedy tokens (M,) or None =
-        the argmax of the logits)."""
+    def scores(
+        self,
+        logits: torch.Tensor,
+        selection: str,
+        dtype: torch.dtype,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(M, V) float32 logits (exact upcasts of the model's) -> (scores (M,), higher first; the tokens (M,) of every
+        candidate, or None: the committed ones are then drawn by `sample_top_p`). Reference numerics draw every
+        candidate's token first, as the authors do (at temperature > 0 their confidence is the drawn token's)."""
         from codila.decoding.dlm import certainty
+        from codila.sampling import sample_top_p
 
         if self.reference == "dream":
-            return dream_scores(logits.to(dtype), selection)
+            return dream_scores(logits.to(dtype), selection, temperature, top_p, generator)
         if self.reference == "llada" and selection == "confidence":
-            tokens = logits.argmax(-1)
+            tokens = logits.argmax(-1) if temperature <= 0 else sample_top_p(logits, temperature, 1.0, generator)
             return torch.softmax(logits.to(torch.float64), -1).gather(-1, tokens[:, None])[:, 0], tokens
         return certainty(logits.to(dtype), selection), None
 
@@ -182,11 +192,28 @@ class Numerics:
         return torch.searchsorted(positions, chosen)
 
 
-def dream_scores(logits: torch.Tensor, selection: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dream's sample_tokens at temperature 0, in the dtype of `logits`: maskgit_plus (confidence), topk_margin (margin),
-    entropy (negative entropy with Dream's epsilon); the token is the argmax of the probabilities."""
+def dream_scores(
+    logits: torch.Tensor, selection: str, temperature: float = 0.0, top_p: float = 1.0, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dream's sample_tokens in the dtype of `logits`: the logits divided by the temperature and cut to the top-p
+    nucleus (as its top_p_logits: the sorted cumulative softmax above top_p removed, the first token always kept), then
+    maskgit_plus (the token's probability), topk_margin (top-1 minus top-2) or entropy (sum p log(p + 1e-10)) of
+    those probabilities; the token is their argmax at temperature 0, else drawn from them."""
+    from codila.sampling import sample_top_p
+
+    if temperature > 0:
+        logits = logits / temperature
+        if top_p < 1:
+            ordered, order = torch.sort(logits, descending=True)
+            cut = torch.cumsum(torch.softmax(ordered, dim=-1), dim=-1) > top_p
+            cut[..., 1:] = cut[..., :-1].clone()
+            cut[..., 0] = False
+            logits = logits.masked_fill(torch.zeros_like(cut).scatter(-1, order, cut), torch.finfo(logits.dtype).min)
     probs = torch.softmax(logits, dim=-1)
     confidence, tokens = probs.max(dim=-1)
+    if temperature > 0:
+        tokens = sample_top_p(probs.float().log(), 1.0, 1.0, generator)
+        confidence = probs.gather(-1, tokens[:, None])[:, 0]
     if selection == "margin":
         top2 = probs.topk(2, dim=-1).values
         confidence = top2[:, 0] - top2[:, 1]
