@@ -218,3 +218,16 @@ def test_every_published_config_field_is_mapped(real_models):
         assert published <= set(fields), sorted(published - set(fields))
     with pytest.raises(CodilaError, match="alibi"):
         llada.check_config({**shipped_config("llada-8b.json"), "alibi": True})
+
+
+def test_eval_ends_a_completion_at_its_first_eos_when_decoding_went_on_after_it(dlms):
+    from types import SimpleNamespace
+
+    from codila.eval.task_run import generated_text
+
+    dlm = dlms["dream", "float32"]
+    eos, a, b = dlm.special.eos_id, 750, 912  # "def", " add"
+    completion = SimpleNamespace(infilling=False, stop=[])
+    assert generated_text(completion, [a, eos, b, eos], dlm) == "def"  # --no-eos-fill / --reference: tokens after EOS
+    assert generated_text(completion, [a, eos, eos], dlm) == "def"  # EOS fill: the same text
+    assert generated_text(SimpleNamespace(infilling=True, stop=[]), [a, eos, b], dlm) == "def add"  # infills: as before

@@ -64,7 +64,10 @@ def problem_canvas(problem: Problem, task: Task, dlm: DiffusionLM, plan: CanvasP
 
 
 def generated_text(task: Task, ids: list[int], dlm: DiffusionLM) -> str:
-    """The decoded middle or completion as code: EOS and other special tokens dropped, cut at stop sequences."""
+    """The decoded middle or completion as code: a completion ends at its first EOS (decoders without EOS fill keep
+    decoding after it), EOS and other special tokens dropped, cut at stop sequences."""
+    if not task.infilling and dlm.special.eos_id in ids:
+        ids = ids[: ids.index(dlm.special.eos_id)]
     text = dlm.tokenizer.decode([i for i in ids if i != dlm.special.eos_id], skip_special_tokens=True)
     return text if task.infilling else cut_at_stop(text, task.stop)
 
