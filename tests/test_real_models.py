@@ -232,6 +232,19 @@ def test_cli_infills_with_dreamon_at_fixed_and_variable_length(real_models):
     assert "DLM forwards, 0 AR steps" in variable.stderr
 
 
+def test_eval_runs_dreamon_s_variable_length_infilling(real_models, tmp_path):
+    """DreamOn's decoder is a registry entry: `codila eval` runs it on HumanEval-Infilling with no special path."""
+    run = tmp_path / "run"
+    out = codila(
+        "eval", "humaneval-infilling-single-line", "--decoder", "dlm-variable", "--max-span", 24, "--limit", 2,
+        "--dlm", real_models / "dreamon", "--device", "cpu", "--out", run, "--json", tmp_path / "rows.jsonl",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    row = json.loads((tmp_path / "rows.jsonl").read_text().splitlines()[-1])
+    assert row["method"] == "dlm-variable" and row["n"] == 2 and row["label"] == "DLM variable-length K=1 max span 24"
+    assert len((run / "problems.jsonl").read_text().splitlines()) == 2
+
+
 def test_variable_length_span_grows_on_expand_and_shrinks_on_eos(real_models):
     """DreamOn's rule on a model whose output is rigged: <|expand|> twice (2 masks -> 3 -> 4, the cap), then EOS (deletes
     one: 3), then a token at each of the 3 masks. The expand token is not offered while the span is at the cap."""

@@ -72,6 +72,8 @@ RULES: dict[str, Rule] = {
     "tokens_per_step": count(),
     "scope": count(),
     "semi_ar_block": count(0),
+    "eps": Rule("in (0, 1)", lambda v: 0 < v < 1),  # --schedule dream's final timestep
+    "scale": share(low_open=True),  # bench --shapes paper
     "length": count(),
     "seed": count(0, 2**63 - 1),
     # training

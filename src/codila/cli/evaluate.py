@@ -33,7 +33,7 @@ from codila.validate import check_options
 @app.command()
 def demo(
     n: int = typer.Option(200, help="Spans to infill."),
-    length: int = typer.Option(32, help="Masked tokens per span."),
+    length: Optional[int] = typer.Option(None, help="Masked tokens per span (default 32; --shapes paper: 512 per completion)."),
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
     files: Optional[Path] = typer.Option(None, help="Cut spans from every .py file here instead of the shipped held-out spans."),
     split: Optional[str] = typer.Option(None, help="The shipped held-out spans to use: test (default) or validation."),
@@ -243,7 +243,7 @@ def evaluate(
 def bench(
     n: int = typer.Option(24, help="Spans decoded per setting and pass (after 2 untimed warm-up spans)."),
     repeats: int = typer.Option(3, help="Passes over all settings, interleaved; each row is its median pass."),
-    length: int = typer.Option(32, help="Masked tokens per span."),
+    length: Optional[int] = typer.Option(None, help="Masked tokens per span (default 32; --shapes paper: 512 per completion)."),
     batch_sizes: str = typer.Option("1,8", help="Comma-separated batch sizes to measure."),
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
     scope: Optional[int] = SCOPE_OPTION,
@@ -255,10 +255,24 @@ def bench(
         help="Comma-separated label parts: bench only the settings whose label "
         'contains one, e.g. "B=4 static,dual cache" (DLM K=1 always runs).',
     ),
+    shapes: str = typer.Option(
+        "shipped",
+        help="shipped: the shipped tiny models on held-out spans; paper: random-init models with Dream-Coder-7B's and "
+        "Qwen3-0.6B's configs (no weights needed), DLM K=1 and CoDiLA B=2/4/8 scope 10 on completions with EOS banned.",
+    ),
+    scale: float = typer.Option(1.0, help="--shapes paper: widths and layers times this (0.02 runs on a CPU in seconds)."),
+    device: str = typer.Option("auto", help="--shapes paper: auto, cpu, cuda or mps."),
+    dtype: Optional[str] = typer.Option(None, help="--shapes paper: float32, bfloat16 or float16 (default: float32)."),
 ):
     """Decoding speed of every decoder on the same spans, with ratios against the DLM at K=1."""
     check_options(locals())
     from rich.console import Console
+
+    if shapes == "paper":
+        return _bench_paper_shapes(device, dtype, scale, length or 512, batch_sizes, seed, only, json_path, markdown)
+    if shapes != "shipped":
+        raise CodilaError(f"--shapes must be shipped or paper, got {shapes!r}")
+    length = length or 32
 
     from codila.bench import run_bench
     from codila.eval.table import rows_markdown, rows_table
@@ -282,6 +296,30 @@ def bench(
     Console(width=max(100, Console().width)).print(
         rows_table(rows, f"decoding speed, {n} spans of {length} tokens, median of {repeats} passes")
     )
+
+
+def _bench_paper_shapes(device, dtype, scale, length, batch_sizes, seed, only, json_path, markdown) -> None:
+    from rich.console import Console
+
+    from codila.eval.table import rows_markdown, rows_table
+    from codila.paper_shapes import run_paper_shapes
+
+    sizes = tuple(int(size) for size in batch_sizes.split(",") if size.strip())
+    if not sizes or min(sizes) < 1:
+        raise CodilaError(f"batch sizes must be positive integers, got {batch_sizes!r}")
+    rows = run_paper_shapes(
+        device, dtype, scale, length, sizes, seed=seed, only=tuple(p.strip() for p in (only or "").split(",") if p.strip())
+    )
+    baseline = {row["batch_size"]: row["tokens_per_s"] for row in rows if row["label"] == "DLM K=1"}
+    for row in rows:
+        row["speedup"] = row["tokens_per_s"] / baseline[row["batch_size"]] if row["batch_size"] in baseline else None
+        row["dlm_forwards_per_token"] = row["dlm_forwards"] / length
+    if json_path is not None:
+        json_path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    if markdown is not None:
+        markdown.write_text(rows_markdown(rows))
+    title = f"paper shapes x {scale} on {rows[0]['device']} {rows[0]['dtype']}, {length}-token completions, EOS banned"
+    Console(width=max(120, Console().width)).print(rows_table(rows, title))
 
 
 @app.command()

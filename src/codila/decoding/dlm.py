@@ -11,9 +11,20 @@ from codila.decoding.canvas import Canvas
 from codila.decoding.forward import CACHES, make_forward
 from codila.decoding.options import CACHE_HELP, WINDOW_HELP, check_config, option, window_label
 from codila.decoding.result import CommitLog, DecodeResult
+from codila.decoding.schedules import (
+    DREAM_EPS,
+    SCHEDULES,
+    SCORE_DTYPES,
+    Numerics,
+    StepCount,
+    banning,
+    numerics_for,
+    step_counts,
+    unmasked_tokens,
+)
 from codila.errors import CodilaError
 from codila.lazy import lazy_module
-from codila.sampling import entropy, rank_first, sample_top_p
+from codila.sampling import entropy, sample_top_p
 
 if TYPE_CHECKING:
     from codila.models.dlm import DiffusionLM
@@ -37,19 +48,51 @@ class DlmDecodeConfig:
     top_p: float = option(1.0, "nucleus sampling mass")
     semi_ar_block: int = option(0, WINDOW_HELP)
     cache: str = option("none", CACHE_HELP, choices=CACHES)
+    steps: int | None = option(
+        None,
+        "N: decode in N DLM forwards, the tokens per step from --schedule (replaces --k; unset: --k tokens every step)",
+    )
+    schedule: str = option(
+        "auto",
+        "with --steps: dream (Dream's diffusion_generate: int(masked x (1 - s/t)) over timesteps linspace(1, eps, N+1)), "
+        "llada (LLaDA's generate: N split over the --semi-ar-block windows, each window's masks evenly over its steps, "
+        "the remainder to the first) or auto (the DLM family's authors': dream for Dream models, llada otherwise)",
+        choices=SCHEDULES,
+    )
+    eps: float = option(DREAM_EPS, "--schedule dream's final timestep (Dream's default)")
+    score_dtype: str = option(
+        "float32",
+        "dtype of the selection scores: float32, float64 or model (the DLM's dtype, as Dream's sampler)",
+        choices=SCORE_DTYPES,
+    )
+    eos_fill: bool = option(
+        True,
+        "a committed EOS turns every masked position after it into EOS at once (off: keep decoding there, as the authors)",
+        "--eos-fill/--no-eos-fill",
+    )
+    reference: bool = option(
+        False,
+        "the DLM family's authors' sampler exactly: their score formulas and dtypes (Dream: the model's dtype; LLaDA: "
+        "float64 confidence), no EOS fill, no banned tokens (overrides --score-dtype and --eos-fill)",
+    )
 
     def label(self, ar=None) -> str:
-        """ "DLM K=1", plus what differs from the paper's baseline: selection, semi-AR windows, cache."""
-        label = f"DLM K={self.tokens_per_step}"
+        """ "DLM K=1" (or "DLM steps=N <schedule>"), plus what differs from the paper's baseline: selection, numerics,
+        semi-AR windows, cache."""
+        label = f"DLM K={self.tokens_per_step}" if self.steps is None else f"DLM steps={self.steps} {self.schedule}"
         if self.selection != DlmDecodeConfig.selection:
             label += f" {self.selection}"
         if self.temperature > 0:
             label += f" T={self.temperature} top-p={self.top_p}"
+        if self.reference:
+            label += " reference"
+        elif (self.score_dtype, self.eos_fill) != ("float32", True):
+            label += f" scores {self.score_dtype}" + ("" if self.eos_fill else " no EOS fill")
         return label + window_label(self)
 
     def columns(self) -> dict:
         """The row columns this setting fills (tables and JSON)."""
-        return {"k": self.tokens_per_step}
+        return {"k": self.tokens_per_step if self.steps is None else None}
 
     @classmethod
     def examples(cls) -> list[DlmDecodeConfig]:
@@ -60,6 +103,9 @@ class DlmDecodeConfig:
             cls(tokens_per_step=2, selection="margin", semi_ar_block=4),
             cls(tokens_per_step=2, semi_ar_block=8, cache="prefix"),
             cls(semi_ar_block=4, cache="dual", temperature=0.7),
+            cls(steps=3, schedule="dream", selection="margin", score_dtype="model", eos_fill=False),
+            cls(steps=6, schedule="llada", selection="confidence", semi_ar_block=8, temperature=1.0),
+            cls(steps=5, reference=True),
         ]
 
     def __post_init__(self) -> None:
@@ -85,11 +131,13 @@ def decode_most_certain(
     generators: list[torch.Generator],
     *,
     selection: str,
-    count: Callable[[torch.Tensor], int],
+    count: Callable[[torch.Tensor], int] | None,
     temperature: float,
     top_p: float,
     semi_ar_block: int,
     cache: str,
+    counts: list[StepCount] | None = None,
+    numerics: Numerics | None = None,
 ) -> list[DecodeResult]:
     """The DLM decoding loop shared by the confidence-ranked decoders; every canvas decodes with its own generator.
 
@@ -99,23 +147,37 @@ def decode_most_certain(
     temperature, top_p: how each committed position's token is drawn from its marginal (0: the argmax).
     semi_ar_block: 0, or the length of the left-to-right windows candidates come from (`Canvas.window`).
     cache: the DLM forward (`codila.decoding.forward`): "none", "prefix" or "dual".
+    counts: one StepCount per canvas (`codila.decoding.schedules`), replacing `count`. numerics: score dtype, EOS fill
+        and the authors' formulas (default: codila's, float32 scores with EOS fill).
     Each step: one DLM forward over the unfinished canvases, then each commits its `count` most certain candidates.
     """
     certainty(torch.zeros(2), selection)  # validates the name before any work
+    numerics = numerics or Numerics()
+    score_dtype = numerics.dtype(dlm)
     logs = [CommitLog(canvas.copy(dlm.device), dlm.special.eos_id) for canvas in canvases]
+    for log in logs:
+        log.canvas.stop_at_eos = log.canvas.stop_at_eos and numerics.eos_fill
     forward = make_forward(dlm, [log.canvas for log in logs], cache, semi_ar_block)
     forwards = [0] * len(logs)
     started = time.perf_counter()
-    while rows := [row for row, log in enumerate(logs) if not log.done()]:
-        candidates = [logs[row].canvas.open_positions(semi_ar_block) for row in rows]  # (M_i,) masked, in the window
-        logits = forward(rows, [logs[row].canvas.window(semi_ar_block) for row in rows], candidates)  # (M_i, V) each
-        for row, positions, row_logits in zip(rows, candidates, logits):
-            scores = certainty(row_logits, selection)
-            if logs[row].observer is not None:
-                logs[row].observer.considered(logs[row].step, positions, torch.softmax(row_logits, dim=-1), None, None)
-            chosen = rank_first(scores, count(scores), descending=True)
-            logs[row].commit(positions[chosen], sample_top_p(row_logits[chosen], temperature, top_p, generators[row]))
-            forwards[row] += 1
+    with banning(dlm, numerics):
+        while rows := [row for row, log in enumerate(logs) if not log.done()]:
+            candidates = [logs[row].canvas.open_positions(semi_ar_block) for row in rows]  # (M_i,) masked, in the window
+            logits = forward(rows, [logs[row].canvas.window(semi_ar_block) for row in rows], candidates)  # (M_i, V) each
+            for row, positions, row_logits in zip(rows, candidates, logits):
+                scores, drawn = numerics.scores(row_logits, selection, score_dtype, temperature, top_p, generators[row])
+                if logs[row].observer is not None:
+                    logs[row].observer.considered(logs[row].step, positions, torch.softmax(row_logits, dim=-1), None, None)
+                number = counts[row](logs[row].canvas, positions) if counts is not None else count(scores)
+                chosen = numerics.rank(scores, number, positions, len(logs[row].canvas.ids))
+                if drawn is not None:
+                    tokens = drawn[chosen]
+                else:
+                    tokens = sample_top_p(row_logits[chosen], temperature, top_p, generators[row])
+                if numerics.reference:
+                    tokens = unmasked_tokens(row_logits[chosen], tokens, dlm.mask_id)
+                logs[row].commit(positions[chosen], tokens)
+                forwards[row] += 1
     share = (time.perf_counter() - started) / len(logs)
     return [log.finish(forwards[row], 0, seconds=share) for row, log in enumerate(logs)]
 
@@ -123,15 +185,27 @@ def decode_most_certain(
 def decode_dlm_batch(
     dlm: DiffusionLM, ar, canvases: list[Canvas], config: DlmDecodeConfig, generators: list[torch.Generator]
 ) -> list[DecodeResult]:
-    """Decode with the DLM alone: K most certain masked positions per step (`decode_most_certain`)."""
+    """Decode with the DLM alone: K most certain masked positions per step, or --steps N with an authors' schedule
+    (`codila.decoding.schedules`; `decode_most_certain`)."""
+    counts = step_counts(
+        canvases,
+        dlm.family,
+        k=config.tokens_per_step,
+        steps=config.steps,
+        schedule=config.schedule,
+        eps=config.eps,
+        semi_ar_block=config.semi_ar_block,
+    )
     return decode_most_certain(
         dlm,
         canvases,
         generators,
         selection=config.selection,
-        count=lambda scores: min(config.tokens_per_step, len(scores)),
+        count=None,
         temperature=config.temperature,
         top_p=config.top_p,
         semi_ar_block=config.semi_ar_block,
         cache=config.cache,
+        counts=counts,
+        numerics=numerics_for(dlm, config.score_dtype, config.eos_fill, config.reference),
     )

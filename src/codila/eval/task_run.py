@@ -70,8 +70,10 @@ def problem_canvas(problem: Problem, task, dlm: DiffusionLM, plan: CanvasPlan) -
 
 
 def generated_text(task, ids: list[int], dlm: DiffusionLM, chat: bool = False) -> str:
-    """The decoded middle or completion as code: EOS and other special tokens dropped, cut at stop sequences (a chat
-    answer: its code block)."""
+    """The decoded middle or completion as code: a completion ends at its first EOS (decoders without EOS fill keep
+    decoding after it), EOS and other special tokens dropped, cut at stop sequences (a chat answer: its code block)."""
+    if not task.infilling and dlm.special.eos_id in ids:
+        ids = ids[: ids.index(dlm.special.eos_id)]
     text = dlm.tokenizer.decode([i for i in ids if i != dlm.special.eos_id], skip_special_tokens=True)
     if chat:
         return extract_code(text)
