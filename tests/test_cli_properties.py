@@ -110,6 +110,8 @@ BAD: dict[str, list[str]] = {
     "seed": ["-1", str(2**63), "0.5"],
     "window": ["1", "0", "-5", _TOO_BIG],  # a window holds at least two tokens
     "port": ["0", "65536", "-80"],
+    "eps": ["0", "1", "-0.1", "nan"],  # a timestep strictly inside (0, 1)
+    "scale": ["0", "1.5", "-1", "nan"],  # a share of the paper's widths and layers
 }
 
 

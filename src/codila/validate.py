@@ -21,6 +21,7 @@ class Rule:
     low: float
     high: float = math.inf
     low_open: bool = False  # low itself is refused
+    high_open: bool = False  # high itself is refused
     integer: bool = False
     infinite_ok: bool = False
 
@@ -30,7 +31,7 @@ class Rule:
         if self.integer:
             return f"an integer from {self.low} to {self.high}"
         if self.high != math.inf:
-            return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
+            return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
         number = "a number" if self.infinite_ok else "a finite number"
         return f"{number} {'>' if self.low_open else '>='} {self.low:g}"
 
@@ -40,14 +41,14 @@ class Rule:
         if isinstance(value, float) and (math.isnan(value) or (math.isinf(value) and not self.infinite_ok)):
             return False
         above = value > self.low if self.low_open else value >= self.low
-        return above and value <= self.high
+        return above and (value < self.high if self.high_open else value <= self.high)
 
     def schema(self) -> dict:
-        """The rule as pydantic Field limits (gt/ge, le)."""
+        """The rule as pydantic Field limits (gt/ge, lt/le, allow_inf_nan)."""
         limits = {"gt" if self.low_open else "ge": self.low}
-        return (
-            limits | ({"le": self.high} if self.high != math.inf else {}) | ({} if self.infinite_ok else {"allow_inf_nan": False})
-        )
+        high = {("lt" if self.high_open else "le"): self.high} if self.high != math.inf else {}
+        finite = {} if self.integer or self.infinite_ok else {"allow_inf_nan": False}
+        return limits | high | finite
 
 
 def count(minimum: int = 1, maximum: int = MAX_INT) -> Rule:
@@ -72,7 +73,7 @@ RULES: dict[str, Rule] = {
     "tokens_per_step": count(),
     "scope": count(),
     "semi_ar_block": count(0),
-    "eps": Rule("in (0, 1)", lambda v: 0 < v < 1),  # --schedule dream's final timestep
+    "eps": Rule(0, 1, low_open=True, high_open=True),  # --schedule dream's final timestep
     "scale": share(low_open=True),  # bench --shapes paper
     "length": count(),
     "seed": count(0, 2**63 - 1),
