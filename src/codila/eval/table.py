@@ -51,10 +51,9 @@ TASK_COLUMNS: tuple[Column, ...] = (
 
 PLANNING_COLUMNS: tuple[Column, ...] = (
     ("label", "setting", "{}"),
-    ("accuracy", "accuracy %", "{:.1%}"),
-    ("accuracy_se", "SE %", "{:.1%}"),
+    ("accuracy", "accuracy %", "{:.1%}"),  # ± its standard error (accuracy_se)
     ("floor", "floor %", "{:.1%}"),
-    ("tokens_per_step", "tokens/step", "{:.2f}"),
+    ("tokens_per_step", "tokens/\nstep", "{:.2f}"),
     ("dlm_forwards", "DLM fwd", "{:.1f}"),
     ("ar_steps", "AR steps", "{:.1f}"),
     ("tokens_per_s", "tokens/s", "{:.1f}"),
