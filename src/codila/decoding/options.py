@@ -27,6 +27,22 @@ def check_config(config) -> None:
             check_option(item.name, value)
 
 
+def cli_flags(config) -> list[str]:
+    """The command-line options that build `config` from its decoder's defaults (e.g. ["--scope", "10", "--reference"])."""
+    defaults, flags = type(config)(), []
+    for item in fields(config):
+        value = getattr(config, item.name)
+        if value == getattr(defaults, item.name):
+            continue
+        flag = (item.metadata.get("flags") or ("--" + item.name.replace("_", "-"),))[0]
+        if isinstance(value, bool):
+            on, _, off = flag.partition("/")
+            flags.append(on if value else off or "--no-" + on.removeprefix("--"))
+        else:
+            flags += [flag, str(value)]
+    return flags
+
+
 def window_label(config) -> str:
     """ " semi-AR n" and " prefix cache" / " dual cache" where a config uses them."""
     label = f" semi-AR {config.semi_ar_block}" if config.semi_ar_block else ""

@@ -15,12 +15,13 @@ Each task is one `codila eval` run folder under `out` (resumable: run the comman
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.defaults import PAPER_SCOPE
 from codila.decoding.dlm import DlmDecodeConfig
+from codila.decoding.options import cli_flags
 from codila.errors import CodilaError
 from codila.eval.runner import EvalOptions, run_eval
 from codila.eval.settings import DecodeSetting, ModelSet
@@ -66,9 +67,7 @@ def paper_rows(top1_ars: set[str] = frozenset(), length: int = 512) -> list[Pape
                     paper["syntax_error_rate"] = {2: 0.04, 4: 0.13, 8: 0.16}[block]
                 rows.append(PaperRow("Table 1", task, _codila(block, kind == "top1", top1_ars), paper))
     rows += [
-        PaperRow(
-            "syntax errors", "humaneval", DecodeSetting("dlm", DlmDecodeConfig(tokens_per_step=k)), {"syntax_error_rate": rate}
-        )
+        PaperRow("syntax errors", "humaneval", _dlm_alone(length, k), {"syntax_error_rate": rate})
         for k, rate in ((2, 0.18), (4, 0.38), (8, 0.70))
     ]
     rows += [
@@ -91,14 +90,9 @@ def paper_rows(top1_ars: set[str] = frozenset(), length: int = 512) -> list[Pape
 
 def eval_command(row: PaperRow, dlm: str, ar_dir: str, options: EvalOptions, model_flags: str) -> str:
     """The `codila eval` command that runs this row alone."""
-    setting, config = row.setting, row.setting.config
+    setting = row.setting
     parts = ["codila eval", row.task, "--dlm", dlm, "--decoder", setting.method]
-    defaults = type(config)()
-    parts += [
-        f"--{f.name.replace('_', '-')} {getattr(config, f.name)}"
-        for f in fields(config)
-        if getattr(config, f.name) != getattr(defaults, f.name)
-    ]
+    parts += cli_flags(setting.config)
     if setting.ar is not None:
         parts += ["--checkpoints", ar_dir, "--ar", setting.ar]
     if setting.conditioning:
