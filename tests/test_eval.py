@@ -212,9 +212,10 @@ def test_reproduce_paper_runs_every_row_beside_the_paper_s_numbers(chat_dlm_dir,
     b4 = next(r for r in table1 if r["task"] == "humaneval" and r["label"] == "CoDiLA B=4 static soft scope=10")
     assert b4["paper"] == {"pass_at_1": 0.518, "tokens_per_s": 33, "syntax_error_rate": 0.13}
     assert b4["ours"]["tokens_per_step"] == 4.0 and "--scope 10" in b4["command"] and "--chat" in b4["command"]
-    alone = next(r for r in table1 if r["label"] == "DLM steps=16 auto reference")  # the authors' sampler, L/K steps
-    assert "--decoder dlm --steps 16 --reference" in alone["command"] and alone["ours"]["tokens_per_step"] == 1.0
-    assert any(r["label"] == "DLM steps=2 auto reference" for r in results if r["section"] == "syntax errors")  # K=8
+    alone = next(r for r in table1 if r["label"].startswith("DLM steps=16 auto"))  # the authors' sampler, L/K steps
+    assert "--decoder dlm --temperature 0.1 --top-p 0.95 --steps 16 --reference" in alone["command"]
+    assert alone["ours"]["tokens_per_step"] == 1.0
+    assert any(r["label"].startswith("DLM steps=2 auto") for r in results if r["section"] == "syntax errors")  # K=8
     infill = [r for r in results if r["section"] == "infilling"]
     assert all(r["task"] == "humaneval-infilling-single-line" and "--chat" not in r["command"] for r in infill)
     page = (tmp_path / "paper" / "paper.md").read_text()

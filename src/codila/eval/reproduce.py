@@ -7,8 +7,8 @@ conditioning, and the DLM alone), the syntax-error rows (HumanEval, DLM at K = 2
 the scope ablation (B=4, scopes 10/20/30/50) and the infilling rows (HumanEval-Infilling single-line on the infilling
 DLM: the DLM at 1 and 2 tokens per step, CoDiLA B=4 dynamic at tau 0.2 and 0.5). The paper's sampling: AR
 temperature 0.1, top-p 0.8 (the codila decoder's defaults); the DLM alone on completions: its authors' sampler
-(`--steps L/K --reference`: Dream's schedule and numerics for a Dream model), greedy; on infilling (a length per
-problem) K tokens per step.
+(`--steps L/K --reference`: Dream's schedule and numerics for a Dream model) with Dream-Coder's published sampling
+(entropy order, temperature 0.1, top-p 0.95); on infilling (a length per problem) K tokens per step, greedy.
 
 Each task is one `codila eval` run folder under `out` (resumable: run the command again to continue)."""
 
@@ -47,9 +47,14 @@ def _codila(block: int, top1: bool, top1_ars: set[str], **options) -> DecodeSett
     return DecodeSetting("codila", config, f"ar-b{block}", "top1" if top1 else None)
 
 
+# Dream-Coder's published generation settings (alg entropy, temperature 0.1, top-p 0.95, steps = the length)
+DREAM_CODER_SAMPLING = {"selection": "entropy", "temperature": 0.1, "top_p": 0.95}
+
+
 def _dlm_alone(length: int, k: int) -> DecodeSetting:
-    """The DLM alone at K tokens per step on average, as its authors' sampler decodes: L/K steps, reference numerics."""
-    return DecodeSetting("dlm", DlmDecodeConfig(steps=max(1, length // k), reference=True))
+    """The DLM alone at K tokens per step on average, as its authors' sampler decodes: L/K steps of its family's
+    schedule, reference numerics, Dream-Coder's published sampling."""
+    return DecodeSetting("dlm", DlmDecodeConfig(steps=max(1, length // k), reference=True, **DREAM_CODER_SAMPLING))
 
 
 def paper_rows(top1_ars: set[str] = frozenset(), length: int = 512) -> list[PaperRow]:
