@@ -265,7 +265,7 @@ def test_a_failed_build_falls_back_to_transformers_with_one_warning(ars, monkeyp
             assert not fast_ar.load() and not fast_ar.load()
             ar = LocalAR(ars[4].model, ars[4].tokenizer, 4)
             assert not ar.fast.available
-            tokens, _ = ar.decode(torch.softmax(torch.randn(2, 4, ar.embedding_matrix.shape[0]), -1), torch.Generator())
+            tokens, _ = ar.decode(torch.softmax(torch.randn(2, 4, ar.embedding_matrix.shape[0]), -1), torch.Generator(), 0.1, 0.8)
         assert len(warned) == 1 and tokens.shape == (2, 4)
         monkeypatch.setenv("CODILA_FAST_AR", "0")
         fast_ar.load.cache_clear()

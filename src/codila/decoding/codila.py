@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from codila.decoding.canvas import Canvas
+from codila.decoding.certainty import SELECTIONS, certainty
 from codila.decoding.defaults import DEFAULT_SCOPE, DEFAULT_TAU, PAPER_SCOPE, PAPER_TEMPERATURE, PAPER_TOP_P
-from codila.decoding.dlm import SELECTIONS, certainty
 from codila.decoding.forward import CACHES, make_forward
 from codila.decoding.options import CACHE_HELP, WINDOW_HELP, check_config, option, window_label
 from codila.decoding.result import CommitLog, DecodeResult

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from codila.decoding.canvas import Canvas
+from codila.decoding.certainty import SELECTION_HELP, SELECTIONS, certainty
 from codila.decoding.forward import CACHES, make_forward
 from codila.decoding.options import CACHE_HELP, WINDOW_HELP, check_config, option, window_label
 from codila.decoding.result import CommitLog, DecodeResult
@@ -22,20 +23,13 @@ from codila.decoding.schedules import (
     step_counts,
     unmasked_tokens,
 )
-from codila.errors import CodilaError
 from codila.lazy import lazy_module
-from codila.sampling import entropy, sample_top_p
+from codila.sampling import sample_top_p
 
 if TYPE_CHECKING:
     from codila.models.dlm import DiffusionLM
 
 torch = lazy_module("torch")  # loaded on first use: `codila --help` reads the configs without it
-
-SELECTIONS = ("entropy", "confidence", "margin")
-SELECTION_HELP = (
-    "which positions go first: entropy (lowest; the paper's baseline), confidence (highest top-1 probability) or "
-    "margin (top-1 minus top-2)"
-)
 
 
 @dataclass(frozen=True)
@@ -110,19 +104,6 @@ class DlmDecodeConfig:
 
     def __post_init__(self) -> None:
         check_config(self)  # numbers in range, names among their choices
-
-
-def certainty(logits: torch.Tensor, selection: str) -> torch.Tensor:
-    """(..., V) logits -> (...) scores, higher = commit first."""
-    if selection == "entropy":
-        return -entropy(logits)
-    probs = torch.softmax(logits, dim=-1)
-    if selection == "confidence":
-        return probs.amax(-1)  # amax: max with indices is ~20x slower on a CPU
-    if selection == "margin":
-        top2 = probs.topk(2, dim=-1).values
-        return top2[..., 0] - top2[..., 1]
-    raise CodilaError(f"unknown selection {selection!r}; choose one of {', '.join(SELECTIONS)}")
 
 
 def decode_most_certain(

@@ -148,13 +148,14 @@ def decoder_config(decoder: str, given: dict):
     return spec, spec.config_class(**given)
 
 
-def defaults_markdown() -> str:
-    """Every registered decoder's options as a Markdown table: flag, default, the values it takes (its choices, or its
-    rule in codila.validate.RULES), meaning. `codila ls --defaults` prints it; docs/usage.md holds it (tested equal)."""
+def defaults_markdown(specs: list[DecoderSpec] | None = None) -> str:
+    """The options of `specs` (default: every registered decoder) as a Markdown table: flag, default, the values it
+    takes (its choices, or its rule in codila.validate.RULES), meaning. `codila ls --defaults` prints it; docs/usage.md
+    holds the shipped decoders' (tested equal)."""
     from codila.validate import RULES
 
     lines = ["| decoder | option | default | takes | meaning |", "|---|---|---|---|---|"]
-    for spec in DECODERS.values():
+    for spec in DECODERS.values() if specs is None else specs:
         for field in fields(spec.config_class):
             flags = field.metadata.get("flags") or ("--" + field.name.replace("_", "-"),)
             choices = field.metadata.get("choices")

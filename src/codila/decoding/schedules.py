@@ -168,7 +168,7 @@ class Numerics:
         """(M, V) float32 logits (exact upcasts of the model's) -> (scores (M,), higher first; the tokens (M,) of every
         candidate, or None: the committed ones are then drawn by `sample_top_p`). Reference numerics draw every
         candidate's token first, as the authors do (at temperature > 0 their confidence is the drawn token's)."""
-        from codila.decoding.dlm import certainty
+        from codila.decoding.certainty import certainty
         from codila.sampling import sample_top_p
 
         if self.reference == "dream":

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from codila.decoding.canvas import Canvas
-from codila.decoding.dlm import SELECTION_HELP, SELECTIONS, certainty
+from codila.decoding.certainty import SELECTION_HELP, SELECTIONS, certainty
 from codila.decoding.options import check_config, option
 from codila.decoding.result import DecodeResult
 from codila.errors import CodilaError

@@ -53,14 +53,19 @@ def read_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
-def _start(out: Path, run: dict, resume: bool) -> list[dict]:
-    """The rows already done (resume) after checking the run is the same one; refuses to mix runs."""
+def _check_resume(out: Path, run: dict, resume: bool) -> None:
+    """Refuse to mix runs: a folder holding finished rows continues only with --resume, and only the same run."""
     if (out / RUN_FILE).exists() and read_rows(out / ROWS_FILE):  # a run that finished no setting is started afresh
         if not resume:
             raise CodilaError(f"{out} already holds an evaluation: add --resume to continue it, or choose another --out")
         previous = json.loads((out / RUN_FILE).read_text())
         if previous != run:
             raise CodilaError(f"{out} holds a different evaluation ({previous}); choose another --out")
+
+
+def _start(out: Path, run: dict, resume: bool) -> list[dict]:
+    """The rows already done (resume), after `_check_resume`; writes run.json."""
+    _check_resume(out, run, resume)
     out.mkdir(parents=True, exist_ok=True)
     (out / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
     return read_rows(out / ROWS_FILE)
@@ -83,6 +88,7 @@ def run_eval(
     task = get_task(task_name)  # unknown names fail before anything is written
     checkpoints = checkpoints if checkpoints is not None else task.default_checkpoints()
     identity = task.identity(checkpoints, options)
+    _check_resume(out, identity, resume)
     models = models or task.models(checkpoints)
     if options.plan.chat:
         if task.infilling or task.kind != "code":
