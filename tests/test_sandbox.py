@@ -44,9 +44,40 @@ def _check_hostile(results: dict) -> None:
         status, output = results[name]
         assert status in allowed, (name, status, output)
         assert needle is None or needle in output, (name, output)
-        assert "READ" not in output and "CONNECTED" not in output, (name, output)
+        assert "READ" not in output and "CONNECTED" not in output and "OPENED" not in output, (name, output)
         assert len(output) <= 300
     assert results["after"][0] == "passed" and results["accepted"] is False
+
+
+def test_the_verdict_is_decided_outside_the_program():
+    assert hostile.TESTS_FOLLOW_TEXT == sandbox.TESTS_FOLLOW
+    good = run_program(sandbox.with_tests("def f(x):\n    return [x, 2 * x]\n", "assert f(3) == [3, 6]\n"), QUICK)
+    assert good.passed, good.output
+    wrong = run_program(sandbox.with_tests("def f(x):\n    return [x, x]\n", "assert f(3) == [3, 6]\n"), QUICK)
+    assert wrong.status == "failed" and "AssertionError" in wrong.output
+    # the exploit: the old runner kept the marker in a frame the program could read
+    forged = "import sys, os\nos.write(3, sys._getframe(1).f_locals['marker'])\nos._exit(0)\nassert False\n"
+    assert run_program(forged, QUICK).status == "failed"
+
+
+def test_values_cross_between_the_program_and_its_tests():
+    program = (
+        "import math\nfrom collections import Counter\nclass Box:\n    def __init__(self, v):\n        self.v = v\n"
+        "    def __eq__(self, other):\n        return isinstance(other, Box) and other.v == self.v\n"
+        "    def __hash__(self):\n        return hash(self.v)\n"
+        "def gen(n):\n    yield from range(n)\ndef sort_in_place(xs):\n    xs.sort()\n"
+        "def boom():\n    raise ValueError('no')\nLIMIT = 2**70 + 0.5j\n"
+    )
+    tests = (
+        "assert Box(3) == Box(3) and Box(3) != Box(4) and Box(3).v == 3 and len({Box(1), Box(1)}) == 1\n"
+        "assert list(gen(4)) == [0, 1, 2, 3] and sum(gen(5)) == 10\n"
+        "xs = [3, 1, 2]\nsort_in_place(xs)\nassert xs == [1, 2, 3]\n"
+        "try:\n    boom()\n    raise AssertionError('no exception')\nexcept ValueError as e:\n    assert str(e) == 'no'\n"
+        "assert LIMIT == 2**70 + 0.5j and math.isclose(math.pi, 3.14159, rel_tol=1e-3)\n"
+        "assert Counter('aab') == {'a': 2, 'b': 1} and float('nan') != float('nan')\n"
+    )
+    result = run_program(sandbox.with_tests(program, tests), QUICK)
+    assert result.passed, result.output
 
 
 def test_ordinary_programs_pass_or_fail_by_exit_status():

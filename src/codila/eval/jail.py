@@ -10,8 +10,9 @@ non-root user also a user namespace mapping the user to root). It then, before r
 3. sets the resource limits (address space, CPU, processes, file size, no core files);
 4. gives up its power: as root it becomes the run's own unprivileged uid, otherwise it drops every capability
    (so the mounts above cannot be undone), and sets no_new_privs;
-5. execs the interpreter on a tiny runner that executes the program and, only when it ran to its end, writes
-   the run's secret marker (read from stdin, then replaced by /dev/null) to file descriptor 3.
+5. execs the interpreter on `codila.eval.harness.run_tests` (the tests' process), handing it the run's secret
+   marker, the tests and the harness's source through a memfd on stdin; it starts the program's process itself
+   and, only when the tests ran to their end in its own interpreter, writes the marker to file descriptor 3.
 Any failure before step 5 prints `codila-sandbox: ...` and exits with SETUP_FAILED.
 """
 
@@ -25,25 +26,6 @@ SETUP_FAILED = 125
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND = 1, 2, 4, 4096
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
 RESULT_FD = 3
-
-RUNNER = """
-import os, sys
-def _hook(kind, value, trace):  # tracebacks start at the program, not at this runner
-    while trace is not None and trace.tb_frame.f_code.co_filename == "<string>":
-        trace = trace.tb_next
-    sys.__excepthook__(kind, value.with_traceback(trace), trace)
-sys.excepthook = _hook
-def _run(marker):
-    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-    path = "/tmp/program.py"
-    with open(path) as handle:
-        source = handle.read()
-    exec(compile(source, path, "exec"), {"__name__": "__main__", "__file__": path, "__builtins__": __builtins__})
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.write(3, marker)
-_run(os.read(0, 256))
-"""
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -103,9 +85,11 @@ def give_up_power(uid) -> None:
 def main() -> None:
     with open(sys.argv[1]) as handle:
         spec = json.load(handle)
+    os.unlink(sys.argv[1])  # the marker and the tests: gone before anything of the program runs
     with open(spec["program"]) as handle:
         program = handle.read()
-    marker = spec["marker"].encode()
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness.py")) as handle:
+        harness = handle.read()
     uid = spec["uid"]
     os.dup2(spec["result_fd"], RESULT_FD)
     if spec["isolate_files"]:
@@ -122,14 +106,22 @@ def main() -> None:
     if uid is not None:
         os.chown(target, uid, uid)
         os.chown(os.getcwd(), uid, uid)
-    read_end, write_end = os.pipe()
-    os.write(write_end, marker)
-    os.close(write_end)
-    os.dup2(read_end, 0)
-    os.close(read_end)
-    runner = RUNNER if spec["isolate_files"] else RUNNER.replace("/tmp/program.py", target)
+    given = {
+        "marker": spec["marker"],
+        "tests": spec["tests"],
+        "harness": harness,
+        "python": spec["python"],
+        "program": target,
+        "env": spec["env"],
+    }
+    handed = os.memfd_create("codila-tests")  # read whole by the tests' process before the program starts
+    os.write(handed, json.dumps(given).encode())
+    os.lseek(handed, 0, os.SEEK_SET)
+    os.dup2(handed, 0)
+    os.close(handed)
     limit(spec)
     give_up_power(uid)
+    runner = harness + "\nrun_tests()\n"
     os.execve(spec["python"], [spec["python"], "-I", "-S", "-B", "-c", runner], spec["env"])
 
 

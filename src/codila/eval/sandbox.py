@@ -2,9 +2,11 @@
 always gets a result back, whatever the program does, and nothing of the evaluator can be read or touched.
 
 How each property is enforced (the in-namespace half is `codila.eval.jail`):
-- passing means running to the end: the program runs under a runner that writes a secret random marker to a
-  separate pipe only after the program's last line; `sys.exit(0)`, `os._exit(0)` or a crash before the tests
-  end is a failure, whatever the exit status.
+- passing means the tests ran to their end, decided outside the program's interpreter (`codila.eval.harness`):
+  a program is the generated code, then `TESTS_FOLLOW`, then its tests. The tests run in their own interpreter
+  (the sandbox's first process), which starts the program's interpreter and calls into it; only when the tests
+  ran to their end does it write the run's secret marker to a pipe the program's process never holds.
+  `sys.exit(0)`, `os._exit(0)` or a crash before the tests end is a failure, whatever the exit status.
 - namespaces: `unshare` gives the program empty network, private mount and PID namespaces (for a non-root user
   inside a user namespace). It cannot see or signal any process outside, and when it ends (or is killed at the
   timeout) the kernel kills every process it left behind, detached or not.
@@ -38,6 +40,9 @@ from pathlib import Path
 
 from codila.errors import CodilaError
 from codila.eval import jail
+from codila.eval.harness import TESTS_FOLLOW
+
+__all__ = ["TESTS_FOLLOW", "ExecutionResult", "SandboxLimits", "run_program", "with_tests"]
 
 SANDBOX_UID_BASE = 200_000  # as root, each run gets its own unprivileged uid above this (no passwd entry needed)
 _runs = itertools.count()
@@ -203,6 +208,9 @@ def _launch(
 ) -> tuple[subprocess.Popen, int]:
     namespaces, isolate_files = isolation(limits.allow_network)
     program = os.path.join(folder, "program.py")
+    code, found, tests = code.rpartition(TESTS_FOLLOW)  # the last one: generated code may hold the line too
+    if not found:
+        code, tests = tests, None
     Path(program).write_text(code)
     if uid is not None:
         os.chown(folder, uid, uid)
@@ -212,6 +220,7 @@ def _launch(
     spec = {
         "program": program,
         "marker": marker,
+        "tests": tests,
         "uid": uid,
         "result_fd": write_end,
         "isolate_files": isolate_files,
@@ -243,6 +252,12 @@ def _launch(
     return process, read_end
 
 
+def with_tests(code: str, tests: str) -> str:
+    """A program whose verdict the sandbox decides outside the program's interpreter: `code` runs in one process,
+    `tests` in another that reaches the program's names through calls (`codila.eval.harness`)."""
+    return f"{code}{TESTS_FOLLOW}{tests}"
+
+
 def run_program(code: str, limits: SandboxLimits = SandboxLimits()) -> ExecutionResult:
     """Run `code` as a Python program in the sandbox; "passed" means it ran to its last line and exited 0 in time."""
     return _run(code, limits, *sandbox_python(limits.allow_network))
@@ -264,13 +279,11 @@ def _run(code: str, limits: SandboxLimits, python: str, prefix: str) -> Executio
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     text = output.decode("utf-8", errors="replace")[-limits.max_output_chars :]
-    if timed_out or process.returncode == -signal.SIGXCPU:
+    if timed_out or process.returncode in (-signal.SIGXCPU, 128 + signal.SIGXCPU):  # the tests' or the program's CPU
         return ExecutionResult("timeout", None, text)
     if process.returncode == jail.SETUP_FAILED and text.startswith("codila-sandbox:"):
         raise CodilaError(f"the sandbox could not start a program: {text.strip()}")
     completed = process.returncode == 0 and result == marker.encode()
-    if process.returncode == 0 and not completed:
-        text += "\n[codila sandbox] the program exited before its last line ran (sys.exit / os._exit): failed"
     return ExecutionResult("passed" if completed else "failed", process.returncode, text)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from codila.errors import CodilaError
-from codila.eval.sandbox import SandboxLimits
+from codila.eval.sandbox import SandboxLimits, with_tests
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,8 @@ def planning_task(name: str, description: str) -> Task:
 
 
 def humaneval_style_program(problem: Problem, middle: str) -> str:
-    """prefix + middle + suffix, then the tests and `check(entry_point)`."""
-    return f"{problem.prefix}{middle}{problem.suffix}\n\n{problem.test}\n\ncheck({problem.entry_point})\n"
+    """prefix + middle + suffix, then the tests and `check(entry_point)` (run outside the program's interpreter)."""
+    return with_tests(f"{problem.prefix}{middle}{problem.suffix}\n", f"\n{problem.test}\n\ncheck({problem.entry_point})\n")
 
 
 def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
