@@ -35,8 +35,8 @@ def main() -> None:
         message = error.format_message() if hasattr(error, "format_message") else str(error)
         typer.echo(f"error: {message} (see --help)", err=True)
         sys.exit(getattr(error, "exit_code", 2))
-    except (typer.Abort, KeyboardInterrupt):
-        typer.echo("aborted", err=True)
+    except (typer.Abort, KeyboardInterrupt) as error:
+        typer.echo(f"error: {error}" if isinstance(error, KeyboardInterrupt) and str(error) else "aborted", err=True)
         sys.exit(130)
     except Exception as error:  # a bug: one line, the traceback on request
         if os.environ.get("CODILA_TRACEBACK"):
