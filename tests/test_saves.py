@@ -213,3 +213,30 @@ def test_no_save_removes_or_promotes_what_it_did_not_write(tiny_checkpoints, cor
     assert json.loads((evaluation / RUN_FILE).read_text())["limit"] == 3
     render_report(tmp_path / "nothing", tmp_path / "report.html")
     assert _untouched(planted) and (tmp_path / "report.html").is_file()
+
+
+def test_ctrl_c_in_training_finishes_the_step_saves_and_resumes_to_the_same_weights(tmp_path, corpus_dir, tiny_checkpoints, monkeypatch):
+    import signal
+
+    from codila.train import loop
+
+    kwargs = dict(preset="test", window=WINDOW, files=corpus_dir, progress=False, tokenizer_path=tiny_checkpoints / "dlm")
+    config = TrainConfig(steps=3, batch_size=2, lr=3e-3, eval_every=1, eval_batches=1)  # save_every: 300 s, never here
+    train_dlm(tmp_path / "straight", config, **kwargs)
+    real = loop.learning_rate
+
+    def interrupt_in_step_two(step, config):  # SIGINT to this process while step 2 runs, as Ctrl-C would
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(step, config)
+
+    monkeypatch.setattr(loop, "learning_rate", interrupt_in_step_two)
+    monkeypatch.setattr(loop.sys, "argv", ["codila", "train", "dlm", "--out", str(tmp_path / "cut")])
+    with pytest.raises(KeyboardInterrupt, match=r"interrupted at step 2 of 3.*codila train dlm --out .* --resume"):
+        train_dlm(tmp_path / "cut", config, **kwargs)
+    assert torch.load(tmp_path / "cut" / "state.pt", weights_only=False)["step"] == 2
+    monkeypatch.setattr(loop, "learning_rate", real)
+    train_dlm(tmp_path / "cut", config, resume=True, **kwargs)
+    expected, got = _weights(tmp_path / "straight"), _weights(tmp_path / "cut")
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
