@@ -215,7 +215,9 @@ def test_no_save_removes_or_promotes_what_it_did_not_write(tiny_checkpoints, cor
     assert _untouched(planted) and (tmp_path / "report.html").is_file()
 
 
-def test_ctrl_c_in_training_finishes_the_step_saves_and_resumes_to_the_same_weights(tmp_path, corpus_dir, tiny_checkpoints, monkeypatch):
+def test_ctrl_c_in_training_finishes_the_step_saves_and_resumes_to_the_same_weights(
+    tmp_path, corpus_dir, tiny_checkpoints, monkeypatch
+):
     import signal
 
     from codila.train import loop
@@ -240,3 +242,29 @@ def test_ctrl_c_in_training_finishes_the_step_saves_and_resumes_to_the_same_weig
     expected, got = _weights(tmp_path / "straight"), _weights(tmp_path / "cut")
     assert all(torch.equal(expected[k], got[k]) for k in expected)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        lambda: __import__("safetensors").SafetensorError("Error while serializing: IoError(No space left on device)"),
+        lambda: RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed"),
+        lambda: OSError(errno.ENOSPC, "No space left on device"),
+    ],
+)
+def test_a_full_disk_during_an_export_is_one_line_and_keeps_the_previous_checkpoint(
+    tiny_checkpoints, tmp_path, monkeypatch, error
+):
+    export_checkpoint(tiny_checkpoints / "ar-b4", tmp_path / "m")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+
+    def full(*args, **kwargs):
+        Path(args[1] if len(args) > 1 else kwargs["save_directory"]).mkdir(parents=True, exist_ok=True)
+        (Path(args[1] if len(args) > 1 else kwargs["save_directory"]) / "model.safetensors").write_bytes(b"partial")
+        raise error()
+
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", full)
+    with pytest.raises(CodilaError, match="could not write the checkpoint") as raised:
+        export_checkpoint(tiny_checkpoints / "dlm", tmp_path / "m", replace=True)
+    assert "\n" not in str(raised.value)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before and read_meta(tmp_path / "m", None)["kind"] == "ar"

@@ -125,10 +125,13 @@ def load_model(directory: str | Path, expected_kind: str | None) -> tuple[PreTra
         raise CodilaError(f"{directory} has no config.json: not a complete checkpoint; re-export or re-train it")
     check_weights(directory)
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(directory), local_files_only=True, dtype="float32")
+        model, info = AutoModelForCausalLM.from_pretrained(
+            str(directory), local_files_only=True, dtype="float32", output_loading_info=True
+        )
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
         first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         raise CodilaError(f"{directory} cannot be loaded ({first}): restore the checkpoint or re-export it") from None
+    check_loaded(directory, model, info)
     model.eval()
     tokenizer = load_tokenizer(directory)
     rows = model.get_input_embeddings().num_embeddings
@@ -138,6 +141,23 @@ def load_model(directory: str | Path, expected_kind: str | None) -> tuple[PreTra
             "the tokenizer does not belong to this model; restore the checkpoint's own tokenizer.json"
         )
     return model, tokenizer, meta
+
+
+def check_loaded(directory: Path, model: PreTrainedModel, info: dict) -> None:
+    """Every tensor the model expects came from the checkpoint (none freshly initialised), with finite values."""
+    missing = sorted(info.get("missing_keys") or []) + sorted(str(k[0]) for k in info.get("mismatched_keys") or [])
+    if missing:
+        raise CodilaError(
+            f"{directory} lacks {len(missing)} of the model's tensors (e.g. {missing[0]}): the checkpoint is damaged or "
+            "not of this model; restore it, re-export it or re-train"
+        )
+    with torch.no_grad():
+        for name, tensor in (*model.named_parameters(), *model.named_buffers()):
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise CodilaError(
+                    f"{directory} holds non-finite values (NaN or infinity) in {name}: the checkpoint is damaged; "
+                    "restore it, re-export it or re-train"
+                )
 
 
 def check_weights(directory: Path) -> None:
