@@ -41,6 +41,19 @@ PLANT_A_MODULE = (
     "        handle.write('import os\\nos.write(3, b\"x\" * 32)\\n')\n"
     "def f():\n    return 0\n"
 )
+WORLD_WRITABLE = "/var/lib/codila-hostile-1777"  # made (mode 1777) by test_sandbox when it runs as root
+WRITE_OUTSIDE = (
+    "import os\nfor folder in ('/', '/etc', '/var/lib', '/var/log', '/var/cache', '/run', '/root', '/opt', '/srv',\n"
+    "               '/usr/local', '/var/spool', '/var/mail', '/home', %r):\n"
+    "    try:\n        with open(os.path.join(folder, 'codila-hostile'), 'w') as handle:\n"
+    "            handle.write('x')\n        print('WROTE', folder, flush=True)\n    except OSError:\n        pass\n"
+    "print('NOWHERE')\n" % WORLD_WRITABLE
+)
+UNIX_CONNECT = (
+    "import socket\nfor address in ({path!r}, '\\0codila-hostile-{pid}'):\n    try:\n"
+    "        socket.socket(socket.AF_UNIX).connect(address)\n        print('CONNECTED', address, flush=True)\n"
+    "    except OSError as error:\n        print('REFUSED', error, flush=True)\n"
+)
 CONNECT = "import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\nprint('CONNECTED')\n"
 
 
@@ -88,13 +101,38 @@ def cases(port: int, evaluator: int) -> dict[str, tuple[str, tuple[str, ...], st
         "huge file in /tmp": (HUGE_FILE.format(path="/tmp/big"), ("failed",), "OSError"),
         "huge file in /dev/shm": (HUGE_FILE.format(path="/dev/shm/big"), ("failed",), "OSError"),
         "connect to a loopback listener": (CONNECT.format(port=port), ("failed",), "Error"),
+        "write outside the temporary folders": (WRITE_OUTSIDE, ("passed",), "NOWHERE"),
+        "connect to unix sockets": (UNIX_CONNECT.format(path=unix_socket_path(), pid=os.getpid()), ("passed",), "REFUSED"),
+        "fill the tmpfs with files": (
+            "for i in range(100000):\n    open(f'/tmp/f{i}', 'w').close()\n",
+            ("failed",),
+            "No space left on device",
+        ),
     }
+
+
+def unix_socket_path() -> str:
+    return os.path.join(WORLD_WRITABLE, f"socket-{os.getuid()}")
 
 
 def run_cases(limits_kwargs: dict) -> dict:
     """{case: [status, output's last 300 characters]} plus "after": the ordinary program's status."""
     from codila.eval.sandbox import SandboxLimits, run_program
 
+    unix_listeners = []  # a filesystem socket anyone may connect to (when the folder exists), an abstract one
+    for address in (unix_socket_path(), f"\0codila-hostile-{os.getpid()}"):
+        try:
+            if not address.startswith("\0") and os.path.exists(address):
+                os.unlink(address)
+            unix = socket.socket(socket.AF_UNIX)
+            unix.bind(address)
+            unix.listen()
+            unix.setblocking(False)
+            if not address.startswith("\0"):
+                os.chmod(address, 0o777)
+            unix_listeners.append(unix)
+        except OSError:
+            pass
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -105,11 +143,16 @@ def run_cases(limits_kwargs: dict) -> dict:
         for name, (code, _, _) in cases(listener.getsockname()[1], os.getpid()).items()
     }
     results["after"] = [run_program("print('still fine')\n", limits).status, ""]
-    try:
-        listener.accept()
-        results["accepted"] = True
-    except BlockingIOError:
-        results["accepted"] = False
+    results["accepted"] = False
+    for server in (listener, *unix_listeners):
+        try:
+            server.accept()
+            results["accepted"] = True
+        except BlockingIOError:
+            pass
+        server.close()
+    if os.path.exists(unix_socket_path()):
+        os.unlink(unix_socket_path())
     return results
 
 

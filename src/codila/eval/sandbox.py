@@ -22,7 +22,6 @@ Where the network namespace cannot be made, runs refuse (`CodilaError`) unless `
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
@@ -33,6 +32,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -45,19 +45,36 @@ from codila.eval.harness import TESTS_FOLLOW
 __all__ = ["TESTS_FOLLOW", "ExecutionResult", "SandboxLimits", "run_program", "with_tests"]
 
 SANDBOX_UID_BASE = 200_000  # as root, each run gets its own unprivileged uid above this (no passwd entry needed)
-_runs = itertools.count()
+UIDS_PER_PROCESS = 64  # also the cap of --workers (codila.validate)
+_free_uids: list[int] | None = None
+_uids_changed = threading.Condition()
 NAMESPACES = ("--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc")
 
 
 def own_uids() -> range:
-    """The sandbox uids this process hands out: 64 of its own, so concurrent evaluations never share one."""
-    first = SANDBOX_UID_BASE + (os.getpid() % 100_000) * 64
-    return range(first, first + 64)
+    """The sandbox uids this process hands out: 64 of its own (by its pid), so concurrent evaluations of different
+    processes do not share one (two live processes whose pids are equal modulo 100000 would)."""
+    first = SANDBOX_UID_BASE + (os.getpid() % 100_000) * UIDS_PER_PROCESS
+    return range(first, first + UIDS_PER_PROCESS)
 
 
-def _fresh_uid() -> int:
-    """A uid no other concurrent sandbox run of this machine uses (distinct per process and per run)."""
-    return own_uids()[next(_runs) % 64]
+def acquire_uid(timeout: float | None = None) -> int | None:
+    """A uid of `own_uids()` that no other run of this process holds now (None after `timeout` seconds): more
+    concurrent runs than uids wait for one, so no two live programs ever share a uid (and kill each other)."""
+    global _free_uids
+    with _uids_changed:
+        if _free_uids is None or not set(_free_uids) <= set(own_uids()):  # first use, or a forked child
+            _free_uids = list(own_uids())
+        if not _uids_changed.wait_for(lambda: _free_uids, timeout):
+            return None
+        return _free_uids.pop(0)
+
+
+def release_uid(uid: int) -> None:
+    with _uids_changed:
+        if _free_uids is not None and uid in own_uids() and uid not in _free_uids:
+            _free_uids.append(uid)
+            _uids_changed.notify()
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,7 @@ class SandboxLimits:
     max_processes: int = 32
     max_output_chars: int = 2000
     disk_mb: int = 64  # each private tmpfs (/tmp, /var/tmp, /dev/shm) and the largest file the program may write
+    max_files: int = 4096  # inodes (files and folders) of each private tmpfs
     allow_network: bool = False  # run even where no network namespace can be made (the program then has network)
 
 
@@ -227,6 +245,7 @@ def _launch(
         "hide": hide,
         "keep": keep,
         "disk_mb": limits.disk_mb,
+        "max_files": limits.max_files,
         "rlimits": _rlimits(limits),
         "python": python,
         "env": {"PATH": os.defpath, "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"},
@@ -264,7 +283,15 @@ def run_program(code: str, limits: SandboxLimits = SandboxLimits()) -> Execution
 
 
 def _run(code: str, limits: SandboxLimits, python: str, prefix: str) -> ExecutionResult:
-    uid = _fresh_uid() if os.geteuid() == 0 else None
+    uid = acquire_uid() if os.geteuid() == 0 else None
+    try:
+        return _run_as(code, limits, python, prefix, uid)
+    finally:
+        if uid is not None:
+            release_uid(uid)  # after _kill_everything: nothing of the run is left under it
+
+
+def _run_as(code: str, limits: SandboxLimits, python: str, prefix: str, uid: int | None) -> ExecutionResult:
     marker = secrets.token_hex(16)
     folder = tempfile.mkdtemp(prefix="codila-sandbox-")
     try:
