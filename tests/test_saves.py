@@ -234,7 +234,7 @@ def test_ctrl_c_in_training_finishes_the_step_saves_and_resumes_to_the_same_weig
 
     monkeypatch.setattr(loop, "learning_rate", interrupt_in_step_two)
     monkeypatch.setattr(loop.sys, "argv", ["codila", "train", "dlm", "--out", str(tmp_path / "cut")])
-    with pytest.raises(KeyboardInterrupt, match=r"interrupted at step 2 of 3.*codila train dlm --out .* --resume"):
+    with pytest.raises(CodilaError, match=r"interrupted at step 2 of 3.*codila train dlm --out .* --resume"):
         train_dlm(tmp_path / "cut", config, **kwargs)
     assert torch.load(tmp_path / "cut" / "state.pt", weights_only=False)["step"] == 2
     monkeypatch.setattr(loop, "learning_rate", real)

@@ -30,13 +30,13 @@ def main() -> None:
         code = app(standalone_mode=False)
     except CodilaError as error:
         typer.echo(f"error: {error}", err=True)
-        sys.exit(2)
+        sys.exit(getattr(error, "exit_code", 2))  # 2; 130 for a training run saved after Ctrl-C
     except TyperException as error:  # usage errors: one line, exit 2
         message = error.format_message() if hasattr(error, "format_message") else str(error)
         typer.echo(f"error: {message} (see --help)", err=True)
         sys.exit(getattr(error, "exit_code", 2))
-    except (typer.Abort, KeyboardInterrupt) as error:
-        typer.echo(f"error: {error}" if isinstance(error, KeyboardInterrupt) and str(error) else "aborted", err=True)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
         sys.exit(130)
     except Exception as error:  # a bug: one line, the traceback on request
         if os.environ.get("CODILA_TRACEBACK"):

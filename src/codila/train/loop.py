@@ -88,8 +88,11 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return config.lr * (config.min_lr_fraction + (1 - config.min_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during training, after the run was saved: the message says how to resume (the CLI exits 130)."""
+class Interrupted(CodilaError):
+    """Ctrl-C during training, after the run was saved: the message says how to resume. A CodilaError, not a
+    KeyboardInterrupt (typer turns those into a silent exit 130): the CLI prints it and exits 130."""
+
+    exit_code = 130
 
 
 @contextlib.contextmanager
