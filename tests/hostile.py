@@ -49,6 +49,10 @@ WRITE_OUTSIDE = (
     "            handle.write('x')\n        print('WROTE', folder, flush=True)\n    except OSError:\n        pass\n"
     "print('NOWHERE')\n" % WORLD_WRITABLE
 )
+OVERWRITE_OWN = (  # a result file of the evaluator, outside its working and home folders (the same uid when not root)
+    "try:\n    open({path!r}, 'w').write('forged')\n    print('WROTE', flush=True)\nexcept OSError as error:\n"
+    "    print('REFUSED', error, flush=True)\n"
+)
 UNIX_CONNECT = (
     "import socket\nfor address in ({path!r}, '\\0codila-hostile-{pid}'):\n    try:\n"
     "        socket.socket(socket.AF_UNIX).connect(address)\n        print('CONNECTED', address, flush=True)\n"
@@ -102,6 +106,7 @@ def cases(port: int, evaluator: int) -> dict[str, tuple[str, tuple[str, ...], st
         "huge file in /dev/shm": (HUGE_FILE.format(path="/dev/shm/big"), ("failed",), "OSError"),
         "connect to a loopback listener": (CONNECT.format(port=port), ("failed",), "Error"),
         "write outside the temporary folders": (WRITE_OUTSIDE, ("passed",), "NOWHERE"),
+        "overwrite the evaluator's own file": (OVERWRITE_OWN.format(path=own_file_path()), ("passed",), "REFUSED"),
         "connect to unix sockets": (UNIX_CONNECT.format(path=unix_socket_path(), pid=os.getpid()), ("passed",), "REFUSED"),
         "fill the tmpfs with files": (
             "for i in range(100000):\n    open(f'/tmp/f{i}', 'w').close()\n",
@@ -115,10 +120,19 @@ def unix_socket_path() -> str:
     return os.path.join(WORLD_WRITABLE, f"socket-{os.getuid()}")
 
 
+def own_file_path() -> str:
+    return os.path.join(WORLD_WRITABLE, f"result-{os.getuid()}.json")
+
+
 def run_cases(limits_kwargs: dict) -> dict:
     """{case: [status, output's last 300 characters]} plus "after": the ordinary program's status."""
     from codila.eval.sandbox import SandboxLimits, run_program
 
+    try:
+        with open(own_file_path(), "w") as handle:  # the evaluator's own file (mode 0644), when the folder exists
+            handle.write("mine")
+    except OSError:
+        pass
     unix_listeners = []  # a filesystem socket anyone may connect to (when the folder exists), an abstract one
     for address in (unix_socket_path(), f"\0codila-hostile-{os.getpid()}"):
         try:
@@ -153,6 +167,10 @@ def run_cases(limits_kwargs: dict) -> dict:
         server.close()
     if os.path.exists(unix_socket_path()):
         os.unlink(unix_socket_path())
+    if os.path.exists(own_file_path()):
+        with open(own_file_path()) as handle:
+            results["own file intact"] = handle.read() == "mine"
+        os.unlink(own_file_path())
     return results
 
 

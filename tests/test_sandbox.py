@@ -47,6 +47,7 @@ def _check_hostile(results: dict) -> None:
         assert not [word for word in ("READ", "CONNECTED", "OPENED", "WROTE") if word in output], (name, output)
         assert len(output) <= 300
     assert results["after"][0] == "passed" and results["accepted"] is False
+    assert results.get("own file intact", True), results.get("overwrite the evaluator's own file")
 
 
 def test_the_verdict_is_decided_outside_the_program():
