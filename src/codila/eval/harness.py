@@ -261,7 +261,8 @@ def _stdlib_object(module, qualname):
     """(the interpreter runs with -I -S from /: only the standard library is importable)"""
     import importlib
 
-    if module.split(".")[0] not in getattr(sys, "stdlib_module_names", (module.split(".")[0],)):
+    top = module.split(".")[0]
+    if top == "__main__" or top not in getattr(sys, "stdlib_module_names", (top,)):  # never this harness itself
         raise LookupError(module)
     found = importlib.import_module(module)
     for part in (qualname or "").split(".") if qualname else ():
