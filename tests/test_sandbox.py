@@ -44,9 +44,41 @@ def _check_hostile(results: dict) -> None:
         status, output = results[name]
         assert status in allowed, (name, status, output)
         assert needle is None or needle in output, (name, output)
-        assert "READ" not in output and "CONNECTED" not in output, (name, output)
+        assert not [word for word in ("READ", "CONNECTED", "OPENED", "WROTE") if word in output], (name, output)
         assert len(output) <= 300
     assert results["after"][0] == "passed" and results["accepted"] is False
+    assert results.get("own file intact", True), results.get("overwrite the evaluator's own file")
+
+
+def test_the_verdict_is_decided_outside_the_program():
+    assert hostile.TESTS_FOLLOW_TEXT == sandbox.TESTS_FOLLOW
+    good = run_program(sandbox.with_tests("def f(x):\n    return [x, 2 * x]\n", "assert f(3) == [3, 6]\n"), QUICK)
+    assert good.passed, good.output
+    wrong = run_program(sandbox.with_tests("def f(x):\n    return [x, x]\n", "assert f(3) == [3, 6]\n"), QUICK)
+    assert wrong.status == "failed" and "AssertionError" in wrong.output
+    # the issue's exploit: the old runner kept the marker in a frame the program could read
+    forged = "import sys, os\nos.write(3, sys._getframe(1).f_locals['marker'])\nos._exit(0)\nassert False\n"
+    assert run_program(forged, QUICK).status == "failed"
+
+
+def test_values_cross_between_the_program_and_its_tests():
+    program = (
+        "import math\nfrom collections import Counter\nclass Box:\n    def __init__(self, v):\n        self.v = v\n"
+        "    def __eq__(self, other):\n        return isinstance(other, Box) and other.v == self.v\n"
+        "    def __hash__(self):\n        return hash(self.v)\n"
+        "def gen(n):\n    yield from range(n)\ndef sort_in_place(xs):\n    xs.sort()\n"
+        "def boom():\n    raise ValueError('no')\nLIMIT = 2**70 + 0.5j\n"
+    )
+    tests = (
+        "assert Box(3) == Box(3) and Box(3) != Box(4) and Box(3).v == 3 and len({Box(1), Box(1)}) == 1\n"
+        "assert list(gen(4)) == [0, 1, 2, 3] and sum(gen(5)) == 10\n"
+        "xs = [3, 1, 2]\nsort_in_place(xs)\nassert xs == [1, 2, 3]\n"
+        "try:\n    boom()\n    raise AssertionError('no exception')\nexcept ValueError as e:\n    assert str(e) == 'no'\n"
+        "assert LIMIT == 2**70 + 0.5j and math.isclose(math.pi, 3.14159, rel_tol=1e-3)\n"
+        "assert Counter('aab') == {'a': 2, 'b': 1} and float('nan') != float('nan')\n"
+    )
+    result = run_program(sandbox.with_tests(program, tests), QUICK)
+    assert result.passed, result.output
 
 
 def test_ordinary_programs_pass_or_fail_by_exit_status():
@@ -55,18 +87,31 @@ def test_ordinary_programs_pass_or_fail_by_exit_status():
     assert failed.status == "failed" and "AssertionError" in failed.output
 
 
-def test_hostile_programs_are_contained():
+@pytest.fixture
+def world_writable():
+    """As root: a mode-1777 folder outside the temporary ones (anyone may write there, programs must not)."""
+    folder = Path(hostile.WORLD_WRITABLE)
+    if os.geteuid() == 0:
+        folder.mkdir(exist_ok=True)
+        os.chmod(folder, 0o1777)
+    yield folder
+    if os.geteuid() == 0:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_hostile_programs_are_contained(world_writable):
     canary = subprocess.Popen(["sleep", "600"])  # a process of the evaluator's user: kill(-1) must not reach it
     try:
         _check_hostile(hostile.run_cases(HOSTILE_LIMITS))
         assert canary.poll() is None
+        assert not list(world_writable.glob("codila-hostile*"))
     finally:
         canary.kill()
     if os.geteuid() == 0:  # nothing of any sandbox uid survives
         assert not [pid for pid in os.listdir("/proc") if pid.isdigit() and _live_sandbox_process(pid)]
 
 
-def test_hostile_programs_as_an_unprivileged_user():
+def test_hostile_programs_as_an_unprivileged_user(world_writable):
     if os.geteuid() != 0:  # the test above already ran them unprivileged
         assert sandbox.isolation(False)[0][:2] == ("unshare", "--map-root-user")
         return
@@ -234,3 +279,22 @@ def test_a_killed_evaluator_takes_its_programs_along():
             break
         time.sleep(0.1)
     assert not _processes_with(token)
+
+
+def test_concurrent_runs_never_share_a_uid():
+    """More concurrent runs than uids wait for one (the probe's 70 concurrent runs shared uids and killed each other)."""
+    held = [sandbox.acquire_uid(timeout=0) for _ in range(sandbox.UIDS_PER_PROCESS)]
+    try:
+        assert None not in held and len(set(held)) == len(held) and set(held) <= set(own_uids())
+        assert sandbox.acquire_uid(timeout=0) is None  # the 65th concurrent run waits
+        sandbox.release_uid(held[3])
+        assert sandbox.acquire_uid(timeout=0) == held[3]
+    finally:
+        for uid in held:
+            sandbox.release_uid(uid)
+    if os.geteuid() == 0:  # and end to end: concurrent programs each run as a uid of their own
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda _: run_program("import os\nprint(os.getuid())\n", QUICK), range(4)))
+        assert all(r.passed for r in results) and len({r.output for r in results}) == 4

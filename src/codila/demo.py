@@ -14,6 +14,7 @@ from codila.eval.metrics import floor_rows
 from codila.eval.settings import DecodeSetting, ModelSet
 from codila.eval.sweeps import DEMO_SCOPE, demo_settings
 from codila.models.io import MANIFEST_FILE, SHIPPED
+from codila.models.swap import write_atomically
 from codila.train.manifest import base_manifest
 
 # Spans decoded together by default: outputs are those of batch 1 (tests check it). On this 2-core CPU the DLM's
@@ -79,6 +80,5 @@ def record_in_manifests(checkpoints: Path, settings: list[DecodeSetting], rows: 
         path = checkpoints / name / MANIFEST_FILE
         manifest = json.loads(path.read_text()) if path.exists() else {}
         manifest["demo_metrics"] = {**stamp, **run, "rows": its_rows}  # the command, commit and time of this run
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-        tmp.replace(path)
+        text = json.dumps(manifest, indent=2) + "\n"
+        write_atomically(path, lambda temporary, text=text: temporary.write_text(text))

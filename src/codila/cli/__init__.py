@@ -30,7 +30,7 @@ def main() -> None:
         code = app(standalone_mode=False)
     except CodilaError as error:
         typer.echo(f"error: {error}", err=True)
-        sys.exit(2)
+        sys.exit(getattr(error, "exit_code", 2))  # 2; 130 for a training run saved after Ctrl-C
     except TyperException as error:  # usage errors: one line, exit 2
         message = error.format_message() if hasattr(error, "format_message") else str(error)
         typer.echo(f"error: {message} (see --help)", err=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from codila.cli.inputs import check_output_path
 from codila.decoding.defaults import DEFAULT_AR, DEFAULT_DECODER
 from codila.errors import CodilaError
 
@@ -72,7 +73,9 @@ CONDITIONING_OPTION = typer.Option(None, help="Override the AR's conditioning: s
 INPUT_OPTION = typer.Option(
     None, "--input", help='A JSONL file of inputs (- = stdin), one JSON object per line; an "id" is kept.'
 )
-OUTPUT_OPTION = typer.Option(None, "--output", help="With --input: write the JSONL results here (default: stdout).")
+OUTPUT_OPTION = typer.Option(
+    None, "--output", help="With --input: write the JSONL results here (default: stdout).", callback=check_output_path
+)
 BATCH_OPTION = typer.Option(8, help="With --input: inputs decoded together (outputs do not change).")
 
 

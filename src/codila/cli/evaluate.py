@@ -277,7 +277,10 @@ def bench(
     from codila.bench import run_bench
     from codila.eval.table import rows_markdown, rows_table
 
-    sizes = tuple(int(size) for size in batch_sizes.split(",") if size.strip())
+    try:
+        sizes = tuple(int(size) for size in batch_sizes.split(",") if size.strip())
+    except ValueError:
+        raise CodilaError(f"--batch-sizes must be comma-separated positive integers, got {batch_sizes!r}") from None
     if not sizes or min(sizes) < 1:
         raise CodilaError(f"batch sizes must be positive integers, got {batch_sizes!r}")
     rows = run_bench(

@@ -57,6 +57,17 @@ def read_jsonl(path: Path, keys: tuple[str, ...]) -> list[dict]:
     return records
 
 
+def check_output_path(path: Path | None) -> Path | None:
+    """--output: refused before any work when it is a folder or its folder does not exist (`-`: stdout)."""
+    if path is None or str(path) == "-":
+        return path
+    if path.is_dir():
+        raise CodilaError(f"--output {path} is a folder: give a file path")
+    if not path.parent.is_dir():
+        raise CodilaError(f"--output {path}: the folder {path.parent} does not exist; create it or give another path")
+    return path
+
+
 def write_jsonl(path: Path, records: list[dict]) -> None:
     """One JSON object per line (`-`: stdout)."""
     text = "".join(json.dumps(record) + "\n" for record in records)

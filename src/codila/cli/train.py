@@ -202,6 +202,7 @@ def train_ar_pretrain_command(
     extra_share: Optional[float] = EXTRA_SHARE,
 ):
     """Pretrain a local AR as a plain causal LM on the training split (then `codila train ar --init` it)."""
+    check_options(locals())
     from codila.train.ar_pretrain import pretrain_ar
 
     summary = pretrain_ar(

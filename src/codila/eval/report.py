@@ -20,6 +20,7 @@ from codila.eval.plots import accuracy_panels, pareto_plot
 from codila.eval.runner import PLOT_FILE, ROWS_FILE, RUN_FILE, read_rows
 from codila.eval.table import columns_for
 from codila.eval.uncertainty import standard_error
+from codila.models.swap import write_atomically
 
 EXTRA_PLOTS = "*.png"  # other analyses (loss curves, copula check) put their plots and a notes.md in their run folder
 STYLE = (
@@ -176,7 +177,5 @@ def render_report(runs: str | Path, out: str | Path, title: str = "codila report
     )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(page)
-    tmp.replace(out)
+    write_atomically(out, lambda temporary: temporary.write_text(page))
     return len(folders)

@@ -19,6 +19,7 @@ from codila.eval.table import rows_markdown
 from codila.eval.task_run import CanvasPlan
 from codila.eval.tasks.code_infill import TASK as CODE_INFILL_TASK
 from codila.eval.tasks.registry import get_task
+from codila.models.swap import write_atomically
 from codila.tokenizer import chat_text
 from codila.validate import check_options
 
@@ -50,15 +51,43 @@ class EvalOptions:
 
 
 def read_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    if not path.exists():
+        return []
+    try:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CodilaError(f"{path} cannot be read as JSON lines ({error}): restore it, or choose another --out") from None
+    if not all(isinstance(row, dict) for row in rows):
+        raise CodilaError(f"{path} holds lines that are not JSON objects: restore it, or choose another --out")
+    return rows
+
+
+def check_eval_dir(out: Path) -> dict | None:
+    """The run.json of evaluation folder `out` (None for a new or empty folder); refuses a path that is not a
+    folder or a folder that is not a codila evaluation, so a user's files are never overwritten."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise CodilaError(f"--out {out} exists and is not a folder: choose another --out; nothing was written")
+    if not out.is_dir() or not any(out.iterdir()):
+        return None
+    foreign = (
+        f"--out {out} exists and is not a codila evaluation (no codila {RUN_FILE}): choose another --out; nothing was written"
+    )
+    try:
+        run = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise CodilaError(foreign) from None
+    if not isinstance(run, dict) or not isinstance(run.get("task"), str):
+        raise CodilaError(foreign)
+    return run
 
 
 def _check_resume(out: Path, run: dict, resume: bool) -> None:
-    """Refuse to mix runs: a folder holding finished rows continues only with --resume, and only the same run."""
-    if (out / RUN_FILE).exists() and read_rows(out / ROWS_FILE):  # a run that finished no setting is started afresh
+    """Refuse to mix runs: a folder holding finished rows continues only with --resume, and only the same run; a path
+    that is not a codila evaluation is refused (`check_eval_dir`)."""
+    previous = check_eval_dir(out)
+    if previous is not None and read_rows(out / ROWS_FILE):  # a run that finished no setting is started afresh
         if not resume:
             raise CodilaError(f"{out} already holds an evaluation: add --resume to continue it, or choose another --out")
-        previous = json.loads((out / RUN_FILE).read_text())
         if previous != run:
             raise CodilaError(f"{out} holds a different evaluation ({previous}); choose another --out")
 
@@ -66,8 +95,11 @@ def _check_resume(out: Path, run: dict, resume: bool) -> None:
 def _start(out: Path, run: dict, resume: bool) -> list[dict]:
     """The rows already done (resume), after `_check_resume`; writes run.json."""
     _check_resume(out, run, resume)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CodilaError(f"cannot create --out {out} ({error.strerror or error}): choose another --out") from None
+    write_atomically(out / RUN_FILE, lambda path: path.write_text(json.dumps(run, indent=2) + "\n"))
     return read_rows(out / ROWS_FILE)
 
 

@@ -2,9 +2,11 @@
 always gets a result back, whatever the program does, and nothing of the evaluator can be read or touched.
 
 How each property is enforced (the in-namespace half is `codila.eval.jail`):
-- passing means running to the end: the program runs under a runner that writes a secret random marker to a
-  separate pipe only after the program's last line; `sys.exit(0)`, `os._exit(0)` or a crash before the tests
-  end is a failure, whatever the exit status.
+- passing means the tests ran to their end, decided outside the program's interpreter (`codila.eval.harness`):
+  a program is the generated code, then `TESTS_FOLLOW`, then its tests. The tests run in their own interpreter
+  (the sandbox's first process), which starts the program's interpreter and calls into it; only when the tests
+  ran to their end does it write the run's secret marker to a pipe the program's process never holds.
+  `sys.exit(0)`, `os._exit(0)` or a crash before the tests end is a failure, whatever the exit status.
 - namespaces: `unshare` gives the program empty network, private mount and PID namespaces (for a non-root user
   inside a user namespace). It cannot see or signal any process outside, and when it ends (or is killed at the
   timeout) the kernel kills every process it left behind, detached or not.
@@ -20,7 +22,6 @@ Where the network namespace cannot be made, runs refuse (`CodilaError`) unless `
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
@@ -31,6 +32,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,21 +40,41 @@ from pathlib import Path
 
 from codila.errors import CodilaError
 from codila.eval import jail
+from codila.eval.harness import TESTS_FOLLOW
+
+__all__ = ["TESTS_FOLLOW", "ExecutionResult", "SandboxLimits", "run_program", "with_tests"]
 
 SANDBOX_UID_BASE = 200_000  # as root, each run gets its own unprivileged uid above this (no passwd entry needed)
-_runs = itertools.count()
+UIDS_PER_PROCESS = 64  # also the cap of --workers (codila.validate)
+_free_uids: list[int] | None = None
+_uids_changed = threading.Condition()
 NAMESPACES = ("--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc")
 
 
 def own_uids() -> range:
-    """The sandbox uids this process hands out: 64 of its own, so concurrent evaluations never share one."""
-    first = SANDBOX_UID_BASE + (os.getpid() % 100_000) * 64
-    return range(first, first + 64)
+    """The sandbox uids this process hands out: 64 of its own (by its pid), so concurrent evaluations of different
+    processes do not share one (two live processes whose pids are equal modulo 100000 would)."""
+    first = SANDBOX_UID_BASE + (os.getpid() % 100_000) * UIDS_PER_PROCESS
+    return range(first, first + UIDS_PER_PROCESS)
 
 
-def _fresh_uid() -> int:
-    """A uid no other concurrent sandbox run of this machine uses (distinct per process and per run)."""
-    return own_uids()[next(_runs) % 64]
+def acquire_uid(timeout: float | None = None) -> int | None:
+    """A uid of `own_uids()` that no other run of this process holds now (None after `timeout` seconds): more
+    concurrent runs than uids wait for one, so no two live programs ever share a uid (and kill each other)."""
+    global _free_uids
+    with _uids_changed:
+        if _free_uids is None or not set(_free_uids) <= set(own_uids()):  # first use, or a forked child
+            _free_uids = list(own_uids())
+        if not _uids_changed.wait_for(lambda: _free_uids, timeout):
+            return None
+        return _free_uids.pop(0)
+
+
+def release_uid(uid: int) -> None:
+    with _uids_changed:
+        if _free_uids is not None and uid in own_uids() and uid not in _free_uids:
+            _free_uids.append(uid)
+            _uids_changed.notify()
 
 
 @dataclass(frozen=True)
@@ -62,6 +84,7 @@ class SandboxLimits:
     max_processes: int = 32
     max_output_chars: int = 2000
     disk_mb: int = 64  # each private tmpfs (/tmp, /var/tmp, /dev/shm) and the largest file the program may write
+    max_files: int = 4096  # inodes (files and folders) of each private tmpfs
     allow_network: bool = False  # run even where no network namespace can be made (the program then has network)
 
 
@@ -203,6 +226,9 @@ def _launch(
 ) -> tuple[subprocess.Popen, int]:
     namespaces, isolate_files = isolation(limits.allow_network)
     program = os.path.join(folder, "program.py")
+    code, found, tests = code.rpartition(TESTS_FOLLOW)  # the last one: generated code may hold the line too
+    if not found:
+        code, tests = tests, None
     Path(program).write_text(code)
     if uid is not None:
         os.chown(folder, uid, uid)
@@ -212,12 +238,14 @@ def _launch(
     spec = {
         "program": program,
         "marker": marker,
+        "tests": tests,
         "uid": uid,
         "result_fd": write_end,
         "isolate_files": isolate_files,
         "hide": hide,
         "keep": keep,
         "disk_mb": limits.disk_mb,
+        "max_files": limits.max_files,
         "rlimits": _rlimits(limits),
         "python": python,
         "env": {"PATH": os.defpath, "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"},
@@ -243,13 +271,27 @@ def _launch(
     return process, read_end
 
 
+def with_tests(code: str, tests: str) -> str:
+    """A program whose verdict the sandbox decides outside the program's interpreter: `code` runs in one process,
+    `tests` in another that reaches the program's names through calls (`codila.eval.harness`)."""
+    return f"{code}{TESTS_FOLLOW}{tests}"
+
+
 def run_program(code: str, limits: SandboxLimits = SandboxLimits()) -> ExecutionResult:
     """Run `code` as a Python program in the sandbox; "passed" means it ran to its last line and exited 0 in time."""
     return _run(code, limits, *sandbox_python(limits.allow_network))
 
 
 def _run(code: str, limits: SandboxLimits, python: str, prefix: str) -> ExecutionResult:
-    uid = _fresh_uid() if os.geteuid() == 0 else None
+    uid = acquire_uid() if os.geteuid() == 0 else None
+    try:
+        return _run_as(code, limits, python, prefix, uid)
+    finally:
+        if uid is not None:
+            release_uid(uid)  # after _kill_everything: nothing of the run is left under it
+
+
+def _run_as(code: str, limits: SandboxLimits, python: str, prefix: str, uid: int | None) -> ExecutionResult:
     marker = secrets.token_hex(16)
     folder = tempfile.mkdtemp(prefix="codila-sandbox-")
     try:
@@ -264,13 +306,11 @@ def _run(code: str, limits: SandboxLimits, python: str, prefix: str) -> Executio
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     text = output.decode("utf-8", errors="replace")[-limits.max_output_chars :]
-    if timed_out or process.returncode == -signal.SIGXCPU:
+    if timed_out or process.returncode in (-signal.SIGXCPU, 128 + signal.SIGXCPU):  # the tests' or the program's CPU
         return ExecutionResult("timeout", None, text)
     if process.returncode == jail.SETUP_FAILED and text.startswith("codila-sandbox:"):
         raise CodilaError(f"the sandbox could not start a program: {text.strip()}")
     completed = process.returncode == 0 and result == marker.encode()
-    if process.returncode == 0 and not completed:
-        text += "\n[codila sandbox] the program exited before its last line ran (sys.exit / os._exit): failed"
     return ExecutionResult("passed" if completed else "failed", process.returncode, text)
 
 

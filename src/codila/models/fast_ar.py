@@ -16,10 +16,15 @@ table with the rotate-half sign in its sine. They are rebuilt whenever a paramet
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import platform
+import subprocess
+import sys
 import sysconfig
+import time
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -52,6 +57,61 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "codila" / "extensions"
 
 
+def _compiler_identity() -> str:
+    """The C++ compiler torch's build uses ($CXX, else c++) and its version line."""
+    compiler = os.environ.get("CXX", "c++")
+    try:
+        found = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30)
+        return f"{compiler} {(found.stdout.strip().splitlines() or [''])[0]}"
+    except (OSError, subprocess.SubprocessError):
+        return compiler
+
+
+def build_name(flags: list[str]) -> str:
+    """The extension's name and build folder: a hash of everything the built library depends on (its source, the
+    flags, the CPU, the torch version and build, the Python ABI, the compiler), so two environments sharing a cache
+    folder never load, or wait on, each other's build."""
+    identity = [
+        SOURCE.read_bytes().decode(errors="replace"),
+        " ".join(flags),
+        _cpu_identity(),
+        torch.__version__,
+        str(getattr(torch.version, "git_version", "")),
+        sys.implementation.cache_tag or "",
+        sysconfig.get_config_var("SOABI") or "",
+        _compiler_identity(),
+    ]
+    return f"codila_ar_{hashlib.sha256(chr(0).join(identity).encode()).hexdigest()[:12]}"
+
+
+@contextlib.contextmanager
+def _build_lock(build_dir: Path):
+    """An exclusive flock beside `build_dir` (released by the kernel when its holder dies: never stale), waited for
+    at most CODILA_FAST_AR_LOCK_TIMEOUT seconds (default 300), saying once that it waits."""
+    timeout = float(os.environ.get("CODILA_FAST_AR_LOCK_TIMEOUT", "300"))
+    path = build_dir.with_name(build_dir.name + ".lock")
+    with open(path, "a") as handle:
+        deadline, said = time.monotonic() + timeout, False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise CodilaError(
+                        f"another process has been building the fast path for over {timeout:g} s (lock {path}); "
+                        "set CODILA_FAST_AR_LOCK_TIMEOUT to wait longer"
+                    ) from None
+                if not said:
+                    print(f"codila: waiting for another process building the fast path (lock {path})", file=sys.stderr)
+                    said = True
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _registered() -> bool:
     try:
         torch.classes.codila_ar.Qwen3Block  # noqa: B018  (raises when the class is not registered)
@@ -71,18 +131,18 @@ def load() -> bool:
     from torch.utils import cpp_extension
 
     flags = _build_flags()
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode() + _cpu_identity().encode()).hexdigest()[:12]
-    name = f"codila_ar_{key}"
+    name = build_name(flags)
     build_dir = _cache_dir() / name
-    build_dir.mkdir(parents=True, exist_ok=True)
     scripts = sysconfig.get_path("scripts")  # where pip put ninja: on PATH for the build even without an activated venv
     if scripts and scripts not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = os.environ.get("PATH", "") + os.pathsep + scripts
     try:
-        with warnings.catch_warnings():
+        build_dir.mkdir(parents=True, exist_ok=True)
+        with _build_lock(build_dir), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # cpp_extension's notes on compiler versions are not the user's concern
+            (build_dir / "lock").unlink(missing_ok=True)  # torch's own baton: stale (a killed build), we hold the lock
             cpp_extension.load(name, [str(SOURCE)], extra_cflags=flags, build_directory=str(build_dir), is_python_module=False)
-    except Exception as error:  # noqa: BLE001  (whatever stops the build: compiler, ninja, headers; fall back)
+    except Exception as error:  # noqa: BLE001  (whatever stops the build: compiler, ninja, headers, the lock; fall back)
         detail = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         warnings.warn(
             f"building the local AR's fast path failed, decoding with transformers instead (slower at small batches): {detail}",

@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokeni
 
 from codila.assets import SHIPPED  # noqa: F401  (re-exported: the shipped tiny models)
 from codila.errors import CodilaError
-from codila.models.swap import recover_checkpoint, swap_in
+from codila.models.swap import recover_checkpoint, reserve, swap_in
 from codila.tokenizer import load_tokenizer
 
 META_FILE = "codila.json"
@@ -54,28 +54,40 @@ def check_destination(directory: Path, replace: bool) -> None:
 def save_checkpoint(
     directory: str | Path, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, meta: dict, manifest: dict | None = None
 ) -> None:
-    """Write a checkpoint into a temporary sibling, then swap it with `directory` in one atomic step (a loadable
-    checkpoint sits at `directory` at every instant). `directory` must be absent, empty or a codila checkpoint.
-    codila.json is written last: a folder without it is incomplete. A failed write (e.g. disk full) leaves the
-    previous checkpoint in place and raises CodilaError."""
+    """Write a checkpoint into a folder of its own beside `directory` (codila.models.swap), then swap it with
+    `directory` in one atomic step (a loadable checkpoint sits at `directory` at every instant). `directory` must be
+    absent, empty or a codila checkpoint. codila.json is written last: a folder without it is incomplete. A failed
+    write (e.g. disk full) removes what it wrote, leaves the previous checkpoint in place and raises CodilaError.
+    Nothing but `directory` and the folders this save creates is ever removed."""
     directory = Path(directory)
     recover_checkpoint(directory)
     check_destination(directory, replace=True)
-    tmp = directory.with_name(directory.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        reserved = reserve(directory, "new")
+    except OSError as error:
+        raise CodilaError(
+            f"could not write the checkpoint {directory} ({error.strerror or error}): nothing was written"
+        ) from None
+    tmp = reserved / "checkpoint"
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         if manifest is not None:
             (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-    except OSError as error:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except Exception as error:  # noqa: BLE001 - OSError, safetensors' SafetensorError, torch's RuntimeError: disk full
+        shutil.rmtree(reserved, ignore_errors=True)
         raise CodilaError(
-            f"could not write the checkpoint {directory} ({error.strerror or error}): free disk space and "
+            f"could not write the checkpoint {directory} ({one_line(error)}): free disk space and "
             "resume; the previous checkpoint is kept"
         ) from None
-    swap_in(tmp, directory)
+    swap_in(reserved, directory)
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as a short single line: an OSError's strerror, else the first line of its text."""
+    text = getattr(error, "strerror", None) or (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return str(text)[:200]
 
 
 def read_json(path: Path) -> dict:
@@ -93,7 +105,8 @@ def read_meta(directory: str | Path, expected_kind: str | None) -> dict:
     """codila.json of a checkpoint; `expected_kind` None accepts any kind."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise CodilaError(f"checkpoint {directory} does not exist: train one (`codila train {expected_kind}`) or fix the path")
+        advice = f"train one (`codila train {expected_kind}`) or fix the path" if expected_kind else "fix the path"
+        raise CodilaError(f"checkpoint {directory} does not exist: {advice}")
     meta_path = directory / META_FILE
     if not meta_path.is_file():
         raise CodilaError(f"{directory} has no {META_FILE}: not a codila checkpoint")
@@ -112,10 +125,13 @@ def load_model(directory: str | Path, expected_kind: str | None) -> tuple[PreTra
         raise CodilaError(f"{directory} has no config.json: not a complete checkpoint; re-export or re-train it")
     check_weights(directory)
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(directory), local_files_only=True, dtype="float32")
+        model, info = AutoModelForCausalLM.from_pretrained(
+            str(directory), local_files_only=True, dtype="float32", output_loading_info=True
+        )
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
         first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         raise CodilaError(f"{directory} cannot be loaded ({first}): restore the checkpoint or re-export it") from None
+    check_loaded(directory, model, info)
     model.eval()
     tokenizer = load_tokenizer(directory)
     rows = model.get_input_embeddings().num_embeddings
@@ -125,6 +141,23 @@ def load_model(directory: str | Path, expected_kind: str | None) -> tuple[PreTra
             "the tokenizer does not belong to this model; restore the checkpoint's own tokenizer.json"
         )
     return model, tokenizer, meta
+
+
+def check_loaded(directory: Path, model: PreTrainedModel, info: dict) -> None:
+    """Every tensor the model expects came from the checkpoint (none freshly initialised), with finite values."""
+    missing = sorted(info.get("missing_keys") or []) + sorted(str(k[0]) for k in info.get("mismatched_keys") or [])
+    if missing:
+        raise CodilaError(
+            f"{directory} lacks {len(missing)} of the model's tensors (e.g. {missing[0]}): the checkpoint is damaged or "
+            "not of this model; restore it, re-export it or re-train"
+        )
+    with torch.no_grad():
+        for name, tensor in (*model.named_parameters(), *model.named_buffers()):
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise CodilaError(
+                    f"{directory} holds non-finite values (NaN or infinity) in {name}: the checkpoint is damaged; "
+                    "restore it, re-export it or re-train"
+                )
 
 
 def check_weights(directory: Path) -> None:

@@ -84,6 +84,7 @@ class LocalAR:
     ):
         if block_size < 1:
             raise CodilaError(f"block size must be >= 1, got {block_size}")
+        parse_conditioning(conditioning)  # a malformed value is named as such, before what it is used for
         if residual and conditioning != "soft":
             raise CodilaError(f"the residual marginal path needs soft conditioning, not {conditioning!r}")
         self.model = model

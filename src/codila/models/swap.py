@@ -1,21 +1,29 @@
-"""Replace a checkpoint folder so that a complete checkpoint sits at its path at every instant, and find the last
-complete one wherever an interrupted swap left it.
+"""Replace a checkpoint folder (or a file) so that a complete one sits at its path at every instant, find the last
+complete checkpoint wherever an interrupted swap left it, and never touch a path codila did not create.
 
 A checkpoint is complete when it holds codila.json (`save_checkpoint` writes it last). The new checkpoint is written
-to `<name>.tmp`, then exchanged with `<name>` in one atomic step (Linux renameat2 RENAME_EXCHANGE), after which
-`<name>.tmp` holds the old one and is removed. Where the exchange is not supported the swap takes two renames
-(`<name>` -> `<name>.old`, `<name>.tmp` -> `<name>`); `recover_checkpoint` repairs a swap cut between them.
+into a folder this save creates itself (`mkdtemp`: a fresh name no one else holds) beside `<name>`:
+`.<name>.codila-new-XXXXXXXX/`, holding an ownership file `codila-owned.json` naming `<name>` and the checkpoint in
+`checkpoint/`. That is then exchanged with `<name>` in one atomic step (Linux renameat2 RENAME_EXCHANGE), after
+which the owned folder holds the old checkpoint and is removed. Where the exchange is not supported the swap takes
+two renames (`<name>` into a second owned folder `.<name>.codila-old-XXXXXXXX/checkpoint`, then the new one to
+`<name>`); `recover_checkpoint` repairs a swap cut between them. Only folders with the ownership file naming
+`<name>` are ever promoted or removed: a user's `<name>.tmp` or `<name>.old` is nobody's business here.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
+from typing import Callable
 
 COMPLETE_MARK = "codila.json"
+OWNED_MARK = "codila-owned.json"
 AT_FDCWD, RENAME_EXCHANGE = -100, 2
 
 
@@ -23,9 +31,35 @@ def complete(directory: Path) -> bool:
     return directory.is_dir() and (directory / COMPLETE_MARK).is_file()
 
 
-def siblings(directory: Path) -> tuple[Path, Path]:
-    """(the new checkpoint being written, the old one during a two-rename swap)."""
-    return directory.with_name(directory.name + ".tmp"), directory.with_name(directory.name + ".old")
+def reserve(directory: Path, kind: str) -> Path:
+    """A fresh folder beside `directory` that this save owns ("new" or "old"); its `checkpoint` is the payload."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f".{directory.name}.codila-{kind}-", dir=directory.parent))
+    try:
+        (folder / OWNED_MARK).write_text(json.dumps({"for": directory.name, "kind": kind}) + "\n")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder
+
+
+def owned(directory: Path, kind: str) -> list[Path]:
+    """The folders beside `directory` that a save of `directory` reserved (with its ownership file), oldest first."""
+    found = []
+    if not directory.parent.is_dir():
+        return found
+    for path in directory.parent.glob(f".{glob_escape(directory.name)}.codila-{kind}-*"):
+        try:
+            mark = json.loads((path / OWNED_MARK).read_text())
+        except (OSError, ValueError):
+            continue
+        if not path.is_symlink() and isinstance(mark, dict) and mark.get("for") == directory.name and mark.get("kind") == kind:
+            found.append(path)
+    return sorted(found, key=lambda p: p.stat().st_mtime)
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
 
 
 def exchange(a: Path, b: Path) -> bool:
@@ -42,29 +76,56 @@ def exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(b))
 
 
-def swap_in(new: Path, directory: Path) -> None:
-    """Put the complete checkpoint `new` at `directory`, removing the one it replaces."""
+def swap_in(reserved: Path, directory: Path) -> None:
+    """Put the complete checkpoint `reserved/checkpoint` (`reserved` from `reserve(directory, "new")`) at
+    `directory`, removing the one it replaces and `reserved`."""
+    new = reserved / "checkpoint"
     if directory.exists() and exchange(new, directory):
-        shutil.rmtree(new)  # now the old checkpoint
+        shutil.rmtree(reserved)  # now holds the old checkpoint
         return
-    old = siblings(directory)[1]
-    shutil.rmtree(old, ignore_errors=True)
+    old = None
     if directory.exists():
-        os.replace(directory, old)
+        old = reserve(directory, "old")
+        os.replace(directory, old / "checkpoint")
     os.replace(new, directory)
-    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(reserved)
+    if old is not None:
+        shutil.rmtree(old)
 
 
 def recover_checkpoint(directory: Path) -> None:
-    """After an interrupted save: make `directory` the newest complete checkpoint among it, `.tmp` and `.old`,
-    and remove the leftovers. Only for the process that writes `directory` (a reader must not race a writer)."""
+    """After an interrupted save: make `directory` the newest complete checkpoint among it and the folders its
+    saves reserved, and remove those (and any unfinished one). Only for the process that writes `directory` (a reader must not race a
+    writer). Nothing else beside `directory` is looked at."""
     directory = Path(directory)
-    new, old = siblings(directory)
+    new, old = owned(directory, "new"), owned(directory, "old")
     if not directory.exists():
-        for candidate in (new, old):
-            if complete(candidate):
-                os.replace(candidate, directory)
+        for candidate in [*reversed(new), *reversed(old)]:
+            if complete(candidate / "checkpoint"):
+                os.replace(candidate / "checkpoint", directory)
                 break
-    if complete(directory):
-        for leftover in (new, old):
+    for leftover in (*new, *old):  # those a complete checkpoint made obsolete, and unfinished ones
+        if leftover.exists() and (complete(directory) or not complete(leftover / "checkpoint")):
             shutil.rmtree(leftover, ignore_errors=True)
+
+
+def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """`write(temporary)` into a file this call creates beside `path` (`.<name>.codila-tmp-XXXXXXXX`), then rename it
+    over `path`; on any failure the temporary file is removed and `path` is untouched."""
+    path = Path(path)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.codila-tmp-", dir=path.parent)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def remove_file_leftovers(path: Path) -> None:
+    """Temporary files `write_atomically(path, ...)` left behind when its process was killed."""
+    for leftover in Path(path).parent.glob(f".{glob_escape(Path(path).name)}.codila-tmp-*"):
+        if leftover.is_file() and not leftover.is_symlink():
+            leftover.unlink(missing_ok=True)

@@ -55,13 +55,39 @@ def serve(
         raise CodilaError(f"port must be in 1..65535, got {port}")
     if threads < 1:
         raise CodilaError(f"threads must be >= 1, got {threads}")
+    listener = listen(host, port)  # a port in use or a bad host: one line, before anything says it serves
     torch.set_num_threads(threads)
-    service = Service(checkpoints, limits or ServeLimits(), model_id, dlm)
+    try:
+        service = Service(checkpoints, limits or ServeLimits(), model_id, dlm)
+    except BaseException:
+        listener.close()
+        raise
     print(f"codila: serving {model_id!r} (ARs: {', '.join(service.ars) or 'none'}) on http://{host}:{port}/v1", file=sys.stderr)
     try:
-        _server(service, host, port, "info").run()
+        _server(service, host, port, "info").run(sockets=[listener])
     finally:
+        listener.close()
         service.close()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to (host, port), or a one-line CodilaError (address in use, no such host, not allowed)."""
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        listener = socket.socket(family, kind, protocol)
+    except (OSError, UnicodeError) as error:
+        raise CodilaError(f"cannot listen on {host}:{port} ({getattr(error, 'strerror', None) or error}): check --host") from None
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        listener.bind(address)
+    except OSError as error:
+        listener.close()
+        raise CodilaError(
+            f"cannot listen on {host}:{port} ({error.strerror or error}): choose another --port or --host, or stop what uses it"
+        ) from None
+    return listener
 
 
 @contextmanager

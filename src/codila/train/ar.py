@@ -72,6 +72,11 @@ def train_ar(
     for parameter in dlm.model.parameters():
         parameter.requires_grad_(False)
     window = dlm.max_length - dlm.max_length % unit
+    if window < 2 * unit:
+        raise CodilaError(
+            f"--block-size {block_size} (masked in runs of {unit}) does not fit the DLM's window of {dlm.max_length} "
+            f"tokens: use at most {dlm.max_length // 2}"
+        )
     train_files, extra_files, validation_files, data = training_corpus(files, extra_packages)
     identity["data"] = {**data, "window": window}
     if init is not None and not resume:

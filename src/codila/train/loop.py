@@ -7,9 +7,13 @@ State lives in `out/state.pt` (resume with `resume=True`); `out/checkpoint/` is 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-import os
+import shlex
+import signal
+import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,8 +25,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 from codila.data.windows import WindowSampler
 from codila.errors import CodilaError
-from codila.models.io import save_checkpoint
-from codila.models.swap import recover_checkpoint
+from codila.models.io import one_line, save_checkpoint
+from codila.models.swap import recover_checkpoint, remove_file_leftovers, write_atomically
 from codila.train import distributed
 from codila.validate import check_options
 
@@ -84,10 +88,63 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return config.lr * (config.min_lr_fraction + (1 - config.min_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def check_run_dir(out: Path, resume: bool) -> Path:
-    """The state file of run directory `out`; refuses to overwrite a run or to resume a missing one. On resume the
-    checkpoint is first repaired from wherever an interrupted save left it (codila.models.swap)."""
-    state_path = Path(out) / "state.pt"
+class Interrupted(CodilaError):
+    """Ctrl-C during training, after the run was saved: the message says how to resume. A CodilaError, not a
+    KeyboardInterrupt (typer turns those into a silent exit 130): the CLI prints it and exits 130."""
+
+    exit_code = 130
+
+
+@contextlib.contextmanager
+def _finish_step_on_interrupt(stop: list):
+    """While training: the first SIGINT asks the loop to stop after its step (it appends to `stop`), a second one
+    stops at once. Single-process runs only (under torchrun every rank would have to agree on the step)."""
+    if distributed.shard() is not None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_interrupt(signum, frame):
+        if stop:
+            raise KeyboardInterrupt
+        stop.append(True)
+        print("\ninterrupted: finishing this step, then saving (Ctrl-C again stops at once, unsaved)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def resume_command() -> str:
+    """The command line of this process with --resume (`codila train ...`), or a hint when not run from the CLI."""
+    args = sys.argv[1:]
+    if not args or args[0] != "train":
+        return "--resume (same options)"
+    return "`codila " + " ".join(shlex.quote(a) for a in args + ([] if "--resume" in args else ["--resume"])) + "`"
+
+
+RUN_MARK = "codila-run.json"  # written first into a training run's --out: what kind of run the folder holds
+
+
+def check_run_dir(out: Path, resume: bool, kind: str | None = None) -> Path:
+    """The state file of run directory `out`; refuses a folder that is not a codila training run of this `kind`
+    (a user's folder is never written into), to overwrite a run, or to resume a missing one. On resume the
+    checkpoints are first repaired from wherever an interrupted save left them (codila.models.swap)."""
+    out = Path(out)
+    state_path = out / "state.pt"
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise CodilaError(f"--out {out} exists and is not a folder: choose another --out; nothing was written")
+    if out.is_dir() and any(not p.name.startswith(f".{RUN_MARK}.codila-tmp-") for p in out.iterdir()):
+        mark = _run_mark(out)
+        if mark is None and not state_path.is_file():  # runs saved before codila-run.json existed have state.pt
+            raise CodilaError(
+                f"--out {out} exists and is not a codila training run (no {RUN_MARK}): choose another --out; nothing was written"
+            )
+        if mark is not None and kind is not None and mark.get("model") not in (kind, None):
+            raise CodilaError(
+                f"--out {out} holds a training run of a {mark.get('model')!r} model, not {kind!r}: choose another --out"
+            )
     if state_path.exists() and not resume:
         raise CodilaError(f"{out} already holds a training run: pass --resume to continue it or choose another --out")
     if resume and not state_path.exists():
@@ -95,8 +152,23 @@ def check_run_dir(out: Path, resume: bool) -> Path:
             f"--resume: no {state_path} to resume from (the run saved nothing yet): start it again without --resume"
         )
     if resume:
-        recover_checkpoint(Path(out) / "checkpoint")
+        for folder in ("checkpoint", "best"):
+            recover_checkpoint(out / folder)
+        remove_file_leftovers(state_path)
     return state_path
+
+
+def _run_mark(out: Path) -> dict | None:
+    try:
+        mark = json.loads((out / RUN_MARK).read_text())
+    except (OSError, ValueError):
+        return None
+    return mark if isinstance(mark, dict) and mark.get("kind") == "train" else None
+
+
+def mark_run_dir(out: Path, kind: str | None) -> None:
+    if _run_mark(out) is None:
+        write_atomically(out / RUN_MARK, lambda path: path.write_text(json.dumps({"kind": "train", "model": kind}) + "\n"))
 
 
 def check_same_run(saved: dict | None, asked: dict) -> None:
@@ -145,8 +217,14 @@ def train(
     """Train `recipe.model`; returns the summary written into the manifest (losses, tokens, seconds). `identity`:
     the options that define the model and data, kept in state.pt; a resumed run must repeat them."""
     out = Path(out)
-    state_path = check_run_dir(out, resume)
-    out.mkdir(parents=True, exist_ok=True)
+    kind = recipe.meta.get("kind")
+    state_path = check_run_dir(out, resume, kind)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CodilaError(f"cannot create --out {out} ({error.strerror or error}): choose another --out") from None
+    if distributed.is_main():
+        mark_run_dir(out, kind)
     model = recipe.model
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -194,74 +272,76 @@ def train(
         if not main:
             return
         save_checkpoint(out / "checkpoint", model, tokenizer, recipe.meta, {**(manifest or {}), **summary()})
-        tmp = state_path.with_suffix(".tmp")
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "generator": generator.get_state(),
+            "step": step,
+            "elapsed": elapsed,
+            "history": history,
+            "identity": identity,
+        }
         try:
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "generator": generator.get_state(),
-                    "step": step,
-                    "elapsed": elapsed,
-                    "history": history,
-                    "identity": identity,
-                },
-                tmp,
-            )
-        except (OSError, RuntimeError) as error:  # torch reports a full disk as a RuntimeError
-            tmp.unlink(missing_ok=True)
+            write_atomically(state_path, lambda path: torch.save(state, path))
+        except Exception as error:  # noqa: BLE001 - OSError; torch reports a full disk as a RuntimeError
             raise CodilaError(
-                f"could not write {state_path} ({error.strerror or error}): free disk space and --resume "
-                "(the previous state is kept)"
+                f"could not write {state_path} ({one_line(error)}): free disk space and --resume (the previous state is kept)"
             ) from None
-        os.replace(tmp, state_path)
 
-    last_save = time.monotonic()
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("loss {task.fields[loss]}"),
-        TimeRemainingColumn(),
-        disable=not progress,
-    )
-    with bar, open(out / ("log.jsonl" if main else f"log.rank{distributed.shard()[0]}.jsonl"), "w") as log:
-        log.writelines(json.dumps(record) + "\n" for record in history)  # a resumed run drops steps after its last save
-        task = bar.add_task("train", total=config.steps, completed=step, loss="-")
-        while step < config.steps:
-            started = time.monotonic()
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, config)
-            optimizer.zero_grad(set_to_none=True)
-            loss_value = 0.0
-            for _ in range(config.accumulate):
-                with autocast(model, config):
-                    loss = _loss(recipe, train_windows.sample(config.batch_size, generator), generator) / config.accumulate
-                loss.backward()
-                loss_value += loss.item()
-            distributed.average_gradients(params)
-            torch.nn.utils.clip_grad_norm_(params, config.clip_norm)
-            optimizer.step()
-            step += 1
-            elapsed += time.monotonic() - started
-            record = {
-                "step": step,
-                "train_loss": round(distributed.mean_over_ranks(loss_value), 4),
-                "lr": optimizer.param_groups[0]["lr"],
-                "seconds": round(elapsed, 1),
-            }
-            is_best = False
-            if step % config.eval_every == 0 or step == config.steps:
-                record["validation_loss"] = round(evaluate_loss(recipe, validation, config.seed, config), 4)
-                is_best = main and record["validation_loss"] < best_so_far()
-            history.append(record)
-            if is_best:
-                save_checkpoint(best_path, model, tokenizer, recipe.meta, {**(manifest or {}), **summary(), "best_step": step})
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            bar.update(task, completed=step, loss=f"{record['train_loss']:.3f}")
-            if time.monotonic() - last_save >= config.save_every_seconds:
-                save()
-                last_save = time.monotonic()
+    stop = []  # Ctrl-C: finish the step, save, say how to resume
+    with _finish_step_on_interrupt(stop):
+        last_save = time.monotonic()
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeRemainingColumn(),
+            disable=not progress,
+        )
+        with bar, open(out / ("log.jsonl" if main else f"log.rank{distributed.shard()[0]}.jsonl"), "w") as log:
+            log.writelines(json.dumps(record) + "\n" for record in history)  # a resumed run drops steps after its last save
+            task = bar.add_task("train", total=config.steps, completed=step, loss="-")
+            while step < config.steps and not stop:
+                started = time.monotonic()
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(step, config)
+                optimizer.zero_grad(set_to_none=True)
+                loss_value = 0.0
+                for _ in range(config.accumulate):
+                    with autocast(model, config):
+                        loss = _loss(recipe, train_windows.sample(config.batch_size, generator), generator) / config.accumulate
+                    loss.backward()
+                    loss_value += loss.item()
+                distributed.average_gradients(params)
+                torch.nn.utils.clip_grad_norm_(params, config.clip_norm)
+                optimizer.step()
+                step += 1
+                elapsed += time.monotonic() - started
+                record = {
+                    "step": step,
+                    "train_loss": round(distributed.mean_over_ranks(loss_value), 4),
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "seconds": round(elapsed, 1),
+                }
+                is_best = False
+                if step % config.eval_every == 0 or step == config.steps:
+                    record["validation_loss"] = round(evaluate_loss(recipe, validation, config.seed, config), 4)
+                    is_best = main and record["validation_loss"] < best_so_far()
+                history.append(record)
+                if is_best:
+                    save_checkpoint(
+                        best_path, model, tokenizer, recipe.meta, {**(manifest or {}), **summary(), "best_step": step}
+                    )
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                bar.update(task, completed=step, loss=f"{record['train_loss']:.3f}")
+                if time.monotonic() - last_save >= config.save_every_seconds:
+                    save()
+                    last_save = time.monotonic()
     save()
+    if stop:
+        raise Interrupted(
+            f"interrupted at step {step} of {config.steps}: the run is saved in {out}; continue it with {resume_command()}"
+        )
     return summary()

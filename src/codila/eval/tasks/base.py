@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from codila.eval.sandbox import SandboxLimits
+from codila.eval.sandbox import SandboxLimits, with_tests
 from codila.eval.task_run import run_task_setting
 from codila.eval.tasks.interface import TaskDefaults
 from codila.eval.tasks.problem import Problem, cut_at_stop
@@ -70,5 +70,5 @@ class Task(TaskDefaults):
 
 
 def humaneval_style_program(problem: Problem, middle: str) -> str:
-    """prefix + middle + suffix, then the tests and `check(entry_point)`."""
-    return f"{problem.prefix}{middle}{problem.suffix}\n\n{problem.test}\n\ncheck({problem.entry_point})\n"
+    """prefix + middle + suffix, then the tests and `check(entry_point)` (run outside the program's interpreter)."""
+    return with_tests(f"{problem.prefix}{middle}{problem.suffix}\n", f"\n{problem.test}\n\ncheck({problem.entry_point})\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from codila.assets import data_file
+from codila.eval.sandbox import with_tests
 from codila.eval.tasks.base import Problem, Task
 
 STOP = ("\nif __name__", "\nprint(", "\nassert ", '\n"""')
@@ -34,7 +35,7 @@ def load() -> list[Problem]:
 
 def program(problem: Problem, completion: str) -> str:
     imports = "\n".join(line for line in problem.test.splitlines() if line.startswith(("import ", "from ")))
-    return f"{imports}\n{completion}\n\n{problem.test}\n"
+    return with_tests(f"{imports}\n{completion}\n", f"{problem.test}\n")
 
 
 # mbpp/123's reference runs 6 s alone on this 2-core CPU and over 10 s beside another program
