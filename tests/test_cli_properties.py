@@ -103,7 +103,9 @@ BAD: dict[str, list[str]] = {
     },
     **{name: COUNT_OR_ZERO for name in ("harder", "max_queued", "max_span", "semi_ar_block")},
     **{name: PROBABILITY for name in ("extra_share", "gap_fraction", "threshold")},
-    **{name: NON_NEGATIVE for name in ("max_wait", "tau", "temperature", "timeout", "verify_penalty")},
+    **{name: NON_NEGATIVE for name in ("max_wait", "tau", "timeout", "verify_penalty")},
+    "temperature": [*NON_NEGATIVE, "100.5"],  # past 100 a draw is uniform noise
+    "workers": ["0", "65", "-1", "2.5"],  # each concurrent program has its own uid, 64 per evaluation
     "top_p": ["0", "-0.5", "1.01", "nan"],
     "lr": ["0", "-1e-3", "nan", "inf"],
     "save_every": ["-1", "nan", "-inf"],  # inf: never save by time

@@ -65,7 +65,7 @@ def share(low_open: bool = False) -> Rule:
 
 RULES: dict[str, Rule] = {
     # decoding
-    "temperature": Rule("a finite number from 0 to 100", lambda v: 0 <= v <= 100),  # past it: uniform noise
+    "temperature": Rule(0, 100),  # past 100 the draw is uniform noise
     "top_p": share(low_open=True),
     "tau": at_least(0),
     "threshold": share(),
@@ -102,9 +102,7 @@ RULES: dict[str, Rule] = {
     "limit": count(),
     "samples": count(),
     "completion_length": count(),
-    "workers": Rule(
-        "an integer from 1 to 64 (each program runs as its own uid, 64 per evaluation)", lambda v: 1 <= v <= 64, integer=True
-    ),
+    "workers": count(1, 64),  # each program runs as its own uid, 64 per evaluation
     "n": count(),
     "repeats": count(),
     "harder": count(0),
