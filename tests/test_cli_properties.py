@@ -158,3 +158,19 @@ def test_bad_values_of_every_option_exit_2_with_one_line(args):
 def test_the_reported_cases_name_the_option(args):
     code, _, err = run_cli(args)
     assert code == 2 and err.startswith(f"error: {args[-2]} must be ")
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    missing = []
+
+    def walk(command, path: str) -> None:
+        if hasattr(command, "commands"):
+            for name, sub in command.commands.items():
+                walk(sub, f"{path} {name}".strip())
+            return
+        missing.extend(
+            f"{path} {p.opts[0]}" for p in command.params if p.param_type_name == "option" and not (p.help or "").strip()
+        )
+
+    walk(typer.main.get_command(app), "")
+    assert missing == []

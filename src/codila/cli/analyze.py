@@ -9,6 +9,7 @@ import typer
 
 from codila.assets import SHIPPED
 from codila.cli.apps import analyze_app, app
+from codila.cli.common import SEED_OPTION
 from codila.errors import CodilaError
 from codila.validate import check_options
 
@@ -19,7 +20,7 @@ def analyze_copula(
     samples: int = typer.Option(1000, help="Decoded blocks per joint and decoder."),
     steps: int = typer.Option(1500, help="Training steps of the tiny DLM and of each AR."),
     harder: int = typer.Option(4, help="Joints in the shared-top-1 family."),
-    seed: int = typer.Option(0),
+    seed: int = SEED_OPTION,
 ):
     """Train a tiny DLM + ARs on exactly known joints; TV distance of decoded blocks for DLM, top-1 and soft."""
     check_options(locals())
@@ -38,7 +39,7 @@ def analyze_ar_loss(
     out: Path = typer.Option(Path("runs/ar-loss"), help="Folder for ar_loss.jsonl, notes.md and ar_loss.png."),
     batches: int = typer.Option(8, help="Validation batches of 16 windows."),
     files: Optional[Path] = typer.Option(None, help="Score on every .py file here instead of the validation split."),
-    seed: int = typer.Option(0),
+    seed: int = SEED_OPTION,
 ):
     """Held-out AR loss against block size on 8-token masked segments, and the <think> frame ablation."""
     check_options(locals())

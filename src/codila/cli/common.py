@@ -17,6 +17,31 @@ def train_config(steps: int, batch_size: int, lr: float, seed: int, save_every: 
     return TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, save_every_seconds=save_every, eval_every=eval_every)
 
 
+# options every trainer takes (their defaults differ by command)
+def steps_option(default):
+    return typer.Option(default, help="Optimizer steps (the cosine schedule spans them).")
+
+
+def batch_size_option(default):
+    return typer.Option(default, help="Training windows per optimizer step.")
+
+
+def lr_option(default):
+    return typer.Option(default, help="Peak learning rate (linear warm-up, cosine decay).")
+
+
+def eval_every_option(default):
+    return typer.Option(default, help="Optimizer steps between validation losses (written to log.jsonl).")
+
+
+DECODE_SEED_OPTION = typer.Option(0, help="Generator seed (item i: seed + i): the same seed, the same outputs.")
+SEED_OPTION = typer.Option(0, help="Seed of every random draw (initialisation, data, masks): the same seed, the same run.")
+SAVE_EVERY_OPTION = typer.Option(
+    300.0, help="Seconds between saves of the resumable state (and on Ctrl-C); inf: only at the end."
+)
+RESUME_OPTION = typer.Option(False, help="Continue the interrupted run in --out from its last save.")
+
+
 # options both trainers take (the recipe's data and masking)
 GAP_FRACTION = typer.Option(
     0.0, help="Share of windows masked inside one contiguous gap only (infilling canvases); the rest anywhere."

@@ -13,6 +13,7 @@ from codila.cli.apps import app
 from codila.cli.common import (
     BLOCK_OPTION,
     CONDITIONING_OPTION,
+    DECODE_SEED_OPTION,
     DECODER_OPTION,
     DEVICE_OPTION,
     DTYPE_OPTION,
@@ -41,7 +42,7 @@ def demo(
         CodilaDecodeConfig.tau, help="Dynamic mode's entropy threshold (the decoder's default, chosen on validation spans)."
     ),
     scope: Optional[int] = SCOPE_OPTION,
-    seed: int = typer.Option(0),
+    seed: int = DECODE_SEED_OPTION,
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
     markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
     record: bool = typer.Option(False, help="Also write the rows into the checkpoints' manifest.json files."),
@@ -170,7 +171,7 @@ def evaluate(
     ),
     decoder: str = DECODER_OPTION,
     conditioning: Optional[str] = CONDITIONING_OPTION,
-    seed: int = typer.Option(0),
+    seed: int = DECODE_SEED_OPTION,
     dlm: Optional[Path] = typer.Option(
         None, help="A DLM directory instead of the checkpoints folder's dlm/ (then --ar is a path)."
     ),
@@ -247,7 +248,7 @@ def bench(
     batch_sizes: str = typer.Option("1,8", help="Comma-separated batch sizes to measure."),
     checkpoints: Optional[Path] = typer.Option(None, help="Checkpoints folder (default: the shipped ones)."),
     scope: Optional[int] = SCOPE_OPTION,
-    seed: int = typer.Option(0),
+    seed: int = DECODE_SEED_OPTION,
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON object per row to this file."),
     markdown: Optional[Path] = typer.Option(None, help="Also write the table as Markdown to this file."),
     only: Optional[str] = typer.Option(

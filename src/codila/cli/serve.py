@@ -9,7 +9,7 @@ import typer
 
 from codila.assets import SHIPPED
 from codila.cli.apps import app
-from codila.cli.common import AR_OPTION, CONDITIONING_OPTION, DECODER_OPTION, DLM_OPTION, resolve_ar
+from codila.cli.common import AR_OPTION, CONDITIONING_OPTION, DECODE_SEED_OPTION, DECODER_OPTION, DLM_OPTION, resolve_ar
 from codila.cli.decode_options import with_decode_options
 from codila.validate import check_options
 
@@ -21,7 +21,7 @@ def serve_command(
     ),
     dlm: Optional[Path] = typer.Option(None, help="Serve this DLM checkpoint instead of the folder's dlm/."),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (loopback by default)."),
-    port: int = typer.Option(8000),
+    port: int = typer.Option(8000, help="TCP port to listen on."),
     model_name: str = typer.Option("codila", help="The model id clients ask for (/v1/models)."),
     max_prompt_tokens: int = typer.Option(96, help="Longest context (prompt plus suffix) in tokens."),
     max_tokens: int = typer.Option(64, help="Most tokens one request may decode."),
@@ -61,9 +61,9 @@ def bench_serve_command(
 @with_decode_options
 def trace_command(
     prompt: Optional[str] = typer.Argument(None, help="The prompt (the prefix when --suffix is given; - = stdin)."),
-    prompt_file: Optional[Path] = typer.Option(None),
+    prompt_file: Optional[Path] = typer.Option(None, help="Read the prompt from a file (- = stdin)."),
     suffix: Optional[str] = typer.Option(None, help="Infill before this text."),
-    suffix_file: Optional[Path] = typer.Option(None),
+    suffix_file: Optional[Path] = typer.Option(None, help="Read the suffix from a file."),
     length: int = typer.Option(32, help="Tokens to decode (a multiple of B for codila)."),
     out: Path = typer.Option(Path("runs/trace.html"), help="The HTML page to write."),
     png: Optional[Path] = typer.Option(None, help="The PNG to write (default: --out with .png)."),
@@ -71,7 +71,7 @@ def trace_command(
     ar: Optional[str] = AR_OPTION,
     decoder: str = DECODER_OPTION,
     conditioning: Optional[str] = CONDITIONING_OPTION,
-    seed: int = typer.Option(0),
+    seed: int = DECODE_SEED_OPTION,
     decode_options: dict = None,
 ):
     """Decode once and show it step by step: an HTML page (and a PNG) of commits, DLM guesses, AR choices, entropies."""

@@ -16,8 +16,15 @@ from codila.cli.common import (
     EXTRA_SHARE,
     FAMILY_OPTION,
     GAP_FRACTION,
+    RESUME_OPTION,
+    SAVE_EVERY_OPTION,
+    SEED_OPTION,
     THINK_OPTION,
+    batch_size_option,
+    eval_every_option,
+    lr_option,
     split_names,
+    steps_option,
     train_config,
 )
 from codila.errors import CodilaError
@@ -27,18 +34,18 @@ from codila.validate import check_options
 @train_app.command("dlm")
 def train_dlm_command(
     out: Path = typer.Option(..., help="Run directory: state.pt (resume), log.jsonl, checkpoint/ (the model)."),
-    steps: int = typer.Option(3000, help="Optimizer steps (the cosine schedule spans them)."),
-    batch_size: int = typer.Option(32),
-    lr: float = typer.Option(1e-3),
+    steps: int = steps_option(3000),
+    batch_size: int = batch_size_option(32),
+    lr: float = lr_option(1e-3),
     window: int = typer.Option(128, help="Training window (tokens); also the DLM's maximum canvas length."),
     preset: str = typer.Option("dlm-small", help="Model size: see codila.models.presets."),
     vocab_size: int = typer.Option(4096, help="BPE vocabulary size (when --tokenizer is not given)."),
     tokenizer: Optional[Path] = typer.Option(None, help="Reuse the tokenizer in this directory."),
     files: Optional[Path] = typer.Option(None, help="Train on this directory of .py files instead of the stdlib."),
-    seed: int = typer.Option(0),
-    save_every: float = typer.Option(300.0, help="Seconds between checkpoints."),
-    eval_every: int = typer.Option(100),
-    resume: bool = typer.Option(False, help="Continue the run in --out."),
+    seed: int = SEED_OPTION,
+    save_every: float = SAVE_EVERY_OPTION,
+    eval_every: int = eval_every_option(100),
+    resume: bool = RESUME_OPTION,
     init: Optional[Path] = typer.Option(
         None,
         help="Warm start from this DLM checkpoint (e.g. checkpoints/dlm): its weights "
@@ -67,7 +74,8 @@ def train_dlm_command(
         extra_share=extra_share,
     )
     typer.echo(
-        f"trained DLM: {summary['steps']} steps, validation loss {summary['final_validation_loss']}, checkpoint in {out / 'checkpoint'}"
+        f"trained DLM: {summary['steps']} steps, validation loss {summary['final_validation_loss']}, "
+        f"checkpoint in {out / 'checkpoint'}, best on validation in {out / 'best'}"
     )
 
 
@@ -89,12 +97,12 @@ def train_ar_command(
         None, help="Windows per step (default 16; with --data: the recipe's); every masked block in them is a training example."
     ),
     lr: Optional[float] = typer.Option(None, help="Peak learning rate (default 1e-3; with --data: the recipe's)."),
-    preset: str = typer.Option("ar-small"),
+    preset: str = typer.Option("ar-small", help="Model size: see codila.models.presets."),
     files: Optional[Path] = typer.Option(None, help="Train on this directory of .py files instead of the stdlib."),
-    seed: int = typer.Option(0),
-    save_every: float = typer.Option(300.0),
-    eval_every: int = typer.Option(100),
-    resume: bool = typer.Option(False),
+    seed: int = SEED_OPTION,
+    save_every: float = SAVE_EVERY_OPTION,
+    eval_every: int = eval_every_option(100),
+    resume: bool = RESUME_OPTION,
     init: Optional[Path] = typer.Option(
         None,
         help="Warm start from this AR checkpoint (same block size, conditioning "
@@ -180,7 +188,8 @@ def train_ar_command(
         mask_unit=mask_unit,
     )
     typer.echo(
-        f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss {summary['final_validation_loss']}"
+        f"trained AR (B={block_size}, {conditioning}): {summary['steps']} steps, validation loss "
+        f"{summary['final_validation_loss']}, checkpoint in {out / 'checkpoint'}, best on validation in {out / 'best'}"
     )
 
 
@@ -188,16 +197,16 @@ def train_ar_command(
 def train_ar_pretrain_command(
     dlm: Path = typer.Option(..., help="The DLM checkpoint whose tokenizer the AR uses (ids must agree)."),
     out: Path = typer.Option(..., help="Run directory: state.pt (resume), log.jsonl, checkpoint/ (the model)."),
-    steps: int = typer.Option(2000),
-    batch_size: int = typer.Option(32),
-    lr: float = typer.Option(1e-3),
+    steps: int = steps_option(2000),
+    batch_size: int = batch_size_option(32),
+    lr: float = lr_option(1e-3),
     window: int = typer.Option(64, help="Training window (tokens)."),
     preset: str = typer.Option("ar-base", help="Model size: see codila.models.presets."),
     files: Optional[Path] = typer.Option(None, help="Train on this directory of .py files instead of the stdlib."),
-    seed: int = typer.Option(0),
-    save_every: float = typer.Option(300.0),
-    eval_every: int = typer.Option(100),
-    resume: bool = typer.Option(False),
+    seed: int = SEED_OPTION,
+    save_every: float = SAVE_EVERY_OPTION,
+    eval_every: int = eval_every_option(100),
+    resume: bool = RESUME_OPTION,
     extra_packages: Optional[str] = EXTRA_PACKAGES,
     extra_share: Optional[float] = EXTRA_SHARE,
 ):
@@ -217,7 +226,8 @@ def train_ar_pretrain_command(
         extra_share=extra_share,
     )
     typer.echo(
-        f"pretrained AR: {summary['steps']} steps, validation loss {summary['final_validation_loss']}, checkpoint in {out / 'checkpoint'}"
+        f"pretrained AR: {summary['steps']} steps, validation loss {summary['final_validation_loss']}, "
+        f"checkpoint in {out / 'checkpoint'}, best on validation in {out / 'best'}"
     )
 
 
@@ -228,14 +238,14 @@ def train_planning_command(
     out: Path = typer.Option(..., help="Run directory: state.pt (resume), log.jsonl, checkpoint/ (the model)."),
     dlm: Optional[Path] = typer.Option(None, help="--kind ar: the frozen planning DLM checkpoint."),
     block_size: int = typer.Option(4, help="--kind ar: B."),
-    steps: int = typer.Option(20000),
-    batch_size: int = typer.Option(64),
-    lr: float = typer.Option(1e-3),
+    steps: int = steps_option(20000),
+    batch_size: int = batch_size_option(64),
+    lr: float = lr_option(1e-3),
     preset: str = typer.Option("planning", help="Model size (codila.models.presets); the local AR: planning-ar."),
-    seed: int = typer.Option(0),
-    save_every: float = typer.Option(300.0),
-    eval_every: int = typer.Option(200),
-    resume: bool = typer.Option(False),
+    seed: int = SEED_OPTION,
+    save_every: float = SAVE_EVERY_OPTION,
+    eval_every: int = eval_every_option(200),
+    resume: bool = RESUME_OPTION,
     init: Optional[Path] = typer.Option(None, help="Warm start from a checkpoint of the same kind (grow the task)."),
     dlm_loss: str = typer.Option(
         "elbo",
@@ -262,5 +272,6 @@ def train_planning_command(
         shifted_logits=shifted_logits,
     )
     typer.echo(
-        f"trained planning {kind} on {setting}: {summary['steps']} steps, validation loss {summary['final_validation_loss']}"
+        f"trained planning {kind} on {setting}: {summary['steps']} steps, validation loss "
+        f"{summary['final_validation_loss']}, checkpoint in {out / 'checkpoint'}, best on validation in {out / 'best'}"
     )
