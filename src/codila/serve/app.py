@@ -14,11 +14,14 @@ from codila.serve.streaming import DONE, Observers, TextStream, event
 from codila.trace.page import trace_html
 
 
-def _choice(chat: bool, text: str | None, finish_reason: str | None, first: bool = False, stream: bool = False) -> dict:
+def _choice(
+    chat: bool, text: str | None, finish_reason: str | None, first: bool = False, stream: bool = False, logprobs=None
+) -> dict:
     if not chat:
-        return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish_reason}
+        return {"index": 0, "text": text or "", "logprobs": logprobs, "finish_reason": finish_reason}
     if not stream:
-        return {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}
+        message = {"role": "assistant", "content": text}
+        return {"index": 0, "message": message, "logprobs": logprobs, "finish_reason": finish_reason}
     delta = ({"role": "assistant"} if first else {}) | ({"content": text} if text else {})
     return {"index": 0, "delta": delta, "finish_reason": finish_reason}
 
@@ -35,8 +38,8 @@ def _body(prepared: Prepared, service: Service, chat: bool, choice: dict, usage:
 
 async def _answer(service: Service, prepared: Prepared, chat: bool) -> dict:
     result = await service.decode(prepared)
-    text, finish_reason, usage = service.answer(prepared, result)
-    return _body(prepared, service, chat, _choice(chat, text, finish_reason), usage)
+    text, finish_reason, usage, logprobs = service.answer(prepared, result)
+    return _body(prepared, service, chat, _choice(chat, text, finish_reason, logprobs=logprobs), usage)
 
 
 def _stream(service: Service, prepared: Prepared, chat: bool) -> StreamingResponse:
@@ -53,8 +56,10 @@ def _stream(service: Service, prepared: Prepared, chat: bool) -> StreamingRespon
         prepared.max_tokens,
         service.decode_text,
         lambda text: loop.call_soon_threadsafe(pieces.put_nowait, text),
+        prepared.stops,
+        None if prepared.recorder is not None else prepared.job.cancel.set,  # a stop sequence ends an untraced decoding
     )
-    canvas.observer = Observers(text_stream, prepared.recorder).single()
+    canvas.observer = Observers(text_stream, canvas.observer).single()
     future = service.submit(prepared)  # a full queue answers 429 before the stream starts
     future.add_done_callback(lambda _: loop.call_soon_threadsafe(pieces.put_nowait, finished))
 
@@ -66,7 +71,7 @@ def _stream(service: Service, prepared: Prepared, chat: bool) -> StreamingRespon
                 yield event(_body(prepared, service, chat, _choice(chat, piece, None, first, True), None, True))
                 first = False
             result = await service.wait(asyncio.wrap_future(future))
-            text, finish_reason, usage = service.answer(prepared, result)
+            text, finish_reason, usage, _ = service.answer(prepared, result)
             rest = text[len(text_stream.sent) :] if text.startswith(text_stream.sent) else ""
             yield event(_body(prepared, service, chat, _choice(chat, rest, finish_reason, first, True), usage, True))
         except ApiError as error:
@@ -74,7 +79,7 @@ def _stream(service: Service, prepared: Prepared, chat: bool) -> StreamingRespon
         except asyncio.TimeoutError:
             yield event(timed_out(service.limits.timeout).body())
         finally:
-            future.cancel()  # the client left or time ran out: a request still queued is dropped
+            service.drop(prepared, text_stream.steps)  # the client left or time ran out: stop at the next step
         yield DONE
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -34,6 +34,7 @@ class DecodeJob:
     canvas: Canvas
     seed: int
     future: Future = field(default_factory=Future)  # the DecodeResult, or the error
+    cancel: threading.Event = field(default_factory=threading.Event)  # set: drop the canvas at the next step (client gone)
     queued_at: float = field(default_factory=time.monotonic)
 
 
