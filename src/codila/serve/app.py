@@ -108,7 +108,10 @@ def create_app(service: Service) -> FastAPI:
         sizes = service.queue.batch_sizes
         return {
             "status": "ok",
+            "running": service.queue.decoding(),
             "queued": service.queue.queued(),
+            "dropped": len(service.steps_after_drop),  # streams whose client left mid-decoding
+            "max_steps_after_drop": max(service.steps_after_drop, default=None),
             "batches": len(sizes),
             "mean_batch_size": round(sum(sizes) / len(sizes), 3) if sizes else None,
         }

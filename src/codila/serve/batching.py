@@ -45,6 +45,7 @@ class BatchQueue:
         self._condition = threading.Condition()
         self._stopping = False
         self.batch_sizes: list[int] = []  # every batch decoded, for /health and the benchmark
+        self.running: list[DecodeJob] = []  # the batch being decoded
         self._worker = threading.Thread(target=self._run, name="codila-decoder", daemon=True)
         self._worker.start()
 
@@ -58,6 +59,10 @@ class BatchQueue:
 
     def queued(self) -> int:
         return len(self._pending)
+
+    def decoding(self) -> int:
+        """Requests of the running batch still wanted (a dropped one leaves at the next step)."""
+        return sum(not job.cancel.is_set() for job in list(self.running))
 
     def stop(self) -> None:
         with self._condition:
@@ -83,7 +88,9 @@ class BatchQueue:
         while (batch := self._next_batch()) is not None:
             if batch:
                 self.batch_sizes.append(len(batch))
+                self.running = batch
                 self._decode(batch)
+                self.running = []
 
     def _decode(self, batch: list[DecodeJob]) -> None:
         first = batch[0]

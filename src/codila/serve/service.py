@@ -153,6 +153,8 @@ class Service:
         except CodilaError as error:
             raise from_codila(error) from None
         recorder = TraceRecorder() if request.trace else None
+        if isinstance(request, ChatRequest) and request.top_logprobs is not None and not request.logprobs:
+            raise ApiError(400, "top_logprobs needs logprobs: true", param="top_logprobs", code="invalid_value")
         top = request.top_logprobs_wanted()
         logprobs = None if top is None else self._logprob_recorder(request, spec, top)
         key = (spec.name, ar_name, tuple(sorted(asdict(config).items())))
@@ -188,8 +190,6 @@ class Service:
         )
 
     def _logprob_recorder(self, request: DecodeFields, spec, top: int) -> LogprobRecorder:
-        if isinstance(request, ChatRequest) and request.top_logprobs is not None and not request.logprobs:
-            raise ApiError(400, "top_logprobs needs logprobs: true", param="top_logprobs", code="invalid_value")
         if spec.name not in LOGPROB_DECODERS:
             raise ApiError(
                 400,
