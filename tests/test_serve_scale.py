@@ -170,3 +170,58 @@ def test_a_dropped_stream_stops_decoding_at_the_next_step(server, monkeypatch):
         release.set()
     wait_for(lambda: health(server)["dropped"] == before + 1, "the dropped request never ended")
     assert health(server)["max_steps_after_drop"] <= 1
+
+
+@pytest.mark.parametrize("decoder", ["dlm", "codila"])
+def test_a_request_arriving_mid_batch_joins_at_the_next_step_and_decodes_as_alone(server, dlm, ars, monkeypatch, decoder):
+    """Request A is held after its first step until request B is queued; B's first step is A's second (static
+    batching would start B after A's last), and both answers are what each gets alone (sampled at temperature 1)."""
+    reached, release, order = threading.Event(), threading.Event(), []
+    original = TextStream.committed
+
+    def recorded(self, *args):
+        original(self, *args)
+        order.append((self.start, self.steps))
+        if len(order) == 1:
+            reached.set()
+            release.wait(30)
+
+    monkeypatch.setattr(TextStream, "committed", recorded)
+    settings = {"decoder": decoder, "temperature": 1.0, "top_p": 1.0}
+    a = {"model": "codila", "prompt": "import os\n", "max_tokens": 16, "seed": 4, "stream": True, **settings}
+    b = {"model": "codila", "prompt": "x = 1\ny = [", "max_tokens": 8, "seed": 5, "stream": True, **settings}
+    texts = {}
+
+    def read(name, body):
+        with httpx.stream("POST", server + "/completions", json=body, timeout=60) as response:
+            lines = [line for line in response.iter_lines() if line.startswith("data: {")]
+        texts[name] = "".join(__import__("json").loads(line[6:])["choices"][0]["text"] for line in lines)
+
+    joined_before = health(server)["joined"]
+    first = threading.Thread(target=read, args=("a", a))
+    first.start()
+    second = threading.Thread(target=read, args=("b", b))
+    try:
+        assert reached.wait(30)
+        second.start()
+        wait_for(lambda: health(server)["queued"] == 1, "B was never queued")
+    finally:
+        release.set()
+    first.join(60)
+    second.join(60)
+    assert health(server)["joined"] == joined_before + 1
+    start_a = len(dlm.tokenizer("import os\n", add_special_tokens=False)["input_ids"])
+    steps_a = [steps for start, steps in order if start == start_a]
+    b_first = next(index for index, (start, _) in enumerate(order) if start != start_a)
+    assert order[b_first - 1] == (start_a, 2)  # B's first step came right after A's second, in the same batch step
+    for name, body in (("a", a), ("b", b)):
+        spec = get_decoder(decoder)
+        ids = dlm.tokenizer(body["prompt"], add_special_tokens=False)["input_ids"]
+        canvas = Canvas.completion(ids, body["max_tokens"], dlm.mask_id, dlm.max_length)
+        result = decode(
+            spec, dlm, ars[4] if spec.needs_ar else None, [canvas], spec.config_class(temperature=1.0, top_p=1.0), body["seed"]
+        )[0]
+        tokens = result.generated.tolist()
+        tokens = tokens[: tokens.index(dlm.special.eos_id)] if dlm.special.eos_id in tokens else tokens
+        assert texts[name] == dlm.tokenizer.decode(tokens), name
+    assert steps_a == list(range(1, len(steps_a) + 1))

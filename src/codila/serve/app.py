@@ -113,6 +113,7 @@ def create_app(service: Service) -> FastAPI:
             "dropped": len(service.steps_after_drop),  # streams whose client left mid-decoding
             "max_steps_after_drop": max(service.steps_after_drop, default=None),
             "batches": len(sizes),
+            "joined": service.queue.joined,  # requests that joined a running batch at a step boundary
             "mean_batch_size": round(sum(sizes) / len(sizes), 3) if sizes else None,
         }
 
