@@ -103,7 +103,19 @@ BAD: dict[str, list[str]] = {
     },
     **{name: COUNT_OR_ZERO for name in ("harder", "max_queued", "max_span", "semi_ar_block")},
     **{name: PROBABILITY for name in ("extra_share", "gap_fraction", "threshold")},
-    **{name: NON_NEGATIVE for name in ("max_wait", "tau", "temperature", "timeout", "verify_penalty")},
+    **{
+        name: NON_NEGATIVE
+        for name in (
+            "idle_timeout",
+            "max_wait",
+            "read_timeout",
+            "tau",
+            "temperature",
+            "timeout",
+            "verify_penalty",
+            "write_timeout",
+        )
+    },
     "top_p": ["0", "-0.5", "1.01", "nan"],
     "lr": ["0", "-1e-3", "nan", "inf"],
     "save_every": ["-1", "nan", "-inf"],  # inf: never save by time

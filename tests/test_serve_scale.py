@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -225,3 +226,50 @@ def test_a_request_arriving_mid_batch_joins_at_the_next_step_and_decodes_as_alon
         tokens = tokens[: tokens.index(dlm.special.eos_id)] if dlm.special.eos_id in tokens else tokens
         assert texts[name] == dlm.tokenizer.decode(tokens), name
     assert steps_a == list(range(1, len(steps_a) + 1))
+
+
+def raw_request(url: str, head: bytes, body: bytes = b"") -> socket.socket:
+    host, port = url.removeprefix("http://").split("/")[0].split(":")
+    connection = socket.create_connection((host, int(port)), timeout=20)
+    connection.sendall(head + body)
+    return connection
+
+
+def test_slow_clients_are_timed_out(tiny_checkpoints):
+    limits = ServeLimits(read_timeout=0.3, idle_timeout=0.3)
+    with running_server(tiny_checkpoints, limits) as url:
+        # a body that never arrives whole: 408, and the server goes on serving
+        head = b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        slow = raw_request(url, head, b'{"model"')
+        answer = b"".join(iter(lambda: slow.recv(65536), b"")).decode()  # until the server closes the connection
+        assert answer.startswith("HTTP/1.1 408") and "read_timeout" in answer
+        # an idle keep-alive connection is closed
+        idle = raw_request(url, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        response = b""
+        while not response.endswith(b"}"):  # the JSON body of /health
+            response += idle.recv(65536)
+        assert response.startswith(b"HTTP/1.1 200")
+        assert idle.recv(65536) == b""  # then closed by the server, not by us
+        assert (
+            httpx.post(url + "/completions", json={"model": "codila", "prompt": "x", "max_tokens": 4}, timeout=60).status_code
+            == 200
+        )
+
+
+def test_a_client_not_reading_is_dropped_after_the_write_timeout():
+    import asyncio
+
+    from codila.serve.timeouts import SlowClientTimeouts
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    async def never_taken(message):
+        await asyncio.sleep(60)
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    middleware = SlowClientTimeouts(app, read_timeout=1.0, write_timeout=0.05)
+    with pytest.raises(OSError, match="to read the response"):
+        asyncio.run(middleware({"type": "http", "method": "GET", "headers": []}, receive, never_taken))

@@ -29,6 +29,11 @@ def serve_command(
     max_wait: float = typer.Option(0.005, help="Seconds a request waits for others to share its batch."),
     max_queued: int = typer.Option(64, help="Requests waiting at most; more get 429."),
     timeout: float = typer.Option(60.0, help="Seconds a request may take; then 408."),
+    read_timeout: float = typer.Option(10.0, help="Seconds a request body may take to arrive; then 408."),
+    write_timeout: float = typer.Option(
+        30.0, help="Seconds a client may take to read one piece of a response; then it is dropped."
+    ),
+    idle_timeout: float = typer.Option(5.0, help="Seconds a keep-alive connection may stay idle; then it is closed."),
     threads: int = typer.Option(1, help="torch threads for decoding."),
 ):
     """Serve the models behind OpenAI's API: /v1/completions (suffix = infilling), /v1/chat/completions, streaming."""
@@ -36,7 +41,17 @@ def serve_command(
     from codila.serve.schemas import ServeLimits
     from codila.serve.server import serve
 
-    limits = ServeLimits(max_prompt_tokens, max_tokens, max_batch, max_wait, max_queued, timeout)
+    limits = ServeLimits(
+        max_prompt_tokens,
+        max_tokens,
+        max_batch,
+        max_wait,
+        max_queued,
+        timeout,
+        read_timeout=read_timeout,
+        write_timeout=write_timeout,
+        idle_timeout=idle_timeout,
+    )
     serve(checkpoints or SHIPPED, host, port, limits, model_name, dlm, threads)
 
 

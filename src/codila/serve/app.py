@@ -11,6 +11,7 @@ from codila.serve.errors import ApiError, install_handlers, timed_out
 from codila.serve.schemas import MAX_BODY_BYTES, request_models
 from codila.serve.service import Prepared, Service, now
 from codila.serve.streaming import DONE, Observers, TextStream, event
+from codila.serve.timeouts import SlowClientTimeouts
 from codila.trace.page import trace_html
 
 
@@ -102,6 +103,9 @@ def create_app(service: Service) -> FastAPI:
             error = ApiError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes", code="body_too_large")
             return JSONResponse(error.body(), status_code=413)
         return await call_next(request)
+
+    limits = service.limits
+    app.add_middleware(SlowClientTimeouts, read_timeout=limits.read_timeout, write_timeout=limits.write_timeout)
 
     @app.get("/health")
     async def health() -> dict:

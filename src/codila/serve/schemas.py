@@ -36,6 +36,9 @@ class ServeLimits:
     max_queued: int = 64  # requests waiting; more get 429
     timeout: float = 60.0  # seconds a request may take (queue + decoding); then 408
     max_traces: int = 32  # decode traces kept for /v1/traces/{id} (oldest dropped)
+    read_timeout: float = 10.0  # seconds a request body may take to arrive; then 408
+    write_timeout: float = 30.0  # seconds a client may take to take one piece of a response; then it is dropped
+    idle_timeout: float = 5.0  # seconds a keep-alive connection may stay idle; then it is closed
 
     def __post_init__(self) -> None:
         counts = {
@@ -49,6 +52,8 @@ class ServeLimits:
                 raise CodilaError(f"{name.replace('_', '-')} must be >= 1, got {value}")
         if self.max_queued < 0 or self.max_wait < 0 or self.timeout < 0:
             raise CodilaError("max-queued, max-wait and timeout must be >= 0")
+        if min(self.read_timeout, self.write_timeout, self.idle_timeout) <= 0:
+            raise CodilaError("read-timeout, write-timeout and idle-timeout must be > 0")
 
 
 class DecodeFields(BaseModel):

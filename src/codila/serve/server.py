@@ -36,6 +36,7 @@ def _server(service: Service, host: str, port: int, log_level: str) -> uvicorn.S
         log_level=log_level,
         access_log=log_level == "info",
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=service.limits.idle_timeout,  # idle keep-alive connections are closed
     )
     return uvicorn.Server(config)
 
