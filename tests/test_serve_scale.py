@@ -273,3 +273,25 @@ def test_a_client_not_reading_is_dropped_after_the_write_timeout():
     middleware = SlowClientTimeouts(app, read_timeout=1.0, write_timeout=0.05)
     with pytest.raises(OSError, match="to read the response"):
         asyncio.run(middleware({"type": "http", "method": "GET", "headers": []}, receive, never_taken))
+
+
+def test_serve_hugging_face_directories_with_the_dlms_chat_template(real_models, tmp_path):
+    """`codila serve --dlm DIR --ar DIR --block-size 4` on a Dream-layout DLM and a Qwen3-like causal LM: the answers
+    are `generate`'s (the chat prompt built by the DLM's chat template)."""
+    from codila.api import CoDiLA
+
+    library = CoDiLA.from_pretrained(real_models / "dream", real_models / "qwen3", device="cpu", block_size=4)
+    limits = ServeLimits(max_prompt_tokens=64, max_tokens=8)
+    models = {"block_size": 4, "device": "cpu"}
+    with running_server(tmp_path, limits, dlm=real_models / "dream", ar=real_models / "qwen3", models=models) as url:
+        assert httpx.get(url + "/models").json()["data"][0]["ars"] == ["qwen3"]
+        client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=120)
+        messages = [{"role": "user", "content": "def add(a, b):"}]
+        for decoder in ("codila", "dlm"):
+            answer = client.chat.completions.create(
+                model="codila", messages=messages, max_tokens=8, seed=2, extra_body={"decoder": decoder}
+            )
+            expected = library.generate("def add(a, b):", length=8, seed=2, chat=True, decoder=decoder).text
+            assert answer.choices[0].message.content == expected, decoder
+        completion = client.completions.create(model="codila", prompt="import os\n", max_tokens=8, seed=1)
+        assert completion.choices[0].text == library.generate("import os\n", length=8, seed=1).text

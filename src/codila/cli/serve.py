@@ -9,7 +9,20 @@ import typer
 
 from codila.assets import SHIPPED
 from codila.cli.apps import app
-from codila.cli.common import AR_OPTION, CONDITIONING_OPTION, DECODER_OPTION, DLM_OPTION, resolve_ar
+from codila.cli.common import (
+    AR_OPTION,
+    BLOCK_OPTION,
+    CONDITIONING_OPTION,
+    DECODER_OPTION,
+    DEVICE_OPTION,
+    DLM_OPTION,
+    DTYPE_OPTION,
+    END_THINK_OPTION,
+    FAMILY_OPTION,
+    THINK_OPTION,
+    model_options,
+    resolve_ar,
+)
 from codila.cli.decode_options import with_decode_options
 from codila.validate import check_options
 
@@ -19,7 +32,21 @@ def serve_command(
     checkpoints: Optional[Path] = typer.Option(
         None, help="Checkpoints folder: dlm/ and the local ARs a request may name (default: the shipped ones)."
     ),
-    dlm: Optional[Path] = typer.Option(None, help="Serve this DLM checkpoint instead of the folder's dlm/."),
+    dlm: Optional[Path] = typer.Option(
+        None, help="Serve this DLM instead of the folder's dlm/: a codila checkpoint or a Dream / LLaDA directory."
+    ),
+    ar: Optional[str] = typer.Option(
+        None,
+        help="Serve this one AR instead of the folder's: a codila checkpoint or a causal LM directory (with --block-size), "
+        "or the name of one in --checkpoints; requests name it by its folder's name.",
+    ),
+    conditioning: Optional[str] = CONDITIONING_OPTION,
+    dlm_family: Optional[str] = FAMILY_OPTION,
+    device: str = DEVICE_OPTION,
+    dtype: Optional[str] = DTYPE_OPTION,
+    block_size: Optional[int] = BLOCK_OPTION,
+    think_token: str = THINK_OPTION,
+    end_think_token: str = END_THINK_OPTION,
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (loopback by default)."),
     port: int = typer.Option(8000),
     model_name: str = typer.Option("codila", help="The model id clients ask for (/v1/models)."),
@@ -52,7 +79,9 @@ def serve_command(
         write_timeout=write_timeout,
         idle_timeout=idle_timeout,
     )
-    serve(checkpoints or SHIPPED, host, port, limits, model_name, dlm, threads)
+    models = model_options(dlm_family, device, dtype, block_size, think_token, end_think_token) | {"conditioning": conditioning}
+    root = checkpoints or SHIPPED
+    serve(root, host, port, limits, model_name, dlm, threads, resolve_ar(ar, root) if ar else None, models)
 
 
 @app.command("bench-serve")

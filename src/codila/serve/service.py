@@ -16,7 +16,7 @@ from codila.decoding.registry import DECODERS, decode, get_decoder
 from codila.decoding.result import DecodeResult
 from codila.errors import CodilaError
 from codila.eval.settings import ModelSet
-from codila.models.loading import load_dlm
+from codila.models.loading import load_ar, load_dlm
 from codila.serve.batching import BatchQueue, DecodeJob, QueueFull
 from codila.serve.errors import ApiError, from_codila, queue_full, timed_out
 from codila.serve.logprobs import LOGPROB_DECODERS, LogprobRecorder, chat_logprobs, completion_logprobs
@@ -44,10 +44,32 @@ class Service:
     """The served models (one DLM and the ARs of a checkpoints folder, all loaded at start), the batch queue, the
     limits and the last traces."""
 
-    def __init__(self, checkpoints: str | Path, limits: ServeLimits, model_id: str, dlm: str | Path | None = None):
-        self.models = ModelSet(checkpoints, load_dlm(dlm) if dlm is not None else None)
+    def __init__(
+        self,
+        checkpoints: str | Path,
+        limits: ServeLimits,
+        model_id: str,
+        dlm: str | Path | None = None,
+        ar: str | Path | None = None,
+        models: dict | None = None,
+    ):
+        """`dlm`: a DLM directory instead of the folder's dlm/ (a codila checkpoint or a Hugging Face Dream / LLaDA
+        directory); `ar`: serve this one AR directory (a codila checkpoint or a causal LM) instead of the folder's.
+        `models`: how to load them, as `codila generate` does (dlm_family, device, dtype, block_size, think_token,
+        end_think_token, conditioning)."""
+        models = dict(models or {})
+        conditioning = models.pop("conditioning", None)
+        dlm_options = {key: models.pop(key) for key in ("dlm_family", "device", "dtype") if key in models}
+        if "dlm_family" in dlm_options:
+            dlm_options["family"] = dlm_options.pop("dlm_family")
+        self.models = ModelSet(
+            checkpoints, load_dlm(dlm if dlm is not None else Path(checkpoints) / "dlm", **dlm_options), models
+        )
         self.dlm = self.models.dlm
-        self.ars = {name: self.models.ar(name) for name in self.models.ar_names()}  # a request names one, never a path
+        if ar is not None:  # a request names it by its folder's name, never by a path
+            self.ars = {Path(ar).name: load_ar(ar, self.dlm, conditioning, **models)}
+        else:
+            self.ars = {name: self.models.ar(name, conditioning) for name in self.models.ar_names()}
         self.limits, self.model_id = limits, model_id
         self.queue = BatchQueue(self.dlm, limits.max_batch, limits.max_wait, limits.max_queued)
         self.traces: OrderedDict[str, dict] = OrderedDict()
