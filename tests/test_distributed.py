@@ -84,15 +84,45 @@ def assert_same_weights(one, two) -> None:
         assert torch.allclose(first[name].float(), second[name].float(), atol=1e-4), name
 
 
-def test_torchrun_trains_the_dlm_with_ddp_on_the_one_process_curve(tiny_checkpoints, corpus_dir, tmp_path):
+def test_torchrun_trains_the_dlm_with_ddp_on_the_one_process_curve_and_resumes_a_killed_run(
+    tiny_checkpoints, corpus_dir, tmp_path
+):
+    """The DLM trainer under torchrun follows the one-process curve; a one-process run killed mid-way resumes under
+    torchrun with two processes (the state is the global batch's generator: any world size) onto the same curve."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
     args = ["train", "dlm", "--preset", "test", "--window", 32, "--tokenizer", tiny_checkpoints / "dlm", "--files", corpus_dir]
-    args += ["--steps", 3, "--batch-size", 4, "--eval-every", 1, "--lr", 3e-3]
+    args += ["--steps", 6, "--batch-size", 4, "--eval-every", 1, "--lr", 3e-3, "--save-every", 0]
     logs = one_and_two_processes(tmp_path, args, 29534)
     manifest = json.loads((tmp_path / "two" / "checkpoint" / "manifest.json").read_text())
-    assert manifest["world_size"] == 2 and len(logs[0]) == len(logs[1]) == 3
+    assert manifest["world_size"] == 2 and len(logs[0]) == len(logs[1]) == 6
     for a, b in zip(*logs):
         assert abs(a["train_loss"] - b["train_loss"]) <= 2e-4 and abs(a["validation_loss"] - b["validation_loss"]) <= 2e-4
     assert_same_weights(tmp_path / "one" / "checkpoint", tmp_path / "two" / "checkpoint")
+    assert (tmp_path / "two" / "log.rank1.jsonl").read_text() != ""  # rank 1 logs apart; rank 0 alone saves
+
+    killed = tmp_path / "killed"
+    script = tmp_path / "codila_main.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.Popen([sys.executable, script, *map(str, args), "--out", killed], env=env, stderr=subprocess.DEVNULL)
+    log = killed / "log.jsonl"
+    deadline = time.monotonic() + 300
+    while run.poll() is None and not (log.is_file() and len(log.read_text().splitlines()) >= 2):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29535", script]
+    resumed = subprocess.run([*torchrun, *map(str, args), "--out", killed, "--resume"], capture_output=True, text=True, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    again = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["step"] for r in again] == list(range(1, 7))
+    for a, b in zip(logs[0], again):
+        assert abs(a["train_loss"] - b["train_loss"]) <= 2e-4 and abs(a["validation_loss"] - b["validation_loss"]) <= 2e-4
+    assert_same_weights(tmp_path / "one" / "checkpoint", killed / "checkpoint")
     assert_same_weights(tmp_path / "one" / "checkpoint", tmp_path / "two" / "checkpoint")
     assert (tmp_path / "two" / "log.rank1.jsonl").read_text() != ""  # rank 1 logs apart; rank 0 alone saves
 
