@@ -109,16 +109,18 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/health")
     async def health() -> dict:
-        sizes = service.queue.batch_sizes
+        queue = service.queue
         return {
             "status": "ok",
             "running": service.queue.decoding(),
             "queued": service.queue.queued(),
             "dropped": len(service.steps_after_drop),  # streams whose client left mid-decoding
             "max_steps_after_drop": max(service.steps_after_drop, default=None),
-            "batches": len(sizes),
+            "batches": len(queue.batch_sizes),
             "joined": service.queue.joined,  # requests that joined a running batch at a step boundary
-            "mean_batch_size": round(sum(sizes) / len(sizes), 3) if sizes else None,
+            "steps": queue.steps,  # decoding steps run (a static batch counts one)
+            "request_steps": queue.request_steps,  # their sum of requests decoding
+            "mean_batch_size": round(queue.request_steps / queue.steps, 3) if queue.steps else None,
         }
 
     @app.get("/v1/models")

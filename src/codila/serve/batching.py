@@ -52,6 +52,8 @@ class BatchQueue:
         self.batch_sizes: list[int] = []  # every batch decoded, for /health and the benchmark
         self.running: list[DecodeJob] = []  # the batch being decoded
         self.joined = 0  # requests that joined a running batch
+        self.steps, self.request_steps = 0, 0  # decoding steps (of continuous batches; a static batch counts one), and
+        # the sum over them of the requests decoding: their ratio is the mean batch size
         self._worker = threading.Thread(target=self._run, name="codila-decoder", daemon=True)
         self._worker.start()
 
@@ -81,6 +83,9 @@ class BatchQueue:
                     self.running.append(job)
                     taken.append(job)
         self.joined += len(taken)
+        if self.running:  # a step is about to run with these requests
+            self.steps += 1
+            self.request_steps += len(self.running)
         return taken
 
     def finished(self, job: DecodeJob, outcome) -> None:
@@ -147,6 +152,8 @@ class BatchQueue:
                     job.future.set_exception(error)
             return
         if feed is None:
+            self.steps += 1
+            self.request_steps += len(batch)
             for job, result in zip(batch, results):
                 job.future.set_result(result)
 
