@@ -295,3 +295,35 @@ def test_serve_hugging_face_directories_with_the_dlms_chat_template(real_models,
             assert answer.choices[0].message.content == expected, decoder
         completion = client.completions.create(model="codila", prompt="import os\n", max_tokens=8, seed=1)
         assert completion.choices[0].text == library.generate("import os\n", length=8, seed=1).text
+
+
+def test_a_client_leaving_before_its_whole_answer_drops_the_request(server, monkeypatch):
+    """A non-streamed request (its stop sequence watched step by step) is held after its first step; its client gives
+    up (a 1 s read timeout) and the server, polling for it, drops the request: at most one more step is decoded."""
+    reached, release = threading.Event(), threading.Event()
+    original = TextStream.committed
+
+    def held(self, *args):
+        original(self, *args)
+        if self.steps == 1:
+            reached.set()
+            release.wait(30)
+
+    monkeypatch.setattr(TextStream, "committed", held)
+    before = health(server)["dropped"]
+    body = {"model": "codila", "prompt": "import os\n", "max_tokens": 16, "decoder": "dlm", "stop": "never in any answer"}
+
+    def leave():
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(server + "/completions", json=body, timeout=httpx.Timeout(60, read=1.0))
+
+    client = threading.Thread(target=leave)
+    client.start()
+    try:
+        assert reached.wait(30)
+        client.join(30)
+        wait_for(lambda: health(server)["running"] == 0, "the server never saw the client leave")
+    finally:
+        release.set()
+    wait_for(lambda: health(server)["dropped"] == before + 1, "the dropped request never ended")
+    assert health(server)["max_steps_after_drop"] <= 1

@@ -4,14 +4,14 @@
 import asyncio
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from codila.decoding.registry import DECODERS
 from codila.serve.errors import ApiError, install_handlers, timed_out
 from codila.serve.schemas import MAX_BODY_BYTES, request_models
 from codila.serve.service import Prepared, Service, now
 from codila.serve.streaming import DONE, Observers, TextStream, event
-from codila.serve.timeouts import SlowClientTimeouts
+from codila.serve.timeouts import CLIENT_GONE, SlowClientTimeouts
 from codila.trace.page import trace_html
 
 
@@ -37,8 +37,15 @@ def _body(prepared: Prepared, service: Service, chat: bool, choice: dict, usage:
     return body
 
 
-async def _answer(service: Service, prepared: Prepared, chat: bool) -> dict:
-    result = await service.decode(prepared)
+async def _answer(service: Service, prepared: Prepared, chat: bool, http: Request):
+    gone = http.scope.get(CLIENT_GONE)
+
+    async def disconnected() -> bool:
+        return gone.is_set() if gone is not None else await http.is_disconnected()
+
+    result = await service.decode(prepared, disconnected)
+    if result is None:  # the client left: nobody to answer (its request was dropped)
+        return Response(status_code=499)
     text, finish_reason, usage, logprobs = service.answer(prepared, result)
     return _body(prepared, service, chat, _choice(chat, text, finish_reason, logprobs=logprobs), usage)
 
@@ -140,14 +147,14 @@ def create_app(service: Service) -> FastAPI:
         }
 
     @app.post("/v1/completions")
-    async def completions(request: completion_request):
+    async def completions(request: completion_request, http: Request):
         prepared = service.prepare(request, request.prompt_text(), request.suffix)
-        return _stream(service, prepared, False) if request.stream else await _answer(service, prepared, False)
+        return _stream(service, prepared, False) if request.stream else await _answer(service, prepared, False, http)
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(request: chat_request):
+    async def chat_completions(request: chat_request, http: Request):
         prepared = service.prepare(request, service.chat_prompt(request), None)
-        return _stream(service, prepared, True) if request.stream else await _answer(service, prepared, True)
+        return _stream(service, prepared, True) if request.stream else await _answer(service, prepared, True, http)
 
     @app.get("/v1/traces/{trace_id}")
     async def trace(trace_id: str) -> dict:

@@ -38,6 +38,7 @@ class Prepared:
     recorder: TraceRecorder | None
     stops: list[str]  # stop sequences (OpenAI's `stop`)
     logprobs: LogprobRecorder | None  # when the request asked for logprobs
+    watcher: TextStream | None = None  # a whole answer's in-order text, watched for its stop sequences
 
 
 class Service:
@@ -209,6 +210,7 @@ class Service:
             recorder,
             stops,
             logprobs,
+            watcher,
         )
 
     def _logprob_recorder(self, request: DecodeFields, spec, top: int) -> LogprobRecorder:
@@ -235,13 +237,21 @@ class Service:
         except QueueFull:
             raise queue_full() from None
 
-    async def decode(self, prepared: Prepared) -> DecodeResult:
-        """Queue the request and wait for its result (408 after the time limit; the request is then dropped)."""
+    async def decode(self, prepared: Prepared, disconnected=None) -> DecodeResult | None:
+        """Queue the request and wait for its result (408 after the time limit; the request is then dropped).
+        `disconnected`: an async check, polled while waiting; the client gone, the request is dropped (None)."""
         future = asyncio.wrap_future(self.submit(prepared))
+        waiting = asyncio.ensure_future(self.wait(future))
         try:
-            return await self.wait(future)
+            while disconnected is not None and not waiting.done():
+                await asyncio.wait({waiting}, timeout=DISCONNECT_POLL)
+                if not waiting.done() and await disconnected():
+                    waiting.cancel()
+                    return None
+            return await waiting
         finally:
-            self.drop(prepared)  # nothing if it finished; else (timed out, client gone) it stops at the next step
+            watched = prepared.watcher.steps if prepared.watcher is not None else None
+            self.drop(prepared, watched)  # nothing if it finished; else (timed out, client gone) it stops at the next step
 
     def drop(self, prepared: Prepared, steps_seen: int | None = None) -> None:
         """Stop a request nobody waits for any more: dropped from the queue, or from its batch at the next step.
@@ -314,6 +324,9 @@ class Service:
                 code="trace_not_found",
             )
         return self.traces[trace_id]
+
+
+DISCONNECT_POLL = 0.25  # seconds between checks that a client waiting for a whole answer is still there
 
 
 def _block(ar) -> int:

@@ -10,10 +10,13 @@ import json
 from codila.serve.errors import ApiError
 from codila.serve.schemas import MAX_BODY_BYTES
 
+CLIENT_GONE = "codila.client_gone"  # the scope key of the request's disconnect event
+
 
 class SlowClientTimeouts:
     """ASGI middleware: reads a POST body whole (when its Content-Length is within the limit; the app refuses the
-    others) under `read_timeout`, then hands it to the app; bounds every send by `write_timeout`."""
+    others) under `read_timeout`, then hands it to the app and watches for the client's disconnect (`CLIENT_GONE`);
+    bounds every send by `write_timeout`."""
 
     def __init__(self, app, read_timeout: float, write_timeout: float):
         self.app, self.read_timeout, self.write_timeout = app, read_timeout, write_timeout
@@ -48,7 +51,8 @@ class SlowClientTimeouts:
             return
         if body is None:  # the client left before sending it
             return
-        given = False
+        given, gone = False, asyncio.Event()
+        scope[CLIENT_GONE] = gone  # set when the client disconnects (a route waiting for a whole answer polls it)
 
         async def replay():
             nonlocal given
@@ -57,7 +61,16 @@ class SlowClientTimeouts:
             given = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, replay, timed_send)
+        async def watch():
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await self.app(scope, replay, timed_send)
+        finally:
+            watcher.cancel()
 
 
 async def _read_body(receive) -> bytes | None:
