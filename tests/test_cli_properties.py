@@ -103,7 +103,10 @@ BAD: dict[str, list[str]] = {
     },
     **{name: COUNT_OR_ZERO for name in ("harder", "max_queued", "max_span", "semi_ar_block")},
     **{name: PROBABILITY for name in ("extra_share", "gap_fraction", "threshold")},
-    **{name: NON_NEGATIVE for name in ("max_wait", "tau", "timeout", "verify_penalty")},
+    **{
+        name: NON_NEGATIVE
+        for name in ("idle_timeout", "max_wait", "read_timeout", "tau", "timeout", "verify_penalty", "write_timeout")
+    },
     "temperature": [*NON_NEGATIVE, "100.5"],  # past 100 a draw is uniform noise
     "workers": ["0", "65", "-1", "2.5"],  # each concurrent program has its own uid, 64 per evaluation
     "top_p": ["0", "-0.5", "1.01", "nan"],

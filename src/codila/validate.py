@@ -115,6 +115,9 @@ RULES: dict[str, Rule] = {
     "max_wait": at_least(0),
     "max_queued": count(0),
     "timeout": at_least(0),
+    "read_timeout": at_least(0, strict=True),
+    "write_timeout": at_least(0, strict=True),
+    "idle_timeout": at_least(0, strict=True),
     "threads": count(),
     "requests": count(),
 }

@@ -9,7 +9,21 @@ import typer
 
 from codila.assets import SHIPPED
 from codila.cli.apps import app
-from codila.cli.common import AR_OPTION, CONDITIONING_OPTION, DECODE_SEED_OPTION, DECODER_OPTION, DLM_OPTION, resolve_ar
+from codila.cli.common import (
+    AR_OPTION,
+    BLOCK_OPTION,
+    CONDITIONING_OPTION,
+    DECODE_SEED_OPTION,
+    DECODER_OPTION,
+    DEVICE_OPTION,
+    DLM_OPTION,
+    DTYPE_OPTION,
+    END_THINK_OPTION,
+    FAMILY_OPTION,
+    THINK_OPTION,
+    model_options,
+    resolve_ar,
+)
 from codila.cli.decode_options import with_decode_options
 from codila.validate import check_options
 
@@ -19,7 +33,21 @@ def serve_command(
     checkpoints: Optional[Path] = typer.Option(
         None, help="Checkpoints folder: dlm/ and the local ARs a request may name (default: the shipped ones)."
     ),
-    dlm: Optional[Path] = typer.Option(None, help="Serve this DLM checkpoint instead of the folder's dlm/."),
+    dlm: Optional[Path] = typer.Option(
+        None, help="Serve this DLM instead of the folder's dlm/: a codila checkpoint or a Dream / LLaDA directory."
+    ),
+    ar: Optional[str] = typer.Option(
+        None,
+        help="Serve this one AR instead of the folder's: a codila checkpoint or a causal LM directory (with --block-size), "
+        "or the name of one in --checkpoints; requests name it by its folder's name.",
+    ),
+    conditioning: Optional[str] = CONDITIONING_OPTION,
+    dlm_family: Optional[str] = FAMILY_OPTION,
+    device: str = DEVICE_OPTION,
+    dtype: Optional[str] = DTYPE_OPTION,
+    block_size: Optional[int] = BLOCK_OPTION,
+    think_token: str = THINK_OPTION,
+    end_think_token: str = END_THINK_OPTION,
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (loopback by default)."),
     port: int = typer.Option(8000, help="TCP port to listen on."),
     model_name: str = typer.Option("codila", help="The model id clients ask for (/v1/models)."),
@@ -29,6 +57,11 @@ def serve_command(
     max_wait: float = typer.Option(0.005, help="Seconds a request waits for others to share its batch."),
     max_queued: int = typer.Option(64, help="Requests waiting at most; more get 429."),
     timeout: float = typer.Option(60.0, help="Seconds a request may take; then 408."),
+    read_timeout: float = typer.Option(10.0, help="Seconds a request body may take to arrive; then 408."),
+    write_timeout: float = typer.Option(
+        30.0, help="Seconds a client may take to read one piece of a response; then it is dropped."
+    ),
+    idle_timeout: float = typer.Option(5.0, help="Seconds a keep-alive connection may stay idle; then it is closed."),
     threads: int = typer.Option(1, help="torch threads for decoding."),
 ):
     """Serve the models behind OpenAI's API: /v1/completions (suffix = infilling), /v1/chat/completions, streaming."""
@@ -36,8 +69,20 @@ def serve_command(
     from codila.serve.schemas import ServeLimits
     from codila.serve.server import serve
 
-    limits = ServeLimits(max_prompt_tokens, max_tokens, max_batch, max_wait, max_queued, timeout)
-    serve(checkpoints or SHIPPED, host, port, limits, model_name, dlm, threads)
+    limits = ServeLimits(
+        max_prompt_tokens,
+        max_tokens,
+        max_batch,
+        max_wait,
+        max_queued,
+        timeout,
+        read_timeout=read_timeout,
+        write_timeout=write_timeout,
+        idle_timeout=idle_timeout,
+    )
+    models = model_options(dlm_family, device, dtype, block_size, think_token, end_think_token) | {"conditioning": conditioning}
+    root = checkpoints or SHIPPED
+    serve(root, host, port, limits, model_name, dlm, threads, resolve_ar(ar, root) if ar else None, models)
 
 
 @app.command("bench-serve")

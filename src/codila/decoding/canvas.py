@@ -22,6 +22,7 @@ class Canvas:
     mask_id: int
     stop_at_eos: bool  # completion: positions after a committed EOS become EOS (infilling: False)
     observer: object | None = None  # optional StepObserver (codila.decoding.result): sees each step; None = no cost
+    cancel: object | None = None  # optional flag with is_set() (a threading.Event): once set, the decoder drops the canvas
 
     @classmethod
     def completion(cls, prompt_ids: list[int], length: int, mask_id: int, max_length: int) -> "Canvas":
@@ -89,5 +90,11 @@ class Canvas:
     def copy(self, device: torch.device | str | None = None) -> "Canvas":
         """A copy (on `device`, default: where this one is)."""
         return Canvas(
-            self.ids.to(device or self.ids.device, copy=True), self.start, self.end, self.mask_id, self.stop_at_eos, self.observer
+            self.ids.to(device or self.ids.device, copy=True),
+            self.start,
+            self.end,
+            self.mask_id,
+            self.stop_at_eos,
+            self.observer,
+            self.cancel,
         )

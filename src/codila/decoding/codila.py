@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from codila.decoding.canvas import Canvas
 from codila.decoding.certainty import SELECTIONS, certainty
 from codila.decoding.defaults import DEFAULT_SCOPE, DEFAULT_TAU, PAPER_SCOPE, PAPER_TEMPERATURE, PAPER_TOP_P
+from codila.decoding.feed import Feed, Joiner
 from codila.decoding.forward import CACHES, make_forward
 from codila.decoding.options import CACHE_HELP, WINDOW_HELP, check_config, option, window_label
 from codila.decoding.result import CommitLog, DecodeResult
@@ -196,7 +197,12 @@ def _offered_blocks(canvas: Canvas, blocks: torch.Tensor, window: tuple[int, int
 
 
 def decode_codila_batch(
-    dlm: DiffusionLM, ar: LocalAR, canvases: list[Canvas], config: CodilaDecodeConfig, generators: list[torch.Generator]
+    dlm: DiffusionLM,
+    ar: LocalAR,
+    canvases: list[Canvas],
+    config: CodilaDecodeConfig,
+    generators: list[torch.Generator],
+    feed: Feed | None = None,
 ) -> list[DecodeResult]:
     """Decode canvases with CoDiLA (arXiv 2603.20216), every canvas sampling with its own generator.
 
@@ -205,6 +211,7 @@ def decode_codila_batch(
     Each step: one DLM forward over the unfinished canvases gives the marginals of each one's offered blocks (the
     nearest `scope` unfinished blocks of its window); the AR decodes the offered blocks of all canvases as one batch
     (B calls); then each canvas's mode rule commits from the AR's tokens and entropies.
+    feed: canvases joining while it runs (`codila.decoding.feed`; each is handed back when done).
     """
     for canvas in canvases:
         _check(dlm, ar, canvas, config)
@@ -212,18 +219,35 @@ def decode_codila_batch(
     forward = make_forward(dlm, [log.canvas for log in logs], config.cache, config.semi_ar_block)
     blocks = [log.canvas.blocks(ar.block_size) for log in logs]  # (N_i, B) positions of each canvas
     forwards, ar_calls = [0] * len(logs), [0] * len(logs)
+    generators, ar_seconds, joiner = list(generators), [0.0] * len(logs), Joiner(feed, len(logs))
+
+    def add(canvas: Canvas, generator: torch.Generator) -> None:
+        _check(dlm, ar, canvas, config)  # may refuse the canvas: before anything is added
+        logs.append(CommitLog(canvas.copy(dlm.device), dlm.special.eos_id))
+        forward.add(logs[-1].canvas)
+        blocks.append(logs[-1].canvas.blocks(ar.block_size))
+        for per_canvas in (forwards, ar_calls, ar_seconds):
+            per_canvas.append(0)
+        generators.append(generator)
+
+    finish = lambda row: logs[row].finish(forwards[row], ar_calls[row], ar_seconds[row])
     started, ar_started = time.perf_counter(), ar.seconds
     with torch.no_grad():
-        while rows := [row for row, log in enumerate(logs) if not log.done()]:
+        while True:
+            joiner.boundary(logs, add, finish)  # with a feed: hand back the finished canvases, take the newcomers
+            if not (rows := [row for row, log in enumerate(logs) if not log.done()]):
+                break
             windows = [logs[row].canvas.window(config.semi_ar_block) for row in rows]
             offered = [_offered_blocks(logs[row].canvas, blocks[row], window, config.scope) for row, window in zip(rows, windows)]
             logits = forward(rows, windows, [o.flatten() for o in offered])
             marginals = [torch.softmax(lg, dim=-1).view(*o.shape, -1) for lg, o in zip(logits, offered)]  # (C_i, B, V)
-            ar_before = ar.forwards
+            ar_before, ar_seconds_before = ar.forwards, ar.seconds
             _ar_commit(ar, [logs[row] for row in rows], list(zip(offered, marginals)), config, [generators[row] for row in rows])
             for row in rows:
                 forwards[row] += 1
                 ar_calls[row] += ar.forwards - ar_before  # the AR counts its calls; one call serves every canvas's blocks
+                ar_seconds[row] += (ar.seconds - ar_seconds_before) / len(rows)
+    joiner.deliver(logs, finish)
     n = len(logs)
     share, ar_share = (time.perf_counter() - started) / n, (ar.seconds - ar_started) / n
     return [log.finish(forwards[row], ar_calls[row], ar_share, share) for row, log in enumerate(logs)]

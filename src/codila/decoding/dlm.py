@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Callable
 
 from codila.decoding.canvas import Canvas
 from codila.decoding.certainty import SELECTION_HELP, SELECTIONS, certainty
+from codila.decoding.feed import Feed, Joiner
 from codila.decoding.forward import CACHES, make_forward
 from codila.decoding.options import CACHE_HELP, WINDOW_HELP, check_config, option, window_label
 from codila.decoding.result import CommitLog, DecodeResult
@@ -119,6 +120,8 @@ def decode_most_certain(
     cache: str,
     counts: list[StepCount] | None = None,
     numerics: Numerics | None = None,
+    feed: Feed | None = None,
+    count_for: Callable[[Canvas], StepCount] | None = None,
 ) -> list[DecodeResult]:
     """The DLM decoding loop shared by the confidence-ranked decoders; every canvas decodes with its own generator.
 
@@ -130,6 +133,7 @@ def decode_most_certain(
     cache: the DLM forward (`codila.decoding.forward`): "none", "prefix" or "dual".
     counts: one StepCount per canvas (`codila.decoding.schedules`), replacing `count`. numerics: score dtype, EOS fill
         and the authors' formulas (default: codila's, float32 scores with EOS fill).
+    feed: canvases joining while it runs (`codila.decoding.feed`), with `count_for` making a joiner's StepCount.
     Each step: one DLM forward over the unfinished canvases, then each commits its `count` most certain candidates.
     """
     certainty(torch.zeros(2), selection)  # validates the name before any work
@@ -140,9 +144,26 @@ def decode_most_certain(
         log.canvas.stop_at_eos = log.canvas.stop_at_eos and numerics.eos_fill
     forward = make_forward(dlm, [log.canvas for log in logs], cache, semi_ar_block)
     forwards = [0] * len(logs)
+    generators, counts, joiner = list(generators), None if counts is None else list(counts), Joiner(feed, len(logs))
+
+    def add(canvas: Canvas, generator: torch.Generator) -> None:
+        count_of = None if counts is None else count_for(canvas)  # may refuse the canvas: before anything is added
+        log = CommitLog(canvas.copy(dlm.device), dlm.special.eos_id)
+        log.canvas.stop_at_eos = log.canvas.stop_at_eos and numerics.eos_fill
+        logs.append(log)
+        forward.add(log.canvas)
+        forwards.append(0)
+        generators.append(generator)
+        if counts is not None:
+            counts.append(count_of)
+
+    finish = lambda row: logs[row].finish(forwards[row], 0)
     started = time.perf_counter()
     with banning(dlm, numerics):
-        while rows := [row for row, log in enumerate(logs) if not log.done()]:
+        while True:
+            joiner.boundary(logs, add, finish)  # with a feed: hand back the finished canvases, take the newcomers
+            if not (rows := [row for row, log in enumerate(logs) if not log.done()]):
+                break
             candidates = [logs[row].canvas.open_positions(semi_ar_block) for row in rows]  # (M_i,) masked, in the window
             logits = forward(rows, [logs[row].canvas.window(semi_ar_block) for row in rows], candidates)  # (M_i, V) each
             for row, positions, row_logits in zip(rows, candidates, logits):
@@ -159,17 +180,23 @@ def decode_most_certain(
                     tokens = unmasked_tokens(row_logits[chosen], tokens, dlm.mask_id)
                 logs[row].commit(positions[chosen], tokens)
                 forwards[row] += 1
+    joiner.deliver(logs, finish)
     share = (time.perf_counter() - started) / len(logs)
     return [log.finish(forwards[row], 0, seconds=share) for row, log in enumerate(logs)]
 
 
 def decode_dlm_batch(
-    dlm: DiffusionLM, ar, canvases: list[Canvas], config: DlmDecodeConfig, generators: list[torch.Generator]
+    dlm: DiffusionLM,
+    ar,
+    canvases: list[Canvas],
+    config: DlmDecodeConfig,
+    generators: list[torch.Generator],
+    feed: Feed | None = None,
 ) -> list[DecodeResult]:
     """Decode with the DLM alone: K most certain masked positions per step, or --steps N with an authors' schedule
     (`codila.decoding.schedules`; `decode_most_certain`)."""
-    counts = step_counts(
-        canvases,
+    counts_of = lambda some: step_counts(
+        some,
         dlm.family,
         k=config.tokens_per_step,
         steps=config.steps,
@@ -177,6 +204,7 @@ def decode_dlm_batch(
         eps=config.eps,
         semi_ar_block=config.semi_ar_block,
     )
+    counts = counts_of(canvases)
     return decode_most_certain(
         dlm,
         canvases,
@@ -189,4 +217,6 @@ def decode_dlm_batch(
         cache=config.cache,
         counts=counts,
         numerics=numerics_for(dlm, config.score_dtype, config.eos_fill, config.reference),
+        feed=feed,
+        count_for=lambda canvas: counts_of([canvas])[0],
     )

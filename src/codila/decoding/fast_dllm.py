@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from codila.decoding.canvas import Canvas
 from codila.decoding.dlm import decode_most_certain
+from codila.decoding.feed import Feed
 from codila.decoding.forward import CACHES
 from codila.decoding.options import CACHE_HELP, WINDOW_HELP, check_config, option, window_label
 from codila.decoding.result import DecodeResult
@@ -44,7 +45,12 @@ class FastDllmConfig:
 
 
 def decode_fast_dllm_batch(
-    dlm: DiffusionLM, ar, canvases: list[Canvas], config: FastDllmConfig, generators: list[torch.Generator]
+    dlm: DiffusionLM,
+    ar,
+    canvases: list[Canvas],
+    config: FastDllmConfig,
+    generators: list[torch.Generator],
+    feed: Feed | None = None,
 ) -> list[DecodeResult]:
     return decode_most_certain(
         dlm,
@@ -56,4 +62,5 @@ def decode_fast_dllm_batch(
         top_p=config.top_p,
         semi_ar_block=config.semi_ar_block,
         cache=config.cache,
+        feed=feed,
     )

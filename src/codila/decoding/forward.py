@@ -40,6 +40,10 @@ class PlainForward:
     def __call__(self, rows, windows, positions):
         return self.batch.logits(self.dlm, rows, positions)
 
+    def add(self, canvas: Canvas) -> None:
+        """A canvas joins (continuous batching): its row is the next one."""
+        self.batch.canvases.append(canvas)
+
 
 class CachedForward:
     """Fast-dLLM's approximate KV cache, one per canvas, refreshed when that canvas's window starts."""
@@ -52,6 +56,15 @@ class CachedForward:
         self.canvases = canvases
         self.caches = [DlmKvCache(dlm, mode) for _ in canvases]
         self.window_starts: list[int | None] = [None] * len(canvases)
+        self._mode, self._dlm = mode, dlm
+
+    def add(self, canvas: Canvas) -> None:
+        """A canvas joins (continuous batching), with a cache of its own."""
+        from codila.models.dlm_cache import DlmKvCache
+
+        self.canvases.append(canvas)
+        self.caches.append(DlmKvCache(self._dlm, self._mode))
+        self.window_starts.append(None)
 
     def __call__(self, rows, windows, positions):
         out = []

@@ -59,6 +59,8 @@ def _decode_group(ar: CausalAR, special, canvases: list[Canvas]) -> list[DecodeR
     cache = DynamicCache(config=ar.model.config)
     inputs = torch.stack([log.canvas.ids[:start] for log in logs])
     for position in range(start, end):
+        if all(log.done() for log in logs):  # the group ended early (EOS everywhere, or every canvas cancelled)
+            break
         with torch.no_grad():
             logits = ar.model(input_ids=inputs, past_key_values=cache, use_cache=True).logits[:, -1].float()
         logits[:, banned] = float("-inf")

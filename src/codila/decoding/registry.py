@@ -32,6 +32,7 @@ class DecoderSpec:
     summary: str
     ar_kind: str = "local"  # with needs_ar: "local" (soft-conditioned on the DLM, B tokens a block) or "causal" (decodes alone)
     needs_expand_token: bool = False  # runs only on a DLM with an expand token (DreamOn)
+    joinable: bool = False  # decode_batch takes `feed=`: canvases join while it runs (codila.decoding.feed)
 
 
 DECODERS: dict[str, DecoderSpec] = {}
@@ -45,15 +46,29 @@ def register(spec: DecoderSpec) -> DecoderSpec:
     return spec
 
 
-register(DecoderSpec("dlm", DlmDecodeConfig, decode_dlm_batch, False, "DLM alone: K tokens per forward, most certain first"))
 register(
     DecoderSpec(
-        "fast-dllm", FastDllmConfig, decode_fast_dllm_batch, False, "DLM alone: every position above a threshold (Fast-dLLM)"
+        "dlm", DlmDecodeConfig, decode_dlm_batch, False, "DLM alone: K tokens per forward, most certain first", joinable=True
     )
 )
 register(
     DecoderSpec(
-        "codila", CodilaDecodeConfig, decode_codila_batch, True, "DLM + local AR over blocks of B (static, dynamic, verify)"
+        "fast-dllm",
+        FastDllmConfig,
+        decode_fast_dllm_batch,
+        False,
+        "DLM alone: every position above a threshold (Fast-dLLM)",
+        joinable=True,
+    )
+)
+register(
+    DecoderSpec(
+        "codila",
+        CodilaDecodeConfig,
+        decode_codila_batch,
+        True,
+        "DLM + local AR over blocks of B (static, dynamic, verify)",
+        joinable=True,
     )
 )
 register(
@@ -117,14 +132,16 @@ def decode_options() -> list[DecodeOption]:
 
 
 def decode(
-    decoder: str | DecoderSpec, dlm, ar, canvases: list[Canvas], config=None, seed: int | list[int] = 0
+    decoder: str | DecoderSpec, dlm, ar, canvases: list[Canvas], config=None, seed: int | list[int] = 0, feed=None
 ) -> list[DecodeResult]:
     """The one way to decode: `canvases` (not modified) with the decoder (a registered name or its spec) and its
     `config` (None: its defaults), as one batch; one DecodeResult per canvas.
 
     dlm: the DiffusionLM. ar: the AR the decoder needs (None for DLM-only decoders; ignored by them).
     seed: an int (canvas i samples with a generator seeded seed + i) or one seed per canvas. Each canvas has its own
-    generator, so its output does not depend on its batch mates."""
+    generator, so its output does not depend on its batch mates.
+    feed: continuous batching (`codila.decoding.feed.Feed`, a decoder with `joinable` only): canvases join between
+    steps and each result is handed to the feed as soon as its canvas is done."""
     spec = decoder if isinstance(decoder, DecoderSpec) else get_decoder(decoder)
     config = spec.config_class() if config is None else config
     if not isinstance(config, spec.config_class):
@@ -135,6 +152,10 @@ def decode(
     if len(seeds) != len(canvases):
         raise CodilaError(f"{len(seeds)} seeds for {len(canvases)} canvases: give one per canvas")
     generators = [torch.Generator().manual_seed(value) for value in seeds]
+    if feed is not None:
+        if not spec.joinable:
+            raise CodilaError(f"decoder {spec.name!r} decodes static batches only: canvases cannot join it while it runs")
+        return spec.decode_batch(dlm, ar if spec.needs_ar else None, canvases, config, generators, feed=feed)
     return spec.decode_batch(dlm, ar if spec.needs_ar else None, canvases, config, generators)
 
 

@@ -69,6 +69,7 @@ class CommitLog:
     def __post_init__(self) -> None:
         self.commit_step = torch.full_like(self.canvas.ids, -1)
         self.observer = self.canvas.observer
+        self.cancelled = False
 
     @property
     def step(self) -> int:
@@ -95,6 +96,11 @@ class CommitLog:
             self.observer.committed(step, positions, self.canvas.ids[positions])
 
     def done(self) -> bool:
+        """Every position committed, or the canvas was cancelled (`Canvas.cancel`: its client left); decoders check this
+        between steps, so a cancelled canvas decodes at most the step under way."""
+        if self.canvas.cancel is not None and self.canvas.cancel.is_set():
+            self.cancelled = True
+            return True
         return not bool(self.canvas.masked().any())
 
     def finish(self, dlm_forwards: int, ar_steps: int, ar_seconds: float = 0.0, seconds: float | None = None) -> DecodeResult:

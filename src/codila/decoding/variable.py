@@ -72,7 +72,7 @@ def decode_variable_infill(
     ids, start, end, mask = canvas.ids.to(dlm.device), canvas.start, canvas.end, canvas.mask_id
     committed = torch.full_like(ids, -1)
     may_expand = dlm.banned_ids[dlm.banned_ids != dlm.expand_id]
-    while bool((ids[start:end] == mask).any()):
+    while bool((ids[start:end] == mask).any()) and not (canvas.cancel is not None and canvas.cancel.is_set()):
         room = end - start < max_span and len(ids) < dlm.max_length
         positions = torch.arange(start, end, device=ids.device)
         logits = dlm.logits(ids[None], positions, banned=may_expand if room else None)[0]  # (span, V)

@@ -4,21 +4,25 @@
 import asyncio
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from codila.decoding.registry import DECODERS
 from codila.serve.errors import ApiError, install_handlers, timed_out
 from codila.serve.schemas import MAX_BODY_BYTES, request_models
 from codila.serve.service import Prepared, Service, now
 from codila.serve.streaming import DONE, Observers, TextStream, event
+from codila.serve.timeouts import CLIENT_GONE, SlowClientTimeouts
 from codila.trace.page import trace_html
 
 
-def _choice(chat: bool, text: str | None, finish_reason: str | None, first: bool = False, stream: bool = False) -> dict:
+def _choice(
+    chat: bool, text: str | None, finish_reason: str | None, first: bool = False, stream: bool = False, logprobs=None
+) -> dict:
     if not chat:
-        return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish_reason}
+        return {"index": 0, "text": text or "", "logprobs": logprobs, "finish_reason": finish_reason}
     if not stream:
-        return {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}
+        message = {"role": "assistant", "content": text}
+        return {"index": 0, "message": message, "logprobs": logprobs, "finish_reason": finish_reason}
     delta = ({"role": "assistant"} if first else {}) | ({"content": text} if text else {})
     return {"index": 0, "delta": delta, "finish_reason": finish_reason}
 
@@ -33,10 +37,17 @@ def _body(prepared: Prepared, service: Service, chat: bool, choice: dict, usage:
     return body
 
 
-async def _answer(service: Service, prepared: Prepared, chat: bool) -> dict:
-    result = await service.decode(prepared)
-    text, finish_reason, usage = service.answer(prepared, result)
-    return _body(prepared, service, chat, _choice(chat, text, finish_reason), usage)
+async def _answer(service: Service, prepared: Prepared, chat: bool, http: Request):
+    gone = http.scope.get(CLIENT_GONE)
+
+    async def disconnected() -> bool:
+        return gone.is_set() if gone is not None else await http.is_disconnected()
+
+    result = await service.decode(prepared, disconnected)
+    if result is None:  # the client left: nobody to answer (its request was dropped)
+        return Response(status_code=499)
+    text, finish_reason, usage, logprobs = service.answer(prepared, result)
+    return _body(prepared, service, chat, _choice(chat, text, finish_reason, logprobs=logprobs), usage)
 
 
 def _stream(service: Service, prepared: Prepared, chat: bool) -> StreamingResponse:
@@ -53,8 +64,10 @@ def _stream(service: Service, prepared: Prepared, chat: bool) -> StreamingRespon
         prepared.max_tokens,
         service.decode_text,
         lambda text: loop.call_soon_threadsafe(pieces.put_nowait, text),
+        prepared.stops,
+        None if prepared.recorder is not None else prepared.job.cancel.set,  # a stop sequence ends an untraced decoding
     )
-    canvas.observer = Observers(text_stream, prepared.recorder).single()
+    canvas.observer = Observers(text_stream, canvas.observer).single()
     future = service.submit(prepared)  # a full queue answers 429 before the stream starts
     future.add_done_callback(lambda _: loop.call_soon_threadsafe(pieces.put_nowait, finished))
 
@@ -66,7 +79,7 @@ def _stream(service: Service, prepared: Prepared, chat: bool) -> StreamingRespon
                 yield event(_body(prepared, service, chat, _choice(chat, piece, None, first, True), None, True))
                 first = False
             result = await service.wait(asyncio.wrap_future(future))
-            text, finish_reason, usage = service.answer(prepared, result)
+            text, finish_reason, usage, _ = service.answer(prepared, result)
             rest = text[len(text_stream.sent) :] if text.startswith(text_stream.sent) else ""
             yield event(_body(prepared, service, chat, _choice(chat, rest, finish_reason, first, True), usage, True))
         except ApiError as error:
@@ -74,7 +87,7 @@ def _stream(service: Service, prepared: Prepared, chat: bool) -> StreamingRespon
         except asyncio.TimeoutError:
             yield event(timed_out(service.limits.timeout).body())
         finally:
-            future.cancel()  # the client left or time ran out: a request still queued is dropped
+            service.drop(prepared, text_stream.steps)  # the client left or time ran out: stop at the next step
         yield DONE
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
@@ -98,14 +111,23 @@ def create_app(service: Service) -> FastAPI:
             return JSONResponse(error.body(), status_code=413)
         return await call_next(request)
 
+    limits = service.limits
+    app.add_middleware(SlowClientTimeouts, read_timeout=limits.read_timeout, write_timeout=limits.write_timeout)
+
     @app.get("/health")
     async def health() -> dict:
-        sizes = service.queue.batch_sizes
+        queue = service.queue
         return {
             "status": "ok",
+            "running": service.queue.decoding(),
             "queued": service.queue.queued(),
-            "batches": len(sizes),
-            "mean_batch_size": round(sum(sizes) / len(sizes), 3) if sizes else None,
+            "dropped": len(service.steps_after_drop),  # streams whose client left mid-decoding
+            "max_steps_after_drop": max(service.steps_after_drop, default=None),
+            "batches": len(queue.batch_sizes),
+            "joined": service.queue.joined,  # requests that joined a running batch at a step boundary
+            "steps": queue.steps,  # decoding steps run (a static batch counts one)
+            "request_steps": queue.request_steps,  # their sum of requests decoding
+            "mean_batch_size": round(queue.request_steps / queue.steps, 3) if queue.steps else None,
         }
 
     @app.get("/v1/models")
@@ -125,14 +147,14 @@ def create_app(service: Service) -> FastAPI:
         }
 
     @app.post("/v1/completions")
-    async def completions(request: completion_request):
+    async def completions(request: completion_request, http: Request):
         prepared = service.prepare(request, request.prompt_text(), request.suffix)
-        return _stream(service, prepared, False) if request.stream else await _answer(service, prepared, False)
+        return _stream(service, prepared, False) if request.stream else await _answer(service, prepared, False, http)
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(request: chat_request):
+    async def chat_completions(request: chat_request, http: Request):
         prepared = service.prepare(request, service.chat_prompt(request), None)
-        return _stream(service, prepared, True) if request.stream else await _answer(service, prepared, True)
+        return _stream(service, prepared, True) if request.stream else await _answer(service, prepared, True, http)
 
     @app.get("/v1/traces/{trace_id}")
     async def trace(trace_id: str) -> dict:

@@ -79,9 +79,10 @@ def _one_pass(url: str, requests: int, clients: int, max_tokens: int) -> dict:
     }
 
 
-def _batches(url: str) -> int:
-    """Batches the server has decoded so far (its /health)."""
-    return httpx.get(url.removesuffix("/v1") + "/health").json()["batches"]
+def _steps(url: str) -> tuple[int, int]:
+    """(decoding steps, the sum over them of the requests decoding) so far (the server's /health)."""
+    health = httpx.get(url.removesuffix("/v1") + "/health").json()
+    return health["steps"], health["request_steps"]
 
 
 def run_bench_serve(
@@ -105,9 +106,10 @@ def run_bench_serve(
         _one_pass(url, min(requests, 2 * max(clients)), max(clients), max_tokens)  # warm-up, not counted
         for repeat in range(repeats):
             for count in clients:
-                batches = _batches(url)
+                steps, request_steps = _steps(url)
                 row = {"pass": repeat, **_one_pass(url, requests, count, max_tokens)}
-                row["mean_batch_size"] = round(requests / max(1, _batches(url) - batches), 2)
+                steps_now, request_steps_now = _steps(url)  # mean batch: requests decoding per decoding step
+                row["mean_batch_size"] = round((request_steps_now - request_steps) / max(1, steps_now - steps), 2)
                 progress(row)
                 rows.append(row)
     base = [row["tokens_per_s"] for row in rows if row["clients"] == clients[0]]

@@ -22,6 +22,7 @@ from codila.validate import RULES
 MAX_TEXT_CHARS = 20_000  # characters of a prompt / suffix / message read at all (tokenizing is bounded too)
 Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
 MAX_BODY_BYTES = 1_000_000  # a request body longer than this is refused (413) before it is read
+StopText = Annotated[str, Field(min_length=1, max_length=256)]
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class ServeLimits:
     max_queued: int = 64  # requests waiting; more get 429
     timeout: float = 60.0  # seconds a request may take (queue + decoding); then 408
     max_traces: int = 32  # decode traces kept for /v1/traces/{id} (oldest dropped)
+    read_timeout: float = 10.0  # seconds a request body may take to arrive; then 408
+    write_timeout: float = 30.0  # seconds a client may take to take one piece of a response; then it is dropped
+    idle_timeout: float = 5.0  # seconds a keep-alive connection may stay idle; then it is closed
 
     def __post_init__(self) -> None:
         counts = {
@@ -48,6 +52,8 @@ class ServeLimits:
                 raise CodilaError(f"{name.replace('_', '-')} must be >= 1, got {value}")
         if self.max_queued < 0 or self.max_wait < 0 or self.timeout < 0:
             raise CodilaError("max-queued, max-wait and timeout must be >= 0")
+        if min(self.read_timeout, self.write_timeout, self.idle_timeout) <= 0:
+            raise CodilaError("read-timeout, write-timeout and idle-timeout must be > 0")
 
 
 class DecodeFields(BaseModel):
@@ -68,6 +74,16 @@ class DecodeFields(BaseModel):
     n: Literal[1] = 1
     user: Optional[str] = Field(None, max_length=256)
     stream_options: Optional[dict] = None
+    stop: Union[StopText, Annotated[list[StopText], Field(max_length=4)], None] = Field(
+        None, description="Up to 4 stop sequences: the answer ends before the first one (finish_reason stop)."
+    )
+
+    def stops(self) -> list[str]:
+        return [] if self.stop is None else [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+    def top_logprobs_wanted(self) -> int | None:
+        """None: no logprobs asked for; else how many of the most likely tokens to list at each position."""
+        return None
 
     def decoder_settings(self) -> dict:
         """The decoder options the client gave (the rest keep their defaults)."""
@@ -81,6 +97,12 @@ class CompletionRequest(DecodeFields):
     )
     suffix: Optional[str] = Field(None, max_length=MAX_TEXT_CHARS, description="Text after the gap: infilling.")
     echo: Literal[False] = False
+    logprobs: Optional[int] = Field(
+        None, ge=0, le=5, description="Log-probabilities of the answer's tokens and of the N most likely at each."
+    )
+
+    def top_logprobs_wanted(self) -> int | None:
+        return self.logprobs
 
     def prompt_text(self) -> str:
         return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
@@ -95,6 +117,11 @@ class ChatMessage(BaseModel):
 
 class ChatRequest(DecodeFields):
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=64)
+    logprobs: Optional[bool] = Field(None, description="Return the answer's tokens' log-probabilities.")
+    top_logprobs: Optional[int] = Field(None, ge=0, le=20, description="With logprobs: the N most likely tokens at each.")
+
+    def top_logprobs_wanted(self) -> int | None:
+        return (self.top_logprobs or 0) if self.logprobs else None
 
 
 def decoder_fields() -> dict[str, tuple]:

@@ -36,6 +36,7 @@ def _server(service: Service, host: str, port: int, log_level: str) -> uvicorn.S
         log_level=log_level,
         access_log=log_level == "info",
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=service.limits.idle_timeout,  # idle keep-alive connections are closed
     )
     return uvicorn.Server(config)
 
@@ -48,9 +49,12 @@ def serve(
     model_id: str = MODEL_ID,
     dlm: str | Path | None = None,
     threads: int = 1,
+    ar: str | Path | None = None,
+    models: dict | None = None,
 ) -> None:
     """Serve until interrupted (Ctrl-C). `threads`: torch's intra-op threads (1 keeps a shared CPU responsive; batching
-    is what turns concurrent requests into throughput)."""
+    is what turns concurrent requests into throughput). `dlm`, `ar`, `models`: the models to serve instead of the
+    folder's (`Service`)."""
     if not 0 < port < 65536:
         raise CodilaError(f"port must be in 1..65535, got {port}")
     if threads < 1:
@@ -58,7 +62,7 @@ def serve(
     listener = listen(host, port)  # a port in use or a bad host: one line, before anything says it serves
     torch.set_num_threads(threads)
     try:
-        service = Service(checkpoints, limits or ServeLimits(), model_id, dlm)
+        service = Service(checkpoints, limits or ServeLimits(), model_id, dlm, ar, models)
     except BaseException:
         listener.close()
         raise
@@ -97,12 +101,14 @@ def running_server(
     model_id: str = MODEL_ID,
     dlm: str | Path | None = None,
     threads: int | None = None,
+    ar: str | Path | None = None,
+    models: dict | None = None,
 ) -> Iterator[str]:
     """A server on a free loopback port in a background thread; yields its base URL (".../v1"); stops on exit.
     `threads`: set torch's intra-op threads first (None: leave them)."""
     if threads is not None:
         torch.set_num_threads(threads)
-    service = Service(checkpoints, limits or ServeLimits(), model_id, dlm)
+    service = Service(checkpoints, limits or ServeLimits(), model_id, dlm, ar, models)
     server = _server(service, LOOPBACK, free_port(), "warning")
     thread = threading.Thread(target=server.run, name="codila-server", daemon=True)
     thread.start()

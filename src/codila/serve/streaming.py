@@ -2,6 +2,8 @@
 
 A diffusion decoder commits blocks in any order; `TextStream` (a StepObserver) sends a committed token only once every
 position before it is committed too, so the client reads the text left to right and never sees it change.
+Stop sequences (OpenAI's `stop`) cut the text before their first occurrence; text that may be the start of one is held
+back until the next token decides, and once one appears the canvas is cancelled (nothing after it can change the answer).
 """
 
 from __future__ import annotations
@@ -12,6 +14,17 @@ from typing import Callable
 import torch
 
 REPLACEMENT = "\ufffd"  # a byte-level token may end inside a character: such text waits for its next token
+
+
+def cut_at_stop(text: str, stops: list[str]) -> tuple[str, bool]:
+    """`text` before the first occurrence of any stop sequence, and whether one occurred."""
+    found = [index for index in (text.find(stop) for stop in stops) if index >= 0]
+    return (text[: min(found)], True) if found else (text, False)
+
+
+def undecided(text: str, stops: list[str]) -> int:
+    """How many trailing characters of `text` may still begin a stop sequence (held back while streaming)."""
+    return max((k for stop in stops for k in range(1, len(stop)) if text.endswith(stop[:k])), default=0)
 
 
 def answer_tokens(region: list[int], eos_id: int, stop_at_eos: bool, max_tokens: int) -> tuple[list[int], bool]:
@@ -34,9 +47,13 @@ class TextStream:
         max_tokens: int,
         decode: Callable[[list[int]], str],
         send: Callable[[str], None],
+        stops: list[str] | None = None,
+        on_stop: Callable[[], None] | None = None,
     ):
         self.start, self.end, self.eos_id, self.stop_at_eos, self.max_tokens = start, end, eos_id, stop_at_eos, max_tokens
         self.decode, self.send = decode, send
+        self.stops, self.on_stop, self.stopped = stops or [], on_stop, False  # stopped: a stop sequence appeared
+        self.steps = 0  # steps seen (committed calls)
         self.committed_tokens: dict[int, int] = {}
         self.final: list[int] = []  # the in-order prefix of the region, every token committed
         self.sent = ""
@@ -45,6 +62,9 @@ class TextStream:
         pass
 
     def committed(self, step: int, positions: torch.Tensor, tokens: torch.Tensor) -> None:
+        self.steps += 1
+        if self.stopped:
+            return
         self.committed_tokens.update(zip(positions.tolist(), tokens.tolist()))
         grown = False
         while (position := self.start + len(self.final)) < self.end and position in self.committed_tokens:
@@ -52,7 +72,13 @@ class TextStream:
             grown = True
         if grown:
             tokens_now, _ = answer_tokens(self.final, self.eos_id, self.stop_at_eos, self.max_tokens)
-            self.flush(self.decode(tokens_now), hold_partial=True)
+            text, self.stopped = cut_at_stop(self.decode(tokens_now), self.stops)
+            if self.stopped:
+                self.flush(text)
+                if self.on_stop is not None:
+                    self.on_stop()
+            else:
+                self.flush(text[: len(text) - undecided(text, self.stops)], hold_partial=True)
 
     def flush(self, text: str, hold_partial: bool = False) -> None:
         """Send what `text` adds to what was sent (a trailing partial character waits unless this is the end)."""

@@ -13,6 +13,7 @@ from codila.errors import CodilaError
 from codila.models.io import load_model, read_json
 from codila.models.presets import qwen3_config
 from codila.tokenizer import SpecialIds, load_tokenizer, same_tokenizer, train_tokenizer
+from codila.train import distributed
 from codila.train.dlm_recipe import DlmRecipe
 from codila.train.loop import TrainConfig, check_run_dir, train
 from codila.train.manifest import base_manifest, init_record
@@ -41,6 +42,7 @@ def train_dlm(
     installed packages whose source joins the training windows (codila.data.corpus.extra_training_files), drawn
     with probability `extra_share` (None: in proportion to their length)."""
     check_options({"window": window, "vocab_size": vocab_size, "gap_fraction": gap_fraction, "extra_share": extra_share})
+    distributed.init_from_env()  # under torchrun: DistributedDataParallel over the ranks (codila.train.distributed)
     check_run_dir(Path(out), resume)
     train_files, extra_files, validation_files, data = training_corpus(files, extra_packages)
     out = Path(out)
@@ -86,6 +88,7 @@ def train_dlm(
         gap_fraction=gap_fraction,
         extra_share=extra_share,
         data=data,
+        world_size=(distributed.shard() or (0, 1))[1],
     )
     train_windows = WindowSampler(train_files, tokenizer, window, special.eos_id, extra_files, extra_share)
     return train(
@@ -97,6 +100,6 @@ def train_dlm(
         out,
         resume,
         manifest,
-        progress,
+        progress and distributed.is_main(),
         identity,
     )

@@ -228,6 +228,7 @@ def train(
     model = recipe.model
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
+    loss_module = distributed.data_parallel(recipe)  # DistributedDataParallel under torchrun
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.95))
     generator = torch.Generator().manual_seed(config.seed)
     validation = [
@@ -308,12 +309,12 @@ def train(
                     group["lr"] = learning_rate(step, config)
                 optimizer.zero_grad(set_to_none=True)
                 loss_value = 0.0
-                for _ in range(config.accumulate):
-                    with autocast(model, config):
-                        loss = _loss(recipe, train_windows.sample(config.batch_size, generator), generator) / config.accumulate
-                    loss.backward()
+                for micro in range(config.accumulate):
+                    with distributed.no_sync(loss_module, micro == config.accumulate - 1):  # DDP: one all-reduce per step
+                        with autocast(model, config):
+                            loss = loss_module(train_windows.sample(config.batch_size, generator), generator) / config.accumulate
+                        loss.backward()
                     loss_value += loss.item()
-                distributed.average_gradients(params)
                 torch.nn.utils.clip_grad_norm_(params, config.clip_norm)
                 optimizer.step()
                 step += 1
