@@ -68,6 +68,7 @@ RULES: dict[str, Rule] = {
     "temperature": at_least(0),
     "top_p": share(low_open=True),
     "tau": at_least(0),
+    "q": share(),
     "threshold": share(),
     "verify_penalty": at_least(0),
     "tokens_per_step": count(),
