@@ -268,7 +268,9 @@ def train_planning_command(
 
 @train_app.command("block-scorer")
 def train_block_scorer_command(
-    out: Path = typer.Option(..., help="Run directory: data/ (the collected decodes), state.pt (resume), block-scorer/."),
+    out: Path = typer.Option(
+        ..., help="Run directory: data/ (the collected decodes), state.pt (resume), block-scorer.pt and its manifest."
+    ),
     dlm: Path = typer.Option(None, help="The DLM checkpoint (default: the shipped one)."),
     ar: Path = typer.Option(None, help="The local AR the scorer judges (default: the shipped ar-b4)."),
     n: int = typer.Option(400, help="Spans to decode (32 tokens each)."),

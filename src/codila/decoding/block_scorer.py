@@ -9,8 +9,9 @@ right, its distance to the nearest committed token on each side and to the regio
 still masked (the step); the candidate's rank among the offered blocks and how many were offered.
 
 A block's predicted correctness is the mean of its positions' predictions (the expected share of its tokens that
-are right); a prefix's is the mean over its still-masked positions. The scorer is `scorer.pt` in `block-scorer/`
-beside the AR (`SCORER_DIR`) or a file given with `--scorer`; `codila train block-scorer` writes it.
+are right); a prefix's is the mean over its still-masked positions. The scorer is `block-scorer.pt` in the AR's
+directory (its manifest: `block-scorer-manifest.json`) or a file given with `--scorer`; `codila train block-scorer`
+writes both.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from codila.lazy import lazy_module
 
 torch = lazy_module("torch")
 
-SCORER_DIR = "block-scorer"
-SCORER_FILE = "scorer.pt"
+SCORER_FILE = "block-scorer.pt"
+SCORER_MANIFEST = "block-scorer-manifest.json"
 
 FEATURES = (
     "ar_entropy",
@@ -168,12 +169,12 @@ _LOADED: dict[str, BlockScorer] = {}
 
 
 def scorer_for(ar, path: str = "") -> BlockScorer:
-    """The block scorer at `path`, else the one in `block-scorer/` beside the AR (loaded once per file)."""
+    """The block scorer at `path`, else the one in the AR's directory (loaded once per file)."""
     if not path:
         directory = getattr(ar, "directory", None)
         if directory is None:
             raise CodilaError("--choice learned: this AR has no block scorer beside it; pass --scorer FILE")
-        path = str(Path(directory) / SCORER_DIR / SCORER_FILE)
+        path = str(Path(directory) / SCORER_FILE)
     if path not in _LOADED:
         _LOADED[path] = BlockScorer.load(path)
     return _LOADED[path]

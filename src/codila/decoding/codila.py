@@ -71,7 +71,7 @@ class CodilaDecodeConfig:
         "dynamic's prefixes above --q, verify's certainty)",
         choices=CHOICES,
     )
-    scorer: str = option("", "--choice learned: the block scorer file (default: block-scorer/ beside the AR)")
+    scorer: str = option("", "--choice learned: the block scorer file (default: block-scorer.pt in the AR's directory)")
     q: float = option(0.5, "dynamic mode with --choice learned: commit the longest prefix whose predicted correctness > q")
     semi_ar_block: int = option(0, WINDOW_HELP)
     cache: str = option("none", CACHE_HELP, choices=CACHES)

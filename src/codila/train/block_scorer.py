@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from codila.data.corpus import load_files
+from codila.data.corpus import load_files, split_hash
 from codila.data.heldout import SPAN_SHARE_CAP, evaluation_spans
 from codila.data.spans import InfillSpan, sample_spans
-from codila.decoding.block_scorer import FEATURES, SCORER_FILE, BlockScorer, block_features
+from codila.decoding.block_scorer import FEATURES, SCORER_FILE, SCORER_MANIFEST, BlockScorer, block_features
 from codila.decoding.canvas import Canvas
 from codila.decoding.codila import CodilaDecodeConfig
 from codila.decoding.registry import decode
@@ -110,10 +110,11 @@ def collect(dlm, ar, spans: list[InfillSpan], config: CodilaDecodeConfig, out: P
         log(f"{path.name}: {len(part)} spans, {len(features)} steps with a choice, {time.time() - started:.0f}s")
 
 
-def load_collected(directory: Path) -> dict:
+def load_collected(directory: Path, n: int | None = None) -> dict:
     """The chunks of `collect` as one dataset: features (N, B, F), correct (N, B), group (N,) one id per (span, step),
     span (N,), files {span: file}."""
     chunks = [torch.load(p, weights_only=True) for p in sorted(Path(directory).glob("chunk-*.pt"))]
+    chunks = [c for c in chunks if n is None or c["first"] < n]  # the first n spans' chunks
     if not chunks:
         raise CodilaError(f"no collected decodes in {directory}")
     span = torch.cat([c["span"] for c in chunks])
@@ -251,7 +252,7 @@ def train_block_scorer(
     log=print,
 ) -> dict:
     """Collect decodes of `n` training-split spans into out/data (resumable), fit the scorer, write
-    out/block-scorer/{scorer.pt, manifest.json}; `validation`: a directory collected from validation spans
+    out/block-scorer.pt and its manifest (copy both into the AR's directory to ship them); `validation`: a directory collected from validation spans
     (`codila train block-scorer --split validation`: the shipped held-out spans, collected only) to report on."""
     from codila.models.loading import load_ar, load_dlm
 
@@ -264,13 +265,12 @@ def train_block_scorer(
     collect(dlm, ar, spans, config, out / "data", chunk, log)
     if collect_only or split != "train":  # held-out decodes choose and report, never train
         return {"collected": str(out / "data")}
-    train = load_collected(out / "data")
+    train = load_collected(out / "data", n)
     scorer = fit(train, out, hidden, epochs, lr, weight_decay, 256, seed, resume, log)
     metrics = {"train": evaluate(scorer, train)}
     if validation is not None:
         metrics["validation"] = evaluate(scorer, load_collected(validation))
-    destination = out / "block-scorer"
-    scorer.save(destination / SCORER_FILE)
+    scorer.save(out / SCORER_FILE)
     manifest = base_manifest(
         kind="block-scorer",
         ar=str(ar_path),
@@ -282,6 +282,7 @@ def train_block_scorer(
         data={
             "source": "python stdlib",
             "split": "train",
+            "split_hash": split_hash(load_files(None, "train")),
             "spans": len(spans),
             "span_length": SPAN_LENGTH,
             "decoder": f"codila static scope={scope} choice=ar-entropy T={config.temperature} top-p={config.top_p}",
@@ -291,5 +292,5 @@ def train_block_scorer(
         train={"epochs": epochs, "lr": lr, "weight_decay": weight_decay, "batch_size": 256, "loss": "binary cross-entropy"},
         metrics=metrics,
     )
-    (destination / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    (out / SCORER_MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return metrics
