@@ -127,3 +127,14 @@ def test_rule_choices_takes_each_rules_block_per_step():
     data = {"correct": torch.tensor([[1.0, 0], [0, 0], [1, 1]]), "group": torch.tensor([0, 0, 1])}
     out = rule_choices(data, {"mine": torch.tensor([0.0, 1.0, 5.0])})
     assert out == {"mine": [0.0, 1.0], "leftmost": [0.5, 1.0], "random": [0.25, 1.0], "oracle": [0.5, 1.0]}
+
+
+def test_learned_frontier_grows_the_committed_text_without_islands(dlm, ars, tmp_path):
+    """On a completion canvas only the leftmost unfinished block touches committed text: a scorer preferring the farthest
+    block decodes right to left with `learned`, left to right with `learned-frontier`."""
+    encode = lambda text: dlm.tokenizer(text)["input_ids"]
+    canvas = Canvas.completion(encode("import os\n\ndef main():\n"), 16, dlm.mask_id, dlm.max_length)
+    far = _scorer(tmp_path, "far.pt", {"rank": 5.0})
+    for choice, expected in (("learned", [3, 2, 1, 0]), ("learned-frontier", [0, 1, 2, 3])):
+        result = decode("codila", dlm, ars[4], [canvas], CodilaDecodeConfig(scope=8, choice=choice, scorer=far))[0]
+        assert result.commit_step[canvas.start : canvas.end].view(-1, 4)[:, 0].tolist() == expected

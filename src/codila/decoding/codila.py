@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 torch = lazy_module("torch")  # loaded on first use: `codila --help` reads the configs without it
 
 MODES = ("static", "dynamic", "verify")
-CHOICES = ("ar-entropy", "dlm-confidence", "learned")
+CHOICES = ("ar-entropy", "dlm-confidence", "learned", "learned-frontier")
+LEARNED = ("learned", "learned-frontier")
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ class CodilaDecodeConfig:
         "ar-entropy",
         "the block rule: ar-entropy (static: lowest mean AR entropy, the paper), dlm-confidence (static: highest mean "
         "DLM top-1 probability) or learned (the block scorer's predicted share of right tokens: static's block, "
-        "dynamic's prefixes above --q, verify's certainty)",
+        "dynamic's prefixes above --q, verify's certainty); learned-frontier: static learned among the blocks next to "
+        "committed tokens only (no islands: one seam, like left to right)",
         choices=CHOICES,
     )
     scorer: str = option("", "--choice learned: the block scorer file (default: block-scorer.pt in the AR's directory)")
@@ -78,7 +80,7 @@ class CodilaDecodeConfig:
 
     def label(self, ar) -> str:
         """ "CoDiLA B=4 static soft scope=10", plus tau (dynamic) or K (verify) and what differs from the defaults."""
-        threshold = f" q={self.q}" if self.choice == "learned" else f" tau={self.tau}"
+        threshold = f" q={self.q}" if self.choice in LEARNED else f" tau={self.tau}"
         extra = threshold if self.mode == "dynamic" else f" K={self.tokens_per_step}" if self.mode == "verify" else ""
         if self.mode == "verify":
             extra += f" penalty={self.verify_penalty}"
@@ -103,6 +105,7 @@ class CodilaDecodeConfig:
             cls(scope=1, temperature=1.0, top_p=0.9),
             cls(choice="dlm-confidence", scope=10),
             *(cls(mode=mode, choice="learned", q=0.2, tokens_per_step=2, scope=10) for mode in MODES),
+            cls(choice="learned-frontier", scope=10),
             cls(semi_ar_block=8, cache="dual"),
             cls(mode="verify", tokens_per_step=3, verify_penalty=0.5, verify_selection="margin"),
             cls(mode="dynamic", tau=3.0, scope=2, semi_ar_block=4, cache="prefix", temperature=0.7),
@@ -130,8 +133,15 @@ def _check(dlm: DiffusionLM, ar: LocalAR | None, canvas: Canvas, config: CodilaD
 def _commit_static(log: CommitLog, marginals, blocks, tokens, entropies, config, generator, scores=None) -> None:
     if len(blocks) == 1:  # nothing to choose (its entropies were not computed)
         best = 0
-    elif config.choice == "learned":  # the highest predicted share of right tokens
-        best = int(rank_first(scores.mean(1), 1, descending=True))
+    elif config.choice in LEARNED:  # the highest predicted share of right tokens
+        predicted = scores.mean(1).double()
+        if config.choice == "learned-frontier":  # only blocks touching committed tokens (the leftmost always does)
+            masked = log.canvas.masked()
+            last = len(masked) - 1
+            left = (blocks[:, 0] > 0) & ~masked[(blocks[:, 0] - 1).clamp_min(0)]
+            right = (blocks[:, -1] < last) & ~masked[(blocks[:, -1] + 1).clamp_max(last)]
+            predicted = torch.where(left | right, predicted, float("-inf"))
+        best = int(rank_first(predicted, 1, descending=True))
     elif config.choice == "dlm-confidence":
         best = int(rank_first(marginals.amax(-1).mean(1), 1, descending=True))
     else:
@@ -142,7 +152,7 @@ def _commit_static(log: CommitLog, marginals, blocks, tokens, entropies, config,
 def _commit_dynamic(log: CommitLog, marginals, blocks, tokens, entropies, config, generator, scores=None) -> None:
     free = log.canvas.ids[blocks] == log.canvas.mask_id  # (C, B)
     new_counts = free.cumsum(1)  # (C, B): masked positions in each prefix
-    if config.choice == "learned":  # the prefix's mean predicted correctness over the positions it commits
+    if config.choice in LEARNED:  # the prefix's mean predicted correctness over the positions it commits
         qualifies = ((scores * free).cumsum(1) / new_counts.clamp(min=1) > config.q) & free
     else:
         prefix_entropy = (entropies * free).cumsum(1) / new_counts.clamp(min=1)
@@ -166,7 +176,7 @@ def _commit_verify(log: CommitLog, marginals, blocks, tokens, entropies, config,
     # the AR's greedy tokens judge the DLM's: a disagreeing position loses `verify_penalty` of certainty
     # (in float64: a large penalty keeps the certainty order among the penalised positions); learned: the scorer's
     # probability that the AR's token is right is the certainty
-    sure = scores if config.choice == "learned" else certainty(marginals.log(), config.verify_selection)
+    sure = scores if config.choice in LEARNED else certainty(marginals.log(), config.verify_selection)
     score = sure.double() - config.verify_penalty * (dlm_tokens != tokens)
     score = torch.where(free, score, float("-inf")).flatten()
     chosen = rank_first(score, min(config.tokens_per_step, int(free.sum())), descending=True)
@@ -192,10 +202,10 @@ def _ar_commit(
     # entropies choose among several blocks (static) or end a prefix (dynamic); one static candidate needs none
     with_entropy = (
         config.mode == "dynamic"
-        or config.choice == "learned"
+        or config.choice in LEARNED
         or (config.mode == "static" and config.choice == "ar-entropy" and max(sizes) > 1)
     )
-    scorer = scorer_for(ar, config.scorer) if config.choice == "learned" else None
+    scorer = scorer_for(ar, config.scorer) if config.choice in LEARNED else None
     tokens, entropies = ar.decode(
         torch.cat([m for _, m in offers]), list(zip(generators, sizes)), *sampling, forced, with_entropy
     )
