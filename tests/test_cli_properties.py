@@ -19,6 +19,7 @@ from codila.validate import RULES
 REQUIRED = {
     "train dlm": ["--out", "/nonexistent/run"],
     "train ar": ["--dlm", "/nonexistent/dlm", "--out", "/nonexistent/run"],
+    "train block-scorer": ["--out", "/nonexistent/run"],
     "generate": ["x"],
     "infill": ["--prefix", "x"],
     "eval": ["code-infill"],
@@ -95,15 +96,16 @@ BAD: dict[str, list[str]] = {
             "samples",
             "scope",
             "steps",
+            "epochs",
             "threads",
             "tokens_per_step",
             "vocab_size",
             "workers",
         )
     },
-    **{name: COUNT_OR_ZERO for name in ("harder", "max_queued", "max_span", "semi_ar_block")},
-    **{name: PROBABILITY for name in ("extra_share", "gap_fraction", "threshold")},
-    **{name: NON_NEGATIVE for name in ("max_wait", "tau", "temperature", "timeout", "verify_penalty")},
+    **{name: COUNT_OR_ZERO for name in ("harder", "hidden", "max_queued", "max_span", "semi_ar_block")},
+    **{name: PROBABILITY for name in ("extra_share", "gap_fraction", "q", "threshold")},
+    **{name: NON_NEGATIVE for name in ("max_wait", "tau", "temperature", "timeout", "verify_penalty", "weight_decay")},
     "top_p": ["0", "-0.5", "1.01", "nan"],
     "lr": ["0", "-1e-3", "nan", "inf"],
     "save_every": ["-1", "nan", "-inf"],  # inf: never save by time

@@ -97,6 +97,8 @@ RULES: dict[str, Rule] = {
     "gap_fraction": share(),
     "extra_share": share(),
     "accumulate": count(),
+    "epochs": count(),  # train block-scorer
+    "hidden": count(0),  # train block-scorer: 0 = logistic regression
     # real models
     "max_span": count(0),
     # evaluation, demo, bench, analyses
