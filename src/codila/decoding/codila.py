@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from codila.decoding.block_scorer import block_features, scorer_for
 from codila.decoding.canvas import Canvas
 from codila.decoding.defaults import DEFAULT_SCOPE, DEFAULT_TAU, PAPER_SCOPE, PAPER_TEMPERATURE, PAPER_TOP_P
 from codila.decoding.dlm import SELECTIONS, certainty
@@ -205,6 +204,8 @@ def _ar_commit(
         or config.choice in LEARNED
         or (config.mode == "static" and config.choice == "ar-entropy" and max(sizes) > 1)
     )
+    from codila.decoding.block_scorer import block_features, scorer_for  # its model class needs torch: load on use
+
     scorer = scorer_for(ar, config.scorer) if config.choice in LEARNED else None
     tokens, entropies = ar.decode(
         torch.cat([m for _, m in offers]), list(zip(generators, sizes)), *sampling, forced, with_entropy
