@@ -40,12 +40,12 @@ def main() -> None:
     steps: list[dict] = []
     original = codila_decoder._COMMIT["static"]
 
-    def recording(log, marginals, blocks, tokens, entropies, config, generator):
+    def recording(log, marginals, blocks, tokens, entropies, config, generator, scores=None):
         truth = truths[tuple(log.canvas.ids[: log.canvas.start].tolist())]
         if len(blocks) > 1:
             accuracy = (tokens == truth[blocks - log.canvas.start]).float().mean(1)
             steps.append({"entropy": entropies.mean(1).tolist(), "accuracy": accuracy.tolist()})
-        original(log, marginals, blocks, tokens, entropies, config, generator)
+        original(log, marginals, blocks, tokens, entropies, config, generator, scores)
 
     codila_decoder._COMMIT["static"] = recording
     config = CodilaDecodeConfig(scope=args.scope)

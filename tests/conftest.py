@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from codila.data.corpus import stdlib_dir
+from codila.decoding.block_scorer import FEATURES, SCORER_FILE, BlockScorer
 from codila.models.loading import load_ar, load_dlm
 from codila.train.ar import train_ar
 from codila.train.dlm import train_dlm
@@ -86,6 +87,8 @@ def tiny_checkpoints(tmp_path_factory, corpus_dir) -> Path:
             progress=False,
         )
         shutil.copytree(runs / name / "checkpoint", root / name)
+        torch.manual_seed(block_size)  # an untrained block scorer beside each AR: what --choice learned loads
+        BlockScorer(len(FEATURES), 4).save(root / name / SCORER_FILE)
     return root
 
 

@@ -57,7 +57,7 @@ def test_infill_and_generate_print_text_and_counts(tiny_checkpoints):
         (["train", "ar", "--out", "{ck}/never", "--gap-fraction", "1.5"], "--gap-fraction must be in [0, 1]"),
         (
             ["infill", "--prefix", "x", "--ar", "{ck}/ar-b4", "--choice", "best"],
-            "--choice must be one of ar-entropy, dlm-confidence, got 'best'",
+            "--choice must be one of ar-entropy, dlm-confidence, learned, learned-frontier, got 'best'",
         ),
         (["demo", "--scope", 0, "--checkpoints", "{ck}"], "--scope must be an integer from 1"),
         (["bench", "--scope", 0, "--checkpoints", "{ck}"], "--scope must be an integer from 1"),

@@ -19,6 +19,7 @@ from codila.validate import RULES
 REQUIRED = {
     "train dlm": ["--out", "/nonexistent/run"],
     "train ar": ["--dlm", "/nonexistent/dlm", "--out", "/nonexistent/run"],
+    "train block-scorer": ["--out", "/nonexistent/run"],
     "generate": ["x"],
     "infill": ["--prefix", "x"],
     "eval": ["code-infill"],
@@ -95,17 +96,26 @@ BAD: dict[str, list[str]] = {
             "samples",
             "scope",
             "steps",
+            "epochs",
             "threads",
             "tokens_per_step",
             "vocab_size",
-            "workers",
         )
     },
-    **{name: COUNT_OR_ZERO for name in ("harder", "max_queued", "max_span", "semi_ar_block")},
-    **{name: PROBABILITY for name in ("extra_share", "gap_fraction", "threshold")},
+    **{name: COUNT_OR_ZERO for name in ("harder", "hidden", "max_queued", "max_span", "semi_ar_block")},
+    **{name: PROBABILITY for name in ("extra_share", "gap_fraction", "q", "threshold")},
     **{
         name: NON_NEGATIVE
-        for name in ("idle_timeout", "max_wait", "read_timeout", "tau", "timeout", "verify_penalty", "write_timeout")
+        for name in (
+            "idle_timeout",
+            "max_wait",
+            "read_timeout",
+            "tau",
+            "timeout",
+            "verify_penalty",
+            "weight_decay",
+            "write_timeout",
+        )
     },
     "temperature": [*NON_NEGATIVE, "100.5"],  # past 100 a draw is uniform noise
     "workers": ["0", "65", "-1", "2.5"],  # each concurrent program has its own uid, 64 per evaluation

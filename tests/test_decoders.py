@@ -174,7 +174,10 @@ def test_bad_settings_are_clear_errors(dlm, ars):
     "build,message",
     [
         (lambda: CodilaDecodeConfig(mode="fast"), "--mode must be one of static, dynamic, verify, got 'fast'"),
-        (lambda: CodilaDecodeConfig(choice="best"), "--choice must be one of ar-entropy, dlm-confidence, got 'best'"),
+        (
+            lambda: CodilaDecodeConfig(choice="best"),
+            "--choice must be one of ar-entropy, dlm-confidence, learned, learned-frontier, got 'best'",
+        ),
         (lambda: CodilaDecodeConfig(semi_ar_block=2, cache="full"), "--cache must be one of none, prefix, dual, got 'full'"),
         (lambda: CodilaDecodeConfig(verify_selection="max"), "--verify-selection must be one of"),
         (lambda: DlmDecodeConfig(selection="best"), "--selection must be one of entropy, confidence, margin"),

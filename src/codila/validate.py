@@ -68,6 +68,7 @@ RULES: dict[str, Rule] = {
     "temperature": Rule(0, 100),  # past 100 the draw is uniform noise
     "top_p": share(low_open=True),
     "tau": at_least(0),
+    "q": share(),
     "threshold": share(),
     "verify_penalty": at_least(0),
     "tokens_per_step": count(),
@@ -96,6 +97,8 @@ RULES: dict[str, Rule] = {
     "gap_fraction": share(),
     "extra_share": share(),
     "accumulate": count(),
+    "epochs": count(),  # train block-scorer
+    "hidden": count(0),  # train block-scorer: 0 = logistic regression
     # real models
     "max_span": count(0),
     # evaluation, demo, bench, analyses

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -275,3 +276,50 @@ def train_planning_command(
         f"trained planning {kind} on {setting}: {summary['steps']} steps, validation loss "
         f"{summary['final_validation_loss']}, checkpoint in {out / 'checkpoint'}, best on validation in {out / 'best'}"
     )
+
+
+@train_app.command("block-scorer")
+def train_block_scorer_command(
+    out: Path = typer.Option(
+        ..., help="Run directory: data/ (the collected decodes), state.pt (resume), block-scorer.pt and its manifest."
+    ),
+    dlm: Path = typer.Option(None, help="The DLM checkpoint (default: the shipped one)."),
+    ar: Path = typer.Option(None, help="The local AR the scorer judges (default: the shipped ar-b4)."),
+    n: int = typer.Option(400, help="Spans to decode (32 tokens each)."),
+    split: str = typer.Option("train", help="train (collect and fit), or validation / test (the shipped spans: collect only)."),
+    scope: int = typer.Option(10, help="Candidate blocks per step of the collecting decodes (static, the entropy rule)."),
+    hidden: int = typer.Option(16, help="Hidden width of the scorer (0: logistic regression)."),
+    epochs: int = typer.Option(20),
+    lr: float = typer.Option(3e-3),
+    weight_decay: float = typer.Option(1e-3),
+    seed: int = typer.Option(0),
+    resume: bool = typer.Option(False, help="Continue the fit in --out (collected chunks are always reused)."),
+    validation: Optional[Path] = typer.Option(
+        None, help="A run directory's data/ collected with --split validation: metrics on it."
+    ),
+    collect_only: bool = typer.Option(False, help="Only decode and record (resumable); fit later."),
+):
+    """Train the learned block rule (`--choice learned`): decode training-split spans, record each candidate block's
+    features and how many of its AR tokens are right, fit a small scorer."""
+    check_options(locals())
+    from codila.assets import SHIPPED
+    from codila.train.block_scorer import train_block_scorer
+
+    metrics = train_block_scorer(
+        dlm or SHIPPED / "dlm",
+        ar or SHIPPED / "ar-b4",
+        out,
+        n,
+        scope,
+        hidden,
+        epochs,
+        lr,
+        weight_decay,
+        seed,
+        resume,
+        validation,
+        split,
+        collect_only,
+        log=typer.echo,
+    )
+    typer.echo(json.dumps(metrics, indent=1))

@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 torch = lazy_module("torch")  # loaded on first use: `codila --help` reads the configs without it
 
 MODES = ("static", "dynamic", "verify")
-CHOICES = ("ar-entropy", "dlm-confidence")
+CHOICES = ("ar-entropy", "dlm-confidence", "learned", "learned-frontier")
+LEARNED = ("learned", "learned-frontier")
 
 
 @dataclass(frozen=True)
@@ -66,16 +67,21 @@ class CodilaDecodeConfig:
     )
     choice: str = option(
         "ar-entropy",
-        "static mode's block rule: ar-entropy (lowest mean AR entropy, the paper) or "
-        "dlm-confidence (highest mean DLM top-1 probability)",
+        "the block rule: ar-entropy (static: lowest mean AR entropy, the paper), dlm-confidence (static: highest mean "
+        "DLM top-1 probability) or learned (the block scorer's predicted share of right tokens: static's block, "
+        "dynamic's prefixes above --q, verify's certainty); learned-frontier: static learned among the blocks next to "
+        "committed tokens only (no islands: one seam, like left to right)",
         choices=CHOICES,
     )
+    scorer: str = option("", "--choice learned: the block scorer file (default: block-scorer.pt in the AR's directory)")
+    q: float = option(0.5, "dynamic mode with --choice learned: commit the longest prefix whose predicted correctness > q")
     semi_ar_block: int = option(0, WINDOW_HELP)
     cache: str = option("none", CACHE_HELP, choices=CACHES)
 
     def label(self, ar) -> str:
         """ "CoDiLA B=4 static soft scope=10", plus tau (dynamic) or K (verify) and what differs from the defaults."""
-        extra = f" tau={self.tau}" if self.mode == "dynamic" else f" K={self.tokens_per_step}" if self.mode == "verify" else ""
+        threshold = f" q={self.q}" if self.choice in LEARNED else f" tau={self.tau}"
+        extra = threshold if self.mode == "dynamic" else f" K={self.tokens_per_step}" if self.mode == "verify" else ""
         if self.mode == "verify":
             extra += f" penalty={self.verify_penalty}"
             extra += f" {self.verify_selection}" if self.verify_selection != CodilaDecodeConfig.verify_selection else ""
@@ -98,6 +104,8 @@ class CodilaDecodeConfig:
             *(cls(mode=mode, tau=3.0, tokens_per_step=2, scope=10) for mode in MODES),
             cls(scope=1, temperature=1.0, top_p=0.9),
             cls(choice="dlm-confidence", scope=10),
+            *(cls(mode=mode, choice="learned", q=0.2, tokens_per_step=2, scope=10) for mode in MODES),
+            cls(choice="learned-frontier", scope=10),
             cls(semi_ar_block=8, cache="dual"),
             cls(mode="verify", tokens_per_step=3, verify_penalty=0.5, verify_selection="margin"),
             cls(mode="dynamic", tau=3.0, scope=2, semi_ar_block=4, cache="prefix", temperature=0.7),
@@ -122,9 +130,18 @@ def _check(dlm: DiffusionLM, ar: LocalAR | None, canvas: Canvas, config: CodilaD
 # then the mode's rule commits, per canvas, from the AR's tokens and entropies (C, B).
 
 
-def _commit_static(log: CommitLog, marginals, blocks, tokens, entropies, config, generator) -> None:
+def _commit_static(log: CommitLog, marginals, blocks, tokens, entropies, config, generator, scores=None) -> None:
     if len(blocks) == 1:  # nothing to choose (its entropies were not computed)
         best = 0
+    elif config.choice in LEARNED:  # the highest predicted share of right tokens
+        predicted = scores.mean(1).double()
+        if config.choice == "learned-frontier":  # only blocks touching committed tokens (the leftmost always does)
+            masked = log.canvas.masked()
+            last = len(masked) - 1
+            left = (blocks[:, 0] > 0) & ~masked[(blocks[:, 0] - 1).clamp_min(0)]
+            right = (blocks[:, -1] < last) & ~masked[(blocks[:, -1] + 1).clamp_max(last)]
+            predicted = torch.where(left | right, predicted, float("-inf"))
+        best = int(rank_first(predicted, 1, descending=True))
     elif config.choice == "dlm-confidence":
         best = int(rank_first(marginals.amax(-1).mean(1), 1, descending=True))
     else:
@@ -132,11 +149,14 @@ def _commit_static(log: CommitLog, marginals, blocks, tokens, entropies, config,
     log.commit(blocks[best], tokens[best])
 
 
-def _commit_dynamic(log: CommitLog, marginals, blocks, tokens, entropies, config, generator) -> None:
+def _commit_dynamic(log: CommitLog, marginals, blocks, tokens, entropies, config, generator, scores=None) -> None:
     free = log.canvas.ids[blocks] == log.canvas.mask_id  # (C, B)
     new_counts = free.cumsum(1)  # (C, B): masked positions in each prefix
-    prefix_entropy = (entropies * free).cumsum(1) / new_counts.clamp(min=1)
-    qualifies = (prefix_entropy <= config.tau) & free  # a prefix ends on a position it commits
+    if config.choice in LEARNED:  # the prefix's mean predicted correctness over the positions it commits
+        qualifies = ((scores * free).cumsum(1) / new_counts.clamp(min=1) > config.q) & free
+    else:
+        prefix_entropy = (entropies * free).cumsum(1) / new_counts.clamp(min=1)
+        qualifies = (prefix_entropy <= config.tau) & free  # a prefix ends on a position it commits
     gain = torch.where(qualifies, new_counts, 0)  # (C, B)
     best_per_block, end_per_block = gain.max(1)
     best = int(best_per_block.argmax())
@@ -150,12 +170,14 @@ def _commit_dynamic(log: CommitLog, marginals, blocks, tokens, entropies, config
     log.commit(blocks[free][best][None], token[None])
 
 
-def _commit_verify(log: CommitLog, marginals, blocks, tokens, entropies, config, generator) -> None:
+def _commit_verify(log: CommitLog, marginals, blocks, tokens, entropies, config, generator, scores=None) -> None:
     free = log.canvas.ids[blocks] == log.canvas.mask_id
     dlm_tokens = marginals.argmax(-1)  # (C, B)
     # the AR's greedy tokens judge the DLM's: a disagreeing position loses `verify_penalty` of certainty
-    # (in float64: a large penalty keeps the certainty order among the penalised positions)
-    score = certainty(marginals.log(), config.verify_selection).double() - config.verify_penalty * (dlm_tokens != tokens)
+    # (in float64: a large penalty keeps the certainty order among the penalised positions); learned: the scorer's
+    # probability that the AR's token is right is the certainty
+    sure = scores if config.choice in LEARNED else certainty(marginals.log(), config.verify_selection)
+    score = sure.double() - config.verify_penalty * (dlm_tokens != tokens)
     score = torch.where(free, score, float("-inf")).flatten()
     chosen = rank_first(score, min(config.tokens_per_step, int(free.sum())), descending=True)
     log.commit(blocks.flatten()[chosen], dlm_tokens.flatten()[chosen])
@@ -178,7 +200,14 @@ def _ar_commit(
     sizes = [len(open_blocks) for open_blocks, _ in offers]
     sampling = (0.0, 1.0) if config.mode == "verify" else (config.temperature, config.top_p)  # verify: greedy judge
     # entropies choose among several blocks (static) or end a prefix (dynamic); one static candidate needs none
-    with_entropy = config.mode == "dynamic" or (config.mode == "static" and config.choice == "ar-entropy" and max(sizes) > 1)
+    with_entropy = (
+        config.mode == "dynamic"
+        or config.choice in LEARNED
+        or (config.mode == "static" and config.choice == "ar-entropy" and max(sizes) > 1)
+    )
+    from codila.decoding.block_scorer import block_features, scorer_for  # its model class needs torch: load on use
+
+    scorer = scorer_for(ar, config.scorer) if config.choice in LEARNED else None
     tokens, entropies = ar.decode(
         torch.cat([m for _, m in offers]), list(zip(generators, sizes)), *sampling, forced, with_entropy
     )
@@ -187,7 +216,15 @@ def _ar_commit(
     ):
         if log.observer is not None:
             log.observer.considered(log.step, open_blocks, block_marginals, block_tokens, block_entropies)
-        _COMMIT[config.mode](log, block_marginals, open_blocks, block_tokens, block_entropies, config, generator)
+        scores = None
+        if scorer is not None and (config.mode != "static" or len(open_blocks) > 1):
+            canvas = log.canvas
+            features = block_features(
+                canvas.ids, canvas.mask_id, canvas.start, canvas.end, open_blocks, block_marginals, block_tokens,
+                block_entropies, config.scope,
+            )  # fmt: skip
+            scores = scorer.probabilities(features)  # (C, B): P(the AR's token is right)
+        _COMMIT[config.mode](log, block_marginals, open_blocks, block_tokens, block_entropies, config, generator, scores)
 
 
 def _offered_blocks(canvas: Canvas, blocks: torch.Tensor, window: tuple[int, int], scope: int) -> torch.Tensor:

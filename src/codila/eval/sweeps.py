@@ -23,6 +23,9 @@ PAPER_TAUS = (0.5, 1.0, 2.0, 4.0, 6.0, 8.0)  # the shipped AR's entropies are fl
 DEMO_SCOPE = PAPER_SCOPE
 ABLATION_SCOPE = CodilaDecodeConfig.scope
 DEMO_TEMPERATURE, DEMO_TOP_P = PAPER_TEMPERATURE, PAPER_TOP_P
+# The learned block rule's rows (issue 31): static B=4 at the demo's scope, and dynamic mode committing the longest
+# prefix whose predicted correctness exceeds DEMO_Q (chosen on validation spans: docs/block-scorer.md)
+DEMO_Q = 0.02  # validation: q 0.02 21.7 % floor-free syntax at 3.3 tokens/step, q 0.05 21.0 % at 2.1
 
 
 def paper_sweep() -> list[DecodeSetting]:
@@ -68,7 +71,7 @@ def decoders_sweep() -> list[DecodeSetting]:
 def demo_settings(tau: float = CodilaDecodeConfig.tau, scope: int = DEMO_SCOPE) -> list[DecodeSetting]:
     """DLM K in {1,2,4,8}; CoDiLA static at B in {2,4,8}, top-1 conditioning at B=4, a scope-1 ablation and dynamic
     at B=4 (scope 10 and the decoder's validated tau unless given; no ablation row when `scope` is the ablation's);
-    every row samples at T 0.1, top-p 0.8."""
+    the learned block rule at B=4, static and dynamic (q: DEMO_Q); every row samples at T 0.1, top-p 0.8."""
     sampling = {"temperature": DEMO_TEMPERATURE, "top_p": DEMO_TOP_P}
     static = CodilaDecodeConfig(scope=scope, **sampling)
     return [
@@ -81,6 +84,10 @@ def demo_settings(tau: float = CodilaDecodeConfig.tau, scope: int = DEMO_SCOPE) 
             else []
         ),
         DecodeSetting("codila", CodilaDecodeConfig(mode="dynamic", tau=tau, scope=scope, **sampling), DEFAULT_AR),
+        DecodeSetting("codila", CodilaDecodeConfig(scope=scope, choice="learned", **sampling), DEFAULT_AR),
+        DecodeSetting(
+            "codila", CodilaDecodeConfig(mode="dynamic", choice="learned", q=DEMO_Q, scope=scope, **sampling), DEFAULT_AR
+        ),
     ]
 
 

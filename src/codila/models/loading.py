@@ -108,7 +108,7 @@ def load_ar(
             )
         if dlm is not None:
             model = model.to(dlm.device, dlm.model.dtype)
-        return LocalAR(
+        ar = LocalAR(
             model,
             tokenizer,
             int(meta["block_size"]),
@@ -116,6 +116,8 @@ def load_ar(
             meta.get("framed", True) if framed is None else framed,
             residual=bool(meta.get("residual", False)),
         )
+        ar.directory = path  # where `--choice learned` finds its block scorer (codila.decoding.block_scorer)
+        return ar
     if dlm is None:
         raise CodilaError(f"{path} is not a codila AR checkpoint: load it with its DLM")
     if not path.is_dir():

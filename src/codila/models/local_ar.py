@@ -96,6 +96,7 @@ class LocalAR:
         self.conditioning = conditioning
         self.framed = framed  # False: no <think>/</think> around the conditioning (the frame ablation)
         self.residual = residual  # True: log pi_j is added to the j-th token's logits (module docstring)
+        self.directory = None  # the checkpoint directory (load_ar sets it): --choice learned's scorer is beside it
         self.forwards = 0  # AR forward calls (a batch of blocks decoding one token counts once)
         self.seconds = 0.0  # wall time spent in `decode` (the AR's share of a decoding step)
         device = self.embedding_matrix.device
