@@ -81,4 +81,7 @@ checkpoints-residual: setup
 	$(VENV)/bin/codila train ar --dlm $(SHIPPED)/dlm --out runs/res-b4-noframe --block-size 4 --no-frame --residual \
 		--init $(SHIPPED)/ar-b4-noframe $(STAGE6)
 	for name in $(ARS); do rm -rf $(SHIPPED)/$$name && $(VENV)/bin/codila export runs/res-$${name#ar-}/best $(SHIPPED)/$$name; done
+	$(VENV)/bin/codila --threads 1 train block-scorer --out runs/bs-val --n 96 --split validation
+	$(VENV)/bin/codila --threads 1 train block-scorer --out runs/bs-train-h32 --n 320 --hidden 32 --validation runs/bs-val/data
+	cp runs/bs-train-h32/block-scorer.pt runs/bs-train-h32/block-scorer-manifest.json $(SHIPPED)/ar-b4/
 	$(VENV)/bin/codila demo --record
