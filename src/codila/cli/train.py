@@ -289,10 +289,10 @@ def train_block_scorer_command(
     split: str = typer.Option("train", help="train (collect and fit), or validation / test (the shipped spans: collect only)."),
     scope: int = typer.Option(10, help="Candidate blocks per step of the collecting decodes (static, the entropy rule)."),
     hidden: int = typer.Option(16, help="Hidden width of the scorer (0: logistic regression)."),
-    epochs: int = typer.Option(20),
-    lr: float = typer.Option(3e-3),
-    weight_decay: float = typer.Option(1e-3),
-    seed: int = typer.Option(0),
+    epochs: int = typer.Option(20, help="Passes over the collected decodes when fitting."),
+    lr: float = lr_option(3e-3),
+    weight_decay: float = typer.Option(1e-3, help="AdamW weight decay of the fit."),
+    seed: int = SEED_OPTION,
     resume: bool = typer.Option(False, help="Continue the fit in --out (collected chunks are always reused)."),
     validation: Optional[Path] = typer.Option(
         None, help="A run directory's data/ collected with --split validation: metrics on it."
