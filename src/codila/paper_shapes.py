@@ -155,7 +155,7 @@ def run_paper_shapes(
 ) -> list[dict]:
     """One row per setting and batch size: tokens/s, DLM forwards, the AR's share of the time, peak memory."""
     from codila.decoding.canvas import Canvas
-    from codila.decoding.registry import get_decoder
+    from codila.decoding.registry import decode
     from codila.models.devices import resolve_device, resolve_dtype
 
     if length < 8 or length % 8:
@@ -168,16 +168,14 @@ def run_paper_shapes(
     chosen = [row for row in settings() if not only or any(part in row[0] for part in only)]
     for _label, decoder, config, block in chosen:  # untimed warm-up: first calls load kernels and allocate
         canvas = Canvas.completion(prompts[0], 8, dlm.mask_id, dlm.max_length)
-        get_decoder(decoder).decode_batch(dlm, ars.get(block), [canvas], config, [torch.Generator().manual_seed(seed)])
+        decode(decoder, dlm, ars.get(block), [canvas], config, seed)
     rows = []
     for batch_size in batch_sizes:
         for label, decoder, config, block in chosen:
-            spec, ar = get_decoder(decoder), ars.get(block)
             canvases = [Canvas.completion(p, length, dlm.mask_id, dlm.max_length) for p in prompts[:batch_size]]
-            gens = [torch.Generator().manual_seed(seed + i) for i in range(batch_size)]
             _peak_start(resolved_device)
             started = time.perf_counter()
-            results = spec.decode_batch(dlm, ar, canvases, config, gens)
+            results = decode(decoder, dlm, ars.get(block), canvases, config, seed)
             if resolved_device.type == "cuda":
                 torch.cuda.synchronize(resolved_device)
             seconds = time.perf_counter() - started
