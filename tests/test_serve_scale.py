@@ -147,9 +147,9 @@ def wait_for(condition, what: str, seconds: float = 30.0) -> None:
         time.sleep(0.02)
 
 
-def test_a_dropped_stream_stops_decoding_at_the_next_step(server, monkeypatch):
-    """The decoding is held after its first step until the server has seen the client leave; then it decodes at most
-    the one step under way (16 steps in all if it went on)."""
+def hold_after_first_step(monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """Make every streamed decoding wait after its first committed step until `release` is set (`reached` says it
+    got there)."""
     reached, release = threading.Event(), threading.Event()
     original = TextStream.committed
 
@@ -160,6 +160,13 @@ def test_a_dropped_stream_stops_decoding_at_the_next_step(server, monkeypatch):
             release.wait(30)
 
     monkeypatch.setattr(TextStream, "committed", held)
+    return reached, release
+
+
+def test_a_dropped_stream_stops_decoding_at_the_next_step(server, monkeypatch):
+    """The decoding is held after its first step until the server has seen the client leave; then it decodes at most
+    the one step under way (16 steps in all if it went on)."""
+    reached, release = hold_after_first_step(monkeypatch)
     before = health(server)["dropped"]
     body = {"model": "codila", "prompt": "import os\n", "max_tokens": 16, "stream": True, "decoder": "dlm"}
     try:
@@ -300,16 +307,7 @@ def test_serve_hugging_face_directories_with_the_dlms_chat_template(real_models,
 def test_a_client_leaving_before_its_whole_answer_drops_the_request(server, monkeypatch):
     """A non-streamed request (its stop sequence watched step by step) is held after its first step; its client gives
     up (a 1 s read timeout) and the server, polling for it, drops the request: at most one more step is decoded."""
-    reached, release = threading.Event(), threading.Event()
-    original = TextStream.committed
-
-    def held(self, *args):
-        original(self, *args)
-        if self.steps == 1:
-            reached.set()
-            release.wait(30)
-
-    monkeypatch.setattr(TextStream, "committed", held)
+    reached, release = hold_after_first_step(monkeypatch)
     before = health(server)["dropped"]
     body = {"model": "codila", "prompt": "import os\n", "max_tokens": 16, "decoder": "dlm", "stop": "never in any answer"}
 
